@@ -1,0 +1,17 @@
+import { Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { AccountsService } from './accounts.service';
+import { AdminTokenService } from './admin-token.service';
+import { ApiKeyGuard } from './api-key.guard';
+import { BootstrapService } from './bootstrap.service';
+import { AccountEntity } from './entities/account.entity';
+import { ApiKeyEntity } from './entities/api-key.entity';
+import { SettingEntity } from './entities/setting.entity';
+
+@Module({
+  imports: [TypeOrmModule.forFeature([AccountEntity, ApiKeyEntity, SettingEntity])],
+  providers: [AccountsService, AdminTokenService, BootstrapService, { provide: APP_GUARD, useClass: ApiKeyGuard }],
+  exports: [AccountsService, AdminTokenService],
+})
+export class AccountsModule {}

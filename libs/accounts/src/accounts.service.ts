@@ -1,0 +1,121 @@
+import { ApiError, Clock, IdGenerator } from '@app/core';
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { IsNull, Repository } from 'typeorm';
+import { AccountEntity } from './entities/account.entity';
+import { ApiKeyEntity } from './entities/api-key.entity';
+import { hashSecret, keyPrefix, newApiKey, newWebhookSecret } from './secrets';
+
+export interface Account {
+  id: string;
+  name: string;
+  webhookUrl: string | null;
+  webhookSecret: string;
+  createdAt: number;
+}
+
+export interface ApiKeySummary {
+  id: string;
+  accountId: string;
+  prefix: string;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export interface CreatedApiKey extends ApiKeySummary {
+  /** The full key; shown once, never stored. */
+  secret: string;
+}
+
+@Injectable()
+export class AccountsService {
+  constructor(
+    @InjectRepository(AccountEntity) private readonly accounts: Repository<AccountEntity>,
+    @InjectRepository(ApiKeyEntity) private readonly keys: Repository<ApiKeyEntity>,
+    private readonly ids: IdGenerator,
+    private readonly clock: Clock,
+  ) {}
+
+  async createAccount(name: string): Promise<Account> {
+    const account = this.accounts.create({
+      id: this.ids.next('account'),
+      name,
+      webhookUrl: null,
+      webhookSecret: newWebhookSecret(),
+      createdAt: this.clock.nowSeconds(),
+    });
+    return this.accounts.save(account);
+  }
+
+  async countAccounts(): Promise<number> {
+    return this.accounts.count();
+  }
+
+  async listAccounts(): Promise<Account[]> {
+    return this.accounts.find({ order: { createdAt: 'ASC', id: 'ASC' } });
+  }
+
+  async getAccount(id: string): Promise<Account> {
+    const account = await this.accounts.findOneBy({ id });
+    if (!account) throw ApiError.notFound('account', id, 'accountId');
+    return account;
+  }
+
+  async findAccountsByIds(ids: readonly string[]): Promise<Account[]> {
+    if (ids.length === 0) return [];
+    return this.accounts.createQueryBuilder('a').where('a.id IN (:...ids)', { ids: [...ids] }).getMany();
+  }
+
+  /** Creates a key for an account; `secret` may be given (the bootstrap key), otherwise one is generated. */
+  async createApiKey(accountId: string, secret: string = newApiKey()): Promise<CreatedApiKey> {
+    await this.getAccount(accountId);
+    const key = await this.keys.save(
+      this.keys.create({
+        id: this.ids.next('apiKey'),
+        accountId,
+        prefix: keyPrefix(secret),
+        keyHash: hashSecret(secret),
+        createdAt: this.clock.nowSeconds(),
+        revokedAt: null,
+      }),
+    );
+    return { ...this.summary(key), secret };
+  }
+
+  async revokeApiKey(id: string): Promise<ApiKeySummary> {
+    const key = await this.keys.findOneBy({ id });
+    if (!key) throw ApiError.notFound('API key', id, 'id');
+    if (key.revokedAt === null) {
+      key.revokedAt = this.clock.nowSeconds();
+      await this.keys.save(key);
+    }
+    return this.summary(key);
+  }
+
+  async listApiKeys(accountId: string): Promise<ApiKeySummary[]> {
+    const keys = await this.keys.find({ where: { accountId }, order: { createdAt: 'ASC' } });
+    return keys.map((k) => this.summary(k));
+  }
+
+  /** The account a presented key belongs to, or null when the key is unknown or revoked. */
+  async accountIdForKey(secret: string): Promise<string | null> {
+    const key = await this.keys.findOneBy({ keyHash: hashSecret(secret), revokedAt: IsNull() });
+    return key?.accountId ?? null;
+  }
+
+  async setWebhookUrl(accountId: string, url: string | null): Promise<Account> {
+    const account = await this.getAccount(accountId);
+    account.webhookUrl = url;
+    return this.accounts.save(account);
+  }
+
+  async rotateWebhookSecret(accountId: string): Promise<Account> {
+    const account = await this.getAccount(accountId);
+    account.webhookSecret = newWebhookSecret();
+    return this.accounts.save(account);
+  }
+
+  private summary(key: ApiKeyEntity): ApiKeySummary {
+    return { id: key.id, accountId: key.accountId, prefix: key.prefix, createdAt: key.createdAt, revokedAt: key.revokedAt };
+  }
+}

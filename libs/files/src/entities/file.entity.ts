@@ -1,0 +1,24 @@
+import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+
+export interface LineProblem {
+  line: number;
+  message: string;
+}
+
+@Entity('files')
+@Index('IDX_files_account', ['accountId', 'seq'])
+export class FileEntity {
+  @PrimaryGeneratedColumn('increment') seq: number;
+  @Index('UQ_files_id', { unique: true }) @Column({ type: 'varchar', length: 64 }) id: string;
+  @Column({ name: 'account_id', type: 'varchar', length: 64 }) accountId: string;
+  @Column({ type: 'varchar', length: 512 }) filename: string;
+  @Column({ type: 'varchar', length: 32 }) purpose: string;
+  @Column({ type: 'bigint', transformer: { to: (v: number) => v, from: (v: string | number) => Number(v) } }) bytes: number;
+  @Column({ type: 'varchar', length: 32 }) status: string;
+  @Column({ name: 'created_at', type: 'integer' }) createdAt: number;
+  @Column({ name: 'expires_at', type: 'integer', nullable: true }) expiresAt: number | null;
+  @Column({ name: 'storage_key', type: 'varchar', length: 256 }) storageKey: string;
+  @Column({ name: 'line_count', type: 'integer', default: 0 }) lineCount: number;
+  @Column({ type: 'simple-json', nullable: true }) models: string[] | null;
+  @Column({ name: 'validation_errors', type: 'simple-json', nullable: true }) validationErrors: LineProblem[] | null;
+}

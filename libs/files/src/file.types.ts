@@ -1,0 +1,33 @@
+export const FILE_PURPOSES = ['batch', 'batch_output'] as const;
+export type FilePurpose = (typeof FILE_PURPOSES)[number];
+
+/** The OpenAI file object. */
+export interface FileObject {
+  id: string;
+  object: 'file';
+  bytes: number;
+  created_at: number;
+  filename: string;
+  purpose: string;
+  status: string;
+  expires_at: number | null;
+  status_details: string | null;
+}
+
+/** What batch creation needs to know about an input file. */
+export interface BatchInputFile {
+  id: string;
+  accountId: string;
+  lineCount: number;
+  models: string[];
+  errors: { line: number; message: string }[];
+}
+
+export interface DeletedFile {
+  id: string;
+  object: 'file';
+  deleted: true;
+}
+
+/** Answers whether something (an unfinished batch) still needs the file; used to refuse deletes with 409. */
+export type FileInUseCheck = (fileId: string) => Promise<string | null>;

@@ -1,0 +1,28 @@
+import { APP_CONFIG, AppConfig } from '@app/core';
+import { Module } from '@nestjs/common';
+import { MulterModule } from '@nestjs/platform-express';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { FileEntity } from './entities/file.entity';
+import { FilesController } from './files.controller';
+import { FilesService } from './files.service';
+import { StorageModule } from './storage/storage.module';
+import { UploadStorageEngine } from './upload-storage.engine';
+
+@Module({
+  imports: [
+    TypeOrmModule.forFeature([FileEntity]),
+    StorageModule,
+    MulterModule.registerAsync({
+      imports: [StorageModule],
+      inject: [APP_CONFIG, UploadStorageEngine],
+      useFactory: (config: AppConfig, engine: UploadStorageEngine) => ({
+        storage: engine,
+        limits: { fileSize: config.limits.maxFileBytes, files: 1, fields: 8, fieldSize: 64 * 1024, parts: 16 },
+      }),
+    }),
+  ],
+  controllers: [FilesController],
+  providers: [FilesService],
+  exports: [FilesService],
+})
+export class FilesModule {}

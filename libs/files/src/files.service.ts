@@ -1,0 +1,172 @@
+import { ApiError, Clock, IdGenerator, ListObject, toListPage } from '@app/core';
+import { Injectable, StreamableFile } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import { Repository } from 'typeorm';
+import { ListFilesQuery } from './dto/list-files.query';
+import { FileEntity } from './entities/file.entity';
+import { BatchInputFile, DeletedFile, FileInUseCheck, FileObject } from './file.types';
+import { FileStorage } from './storage/file-storage';
+import { dataKey, indexKey } from './storage/keys';
+import type { StoredUpload } from './upload-storage.engine';
+import type { LineIndexEntry } from './validation/jsonl-scanner';
+
+@Injectable()
+export class FilesService {
+  private readonly inUseChecks: FileInUseCheck[] = [];
+
+  constructor(
+    @InjectRepository(FileEntity) private readonly files: Repository<FileEntity>,
+    private readonly storage: FileStorage,
+    private readonly ids: IdGenerator,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Lets another module (batches) veto deleting a file it still needs. */
+  registerInUseCheck(check: FileInUseCheck): void {
+    this.inUseChecks.push(check);
+  }
+
+  async upload(accountId: string, upload: StoredUpload | undefined, purpose: unknown): Promise<FileObject> {
+    if (!upload) throw new ApiError('missing_file', "The multipart field 'file' is required", 'file');
+    if (purpose !== 'batch') {
+      await this.removeStored(upload.fileId);
+      const message = purpose === undefined ? "'purpose' is required and must be 'batch'" : `Invalid purpose '${String(purpose)}': uploads must use 'batch'`;
+      throw new ApiError('invalid_purpose', message, 'purpose');
+    }
+    const entity = this.files.create({
+      id: upload.fileId,
+      accountId,
+      filename: upload.originalname || 'upload.jsonl',
+      purpose: 'batch',
+      bytes: upload.size,
+      status: 'processed',
+      createdAt: this.clock.nowSeconds(),
+      expiresAt: null,
+      storageKey: dataKey(upload.fileId),
+      lineCount: upload.summary.lineCount,
+      models: upload.summary.models,
+      validationErrors: upload.summary.errors,
+    });
+    try {
+      return toFileObject(await this.files.save(entity));
+    } catch (err) {
+      await this.removeStored(upload.fileId);
+      throw err;
+    }
+  }
+
+  async list(accountId: string, query: ListFilesQuery): Promise<ListObject<FileObject>> {
+    const limit = query.limit ?? 10000;
+    const order = query.order ?? 'desc';
+    const qb = this.files.createQueryBuilder('f').where('f.account_id = :accountId', { accountId });
+    if (query.purpose) qb.andWhere('f.purpose = :purpose', { purpose: query.purpose });
+    if (query.after) {
+      const cursor = await this.find(accountId, query.after, 'after');
+      qb.andWhere(order === 'desc' ? 'f.seq < :seq' : 'f.seq > :seq', { seq: cursor.seq });
+    }
+    const rows = await qb
+      .orderBy('f.seq', order === 'desc' ? 'DESC' : 'ASC')
+      .take(limit + 1)
+      .getMany();
+    return toListPage(rows.map(toFileObject), limit);
+  }
+
+  async get(accountId: string, id: string): Promise<FileObject> {
+    return toFileObject(await this.find(accountId, id));
+  }
+
+  async content(accountId: string, id: string): Promise<StreamableFile> {
+    const file = await this.find(accountId, id);
+    if (!(await this.storage.exists(file.storageKey))) throw ApiError.notFound('file content', id);
+    return new StreamableFile(this.storage.read(file.storageKey), {
+      type: 'application/jsonl',
+      length: file.bytes,
+      disposition: `attachment; filename="${file.filename.replace(/["\\\r\n]/g, '_')}"`,
+    });
+  }
+
+  async delete(accountId: string, id: string): Promise<DeletedFile> {
+    const file = await this.find(accountId, id);
+    for (const check of this.inUseChecks) {
+      const user = await check(file.id);
+      if (user) throw new ApiError('file_in_use', `File '${id}' is in use by ${user}, which has not finished`, 'file_id');
+    }
+    await this.files.delete({ seq: file.seq });
+    await this.removeStored(file.id);
+    return { id: file.id, object: 'file', deleted: true };
+  }
+
+  /** The input file of a new batch: it must be the account's own, of purpose `batch`. */
+  async getBatchInput(accountId: string, id: string): Promise<BatchInputFile> {
+    const file = await this.find(accountId, id, 'input_file_id');
+    if (file.purpose !== 'batch') {
+      throw new ApiError('invalid_request_error', `File '${id}' has purpose '${file.purpose}'; a batch needs purpose 'batch'`, 'input_file_id');
+    }
+    return { id: file.id, accountId, lineCount: file.lineCount, models: file.models ?? [], errors: file.validationErrors ?? [] };
+  }
+
+  /** The line index of an input file, entry by entry, streamed. */
+  async *readLineIndex(fileId: string): AsyncGenerator<LineIndexEntry> {
+    const lines = createInterface({ input: this.storage.read(indexKey(fileId)), crlfDelay: Infinity });
+    for await (const line of lines) {
+      if (line) yield JSON.parse(line) as LineIndexEntry;
+    }
+  }
+
+  /** The bytes [start, end] of an input file (one chunk of request lines). */
+  readRange(fileId: string, start: number, end: number): Readable {
+    return this.storage.read(dataKey(fileId), { start, end });
+  }
+
+  /** Stores a generated file (a batch's output or errors) and returns its file object. */
+  async createGenerated(accountId: string, fileId: string, filename: string, source: Readable): Promise<FileObject> {
+    const bytes = await this.storage.write(dataKey(fileId), source);
+    const entity = await this.files.save(
+      this.files.create({
+        id: fileId,
+        accountId,
+        filename,
+        purpose: 'batch_output',
+        bytes,
+        status: 'processed',
+        createdAt: this.clock.nowSeconds(),
+        expiresAt: null,
+        storageKey: dataKey(fileId),
+        lineCount: 0,
+        models: null,
+        validationErrors: null,
+      }),
+    );
+    return toFileObject(entity);
+  }
+
+  newFileId(): string {
+    return this.ids.next('file');
+  }
+
+  private async find(accountId: string, id: string, param: string | null = null): Promise<FileEntity> {
+    const file = await this.files.findOneBy({ id, accountId });
+    if (!file) throw ApiError.notFound('file', id, param);
+    return file;
+  }
+
+  private async removeStored(fileId: string): Promise<void> {
+    await Promise.all([this.storage.remove(dataKey(fileId)), this.storage.remove(indexKey(fileId))]);
+  }
+}
+
+function toFileObject(file: FileEntity): FileObject {
+  return {
+    id: file.id,
+    object: 'file',
+    bytes: file.bytes,
+    created_at: file.createdAt,
+    filename: file.filename,
+    purpose: file.purpose,
+    status: file.status,
+    expires_at: file.expiresAt,
+    status_details: null,
+  };
+}

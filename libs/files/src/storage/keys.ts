@@ -1,0 +1,3 @@
+/** Storage keys of a file's bytes and of its line index. */
+export const dataKey = (fileId: string) => `${fileId}.jsonl`;
+export const indexKey = (fileId: string) => `${fileId}.index`;

@@ -1,0 +1,57 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { randomToken } from '@app/core';
+import { FileStorage } from './file-storage';
+
+/** Files under `<DATA_DIR>/files`; writes go to a temporary name and are renamed into place when complete. */
+export class LocalDiskStorage extends FileStorage {
+  constructor(private readonly root: string) {
+    super();
+    mkdirSync(root, { recursive: true });
+  }
+
+  async write(key: string, source: Readable): Promise<number> {
+    const target = this.path(key);
+    const temp = `${target}.${randomToken(8)}.part`;
+    let bytes = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        bytes += chunk.length;
+        done(null, chunk);
+      },
+    });
+    try {
+      await pipeline(source, counter, createWriteStream(temp));
+      await rename(temp, target);
+      return bytes;
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw err;
+    }
+  }
+
+  read(key: string, range?: { start: number; end: number }): Readable {
+    return createReadStream(this.path(key), range ? { start: range.start, end: range.end } : undefined);
+  }
+
+  async exists(key: string): Promise<boolean> {
+    try {
+      return (await stat(this.path(key))).isFile();
+    } catch {
+      return false;
+    }
+  }
+
+  async remove(key: string): Promise<void> {
+    await rm(this.path(key), { force: true });
+  }
+
+  private path(key: string): string {
+    if (!/^[\w.-]+$/.test(key)) throw new Error(`Invalid storage key: ${key}`);
+    return join(this.root, key);
+  }
+}

@@ -1,0 +1,160 @@
+import { ApiError } from '@app/core';
+import { PassThrough, Transform, TransformCallback } from 'node:stream';
+import type { LineProblem } from '../entities/file.entity';
+
+export interface ScanLimits {
+  maxLines: number;
+  maxLineBytes: number;
+}
+
+export interface ScanSummary {
+  lineCount: number;
+  models: string[];
+  /** The first problems with request lines (kept with the file, reported at batch create). */
+  errors: LineProblem[];
+  errorCount: number;
+}
+
+/** One entry of the line index kept beside a batch input file: where each request line lives. */
+export type LineIndexEntry = [offset: number, length: number, customId: string];
+
+const MAX_KEPT_ERRORS = 20;
+const ENDPOINT = '/v1/chat/completions';
+
+/**
+ * Passes an upload through unchanged while checking it line by line: UTF-8, one JSON object per line,
+ * the line and line-count limits (these reject the upload), and the request fields of each line
+ * (these are kept in the summary and reported when a batch is created from the file). It writes
+ * the line index (byte offset, length, custom_id) to `index` as it goes, so nothing is held whole.
+ */
+export class JsonlScanner extends Transform {
+  readonly index = new PassThrough();
+  private readonly decoder = new TextDecoder('utf-8', { fatal: true });
+  private readonly customIds = new Map<string, number>();
+  private readonly models = new Set<string>();
+  private readonly errors: LineProblem[] = [];
+  private errorCount = 0;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private lineStart = 0;
+  private lineNumber = 0;
+  private lineCount = 0;
+  private firstBlankLine = 0;
+
+  constructor(private readonly limits: ScanLimits) {
+    super();
+  }
+
+  summary(): ScanSummary {
+    return { lineCount: this.lineCount, models: [...this.models], errors: this.errors, errorCount: this.errorCount };
+  }
+
+  _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    try {
+      let start = 0;
+      for (let nl = chunk.indexOf(10, start); nl !== -1; nl = chunk.indexOf(10, start)) {
+        const piece = chunk.subarray(start, nl);
+        const line = this.pending.length === 0 ? piece : Buffer.concat([...this.pending, piece]);
+        this.pending = [];
+        this.pendingBytes = 0;
+        this.onLine(line);
+        this.lineStart += line.length + 1;
+        start = nl + 1;
+      }
+      if (start < chunk.length) {
+        this.pending.push(chunk.subarray(start));
+        this.pendingBytes += chunk.length - start;
+        if (this.pendingBytes > this.limits.maxLineBytes + 1) this.lineTooLarge(this.lineNumber + 1);
+      }
+      done(null, chunk);
+    } catch (err) {
+      done(err as Error);
+    }
+  }
+
+  _flush(done: TransformCallback): void {
+    try {
+      if (this.pendingBytes > 0) this.onLine(Buffer.concat(this.pending));
+      if (this.lineCount === 0) throw new ApiError('empty_file', 'The file has no request lines', 'file');
+      this.index.end();
+      done();
+    } catch (err) {
+      done(err as Error);
+    }
+  }
+
+  _destroy(err: Error | null, done: (error: Error | null) => void): void {
+    // The scanner's own error is the one reported; the index just stops.
+    this.index.destroy();
+    done(err);
+  }
+
+  private onLine(raw: Buffer): void {
+    this.lineNumber += 1;
+    const n = this.lineNumber;
+    const content = raw.length > 0 && raw[raw.length - 1] === 13 ? raw.subarray(0, raw.length - 1) : raw;
+    if (content.length > this.limits.maxLineBytes) this.lineTooLarge(n);
+    if (content.length === 0) {
+      if (this.firstBlankLine === 0) this.firstBlankLine = n;
+      return;
+    }
+    if (this.firstBlankLine !== 0) {
+      throw new ApiError('invalid_file_format', `Line ${this.firstBlankLine} is empty; only the last line may be blank`, 'file');
+    }
+    let text: string;
+    try {
+      text = this.decoder.decode(content);
+    } catch {
+      throw new ApiError('invalid_encoding', `Line ${n} is not valid UTF-8`, 'file');
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      throw new ApiError('invalid_file_format', `Line ${n} is not valid JSON; the file must be JSONL (one JSON object per line)`, 'file');
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      throw new ApiError('invalid_file_format', `Line ${n} is not a JSON object; the file must be JSONL (one JSON object per line)`, 'file');
+    }
+    this.lineCount += 1;
+    if (this.lineCount > this.limits.maxLines) {
+      throw new ApiError('too_many_lines', `The file has more than ${this.limits.maxLines} lines`, 'file');
+    }
+    const customId = this.checkRequest(value as Record<string, unknown>, n);
+    const entry: LineIndexEntry = [this.lineStart, content.length, customId];
+    this.index.write(JSON.stringify(entry) + '\n');
+  }
+
+  /** Checks one request line's fields; returns its custom_id ('' when it has none). */
+  private checkRequest(request: Record<string, unknown>, n: number): string {
+    const { custom_id: customId, method, url, body } = request;
+    if (typeof customId !== 'string' || customId.length === 0) {
+      this.problem(n, 'custom_id must be a non-empty string');
+    } else if (customId.length > 512) {
+      this.problem(n, 'custom_id must be at most 512 characters');
+    } else if (this.customIds.has(customId)) {
+      this.problem(n, `custom_id '${customId}' is a duplicate of line ${this.customIds.get(customId)}`);
+    } else {
+      this.customIds.set(customId, n);
+    }
+    if (method !== 'POST') this.problem(n, `method must be "POST"`);
+    if (url !== ENDPOINT) this.problem(n, `url must be "${ENDPOINT}"`);
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      this.problem(n, 'body must be a JSON object');
+    } else {
+      const model = (body as Record<string, unknown>).model;
+      if (typeof model !== 'string' || model.length === 0) this.problem(n, 'body.model must be a non-empty string');
+      else this.models.add(model);
+    }
+    return typeof customId === 'string' ? customId : '';
+  }
+
+  private problem(line: number, message: string): void {
+    this.errorCount += 1;
+    if (this.errors.length < MAX_KEPT_ERRORS) this.errors.push({ line, message: `Line ${line}: ${message}` });
+  }
+
+  private lineTooLarge(n: number): never {
+    throw new ApiError('line_too_large', `Line ${n} is longer than ${this.limits.maxLineBytes} bytes`, 'file');
+  }
+}

@@ -1,0 +1,4 @@
+import { InitialSchema1732300000000 } from './1732300000000-initial-schema';
+
+/** Every migration, in order. The migration CLI (ormconfig.ts) and the app both read this list. */
+export const MIGRATIONS = [InitialSchema1732300000000];
