@@ -1,0 +1,20 @@
+/**
+ * Three projects: unit specs beside the code, and the same end-to-end suite twice, once on the
+ * embedded drivers (SQLite + in-process queue) and once on PostgreSQL + Bull/Redis.
+ */
+const base = {
+  moduleFileExtensions: ['js', 'json', 'ts'],
+  rootDir: __dirname,
+  testEnvironment: 'node',
+  transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true, diagnostics: false }] },
+  moduleNameMapper: { '^@app/([a-z-]+)$': '<rootDir>/libs/$1/src' },
+};
+
+module.exports = {
+  testTimeout: 60000,
+  projects: [
+    { ...base, displayName: 'unit', testMatch: ['<rootDir>/libs/**/*.spec.ts', '<rootDir>/apps/**/*.spec.ts'] },
+    { ...base, displayName: 'sqlite', testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'], setupFiles: ['<rootDir>/test/support/driver-sqlite.ts'] },
+    { ...base, displayName: 'postgres', testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'], setupFiles: ['<rootDir>/test/support/driver-postgres.ts'] },
+  ],
+};
