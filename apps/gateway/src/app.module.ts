@@ -1,6 +1,10 @@
 import { AccountsModule } from '@app/accounts';
 import { AppConfig, CoreModule } from '@app/core';
+import { BatchesModule } from '@app/batches';
+import { ExecutionModule } from '@app/execution';
 import { FilesModule } from '@app/files';
+import { QueueModule } from '@app/queue';
+import { RoutingModule } from '@app/routing';
 import { PersistenceModule } from '@app/persistence';
 import { DynamicModule, Module } from '@nestjs/common';
 
@@ -10,7 +14,16 @@ export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [CoreModule.forRoot(config), PersistenceModule, AccountsModule, FilesModule],
+      imports: [
+        CoreModule.forRoot(config),
+        PersistenceModule,
+        QueueModule.forRoot(config),
+        AccountsModule,
+        FilesModule,
+        RoutingModule,
+        BatchesModule,
+        ExecutionModule,
+      ],
     };
   }
 }

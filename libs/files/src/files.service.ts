@@ -3,7 +3,7 @@ import { Injectable, StreamableFile } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { Repository } from 'typeorm';
+import { EntityManager, Repository } from 'typeorm';
 import { ListFilesQuery } from './dto/list-files.query';
 import { FileEntity } from './entities/file.entity';
 import { BatchInputFile, DeletedFile, FileInUseCheck, FileObject } from './file.types';
@@ -115,31 +115,38 @@ export class FilesService {
     }
   }
 
-  /** The bytes [start, end] of an input file (one chunk of request lines). */
-  readRange(fileId: string, start: number, end: number): Readable {
-    return this.storage.read(dataKey(fileId), { start, end });
+  /** One request line of an input file, by the offset and length its index recorded. */
+  readLine(fileId: string, offset: number, length: number): Promise<Buffer> {
+    return this.storage.readAt(dataKey(fileId), offset, length);
   }
 
-  /** Stores a generated file (a batch's output or errors) and returns its file object. */
-  async createGenerated(accountId: string, fileId: string, filename: string, source: Readable): Promise<FileObject> {
-    const bytes = await this.storage.write(dataKey(fileId), source);
-    const entity = await this.files.save(
-      this.files.create({
-        id: fileId,
-        accountId,
-        filename,
-        purpose: 'batch_output',
-        bytes,
-        status: 'processed',
-        createdAt: this.clock.nowSeconds(),
-        expiresAt: null,
-        storageKey: dataKey(fileId),
-        lineCount: 0,
-        models: null,
-        validationErrors: null,
-      }),
-    );
-    return toFileObject(entity);
+  /** Streams a generated file's bytes (a batch's output or errors) into storage; returns the byte count. */
+  storeGenerated(fileId: string, source: Readable): Promise<number> {
+    return this.storage.write(dataKey(fileId), source);
+  }
+
+  async discardGenerated(fileId: string): Promise<void> {
+    await this.storage.remove(dataKey(fileId));
+  }
+
+  /** Records a stored generated file inside the caller's transaction; recording it again replaces the row. */
+  async recordGenerated(manager: EntityManager, file: { fileId: string; accountId: string; filename: string; bytes: number }): Promise<void> {
+    const repo = manager.getRepository(FileEntity);
+    await repo.delete({ id: file.fileId });
+    await repo.insert({
+      id: file.fileId,
+      accountId: file.accountId,
+      filename: file.filename,
+      purpose: 'batch_output',
+      bytes: file.bytes,
+      status: 'processed',
+      createdAt: this.clock.nowSeconds(),
+      expiresAt: null,
+      storageKey: dataKey(file.fileId),
+      lineCount: 0,
+      models: null,
+      validationErrors: null,
+    });
   }
 
   newFileId(): string {

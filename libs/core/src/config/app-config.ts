@@ -53,6 +53,8 @@ export interface AppConfig {
   webhookAllowPrivate: boolean;
   logLevel: string;
   limits: { maxFileBytes: number; maxLines: number; maxLineBytes: number };
+  /** Reads a secret named by configuration (a provider's api_key_env) from the same environment. */
+  readSecret(name: string): string | undefined;
   execution: {
     chunkSize: number;
     workerConcurrency: number;
@@ -102,6 +104,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     webhookAllowHttp: vars.WEBHOOK_ALLOW_HTTP ?? false,
     webhookAllowPrivate: vars.WEBHOOK_ALLOW_PRIVATE ?? false,
     logLevel: vars.LOG_LEVEL ?? 'info',
+    readSecret: (name: string) => env[name],
     limits: {
       maxFileBytes: vars.MAX_FILE_BYTES ?? 200 * 1024 * 1024,
       maxLines: vars.MAX_FILE_LINES ?? 50_000,

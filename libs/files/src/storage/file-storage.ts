@@ -9,6 +9,8 @@ export abstract class FileStorage {
   abstract write(key: string, source: Readable): Promise<number>;
   /** Reads `key`, optionally the inclusive byte range [start, end]. */
   abstract read(key: string, range?: { start: number; end: number }): Readable;
+  /** Reads `length` bytes at `offset` (one request line). */
+  abstract readAt(key: string, offset: number, length: number): Promise<Buffer>;
   abstract exists(key: string): Promise<boolean>;
   abstract remove(key: string): Promise<void>;
 }

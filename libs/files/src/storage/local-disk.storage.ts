@@ -1,6 +1,6 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdirSync } from 'node:fs';
-import { rename, rm, stat } from 'node:fs/promises';
+import { open, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -36,6 +36,17 @@ export class LocalDiskStorage extends FileStorage {
 
   read(key: string, range?: { start: number; end: number }): Readable {
     return createReadStream(this.path(key), range ? { start: range.start, end: range.end } : undefined);
+  }
+
+  async readAt(key: string, offset: number, length: number): Promise<Buffer> {
+    const handle = await open(this.path(key), 'r');
+    try {
+      const buffer = Buffer.allocUnsafe(length);
+      const { bytesRead } = await handle.read(buffer, 0, length, offset);
+      return buffer.subarray(0, bytesRead);
+    } finally {
+      await handle.close();
+    }
   }
 
   async exists(key: string): Promise<boolean> {

@@ -1,0 +1,69 @@
+import { Clock } from '@app/core';
+import { Injectable } from '@nestjs/common';
+import { DataSource, EntityManager } from 'typeorm';
+import { toBatchObject } from './batch.mapper';
+import type { BatchObject } from './batch.types';
+import { BatchEntity, BatchStatus } from './entities/batch.entity';
+
+/** Every status change a batch can make: its source states, its target, and the timestamp it sets. */
+export const TRANSITIONS = {
+  start: { from: ['validating'], to: 'in_progress', at: 'inProgressAt' },
+  fail: { from: ['validating'], to: 'failed', at: 'failedAt' },
+  requestCancel: { from: ['validating', 'in_progress'], to: 'cancelling', at: 'cancellingAt' },
+  finalize: { from: ['in_progress'], to: 'finalizing', at: 'finalizingAt' },
+  complete: { from: ['finalizing'], to: 'completed', at: 'completedAt' },
+  expire: { from: ['validating', 'in_progress'], to: 'expired', at: 'expiredAt' },
+  cancel: { from: ['cancelling'], to: 'cancelled', at: 'cancelledAt' },
+} as const satisfies Record<string, { from: readonly BatchStatus[]; to: BatchStatus; at: keyof BatchEntity }>;
+
+export type Transition = keyof typeof TRANSITIONS;
+
+export const TERMINAL_STATUSES: readonly BatchStatus[] = ['completed', 'failed', 'expired', 'cancelled'];
+
+/** Runs inside the transaction of a status change; webhooks use it to record their event (an outbox). */
+export type TransitionHook = (
+  manager: EntityManager,
+  change: { batch: BatchObject; accountId: string; transition: Transition },
+) => Promise<void>;
+
+/**
+ * The one way a batch changes status: a guarded UPDATE (only from the allowed source states) that sets
+ * the timestamp and any extra columns, plus the registered hooks, all in one transaction.
+ */
+@Injectable()
+export class BatchStateMachine {
+  private readonly hooks: TransitionHook[] = [];
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly clock: Clock,
+  ) {}
+
+  onTransition(hook: TransitionHook): void {
+    this.hooks.push(hook);
+  }
+
+  /** Applies the transition; returns the updated batch, or null when the batch was not in a source state. */
+  async apply(
+    batchId: string,
+    transition: Transition,
+    patch: Partial<BatchEntity> = {},
+    alongside?: (manager: EntityManager) => Promise<void>,
+  ): Promise<BatchEntity | null> {
+    const { from, to, at } = TRANSITIONS[transition];
+    return this.dataSource.transaction(async (manager) => {
+      const result = await manager
+        .createQueryBuilder()
+        .update(BatchEntity)
+        .set({ ...patch, status: to, [at]: this.clock.nowSeconds() })
+        .where('id = :batchId', { batchId })
+        .andWhere('status IN (:...from)', { from: [...from] })
+        .execute();
+      if (!result.affected) return null;
+      if (alongside) await alongside(manager);
+      const batch = await manager.findOneByOrFail(BatchEntity, { id: batchId });
+      for (const hook of this.hooks) await hook(manager, { batch: toBatchObject(batch), accountId: batch.accountId, transition });
+      return batch;
+    });
+  }
+}

@@ -1,0 +1,38 @@
+import type { BatchObject } from './batch.types';
+import type { BatchEntity } from './entities/batch.entity';
+
+/** The public batch object of a stored batch. */
+export function toBatchObject(b: BatchEntity): BatchObject {
+  return {
+    id: b.id,
+    object: 'batch',
+    endpoint: b.endpoint,
+    model: b.model,
+    input_file_id: b.inputFileId,
+    completion_window: b.completionWindow,
+    status: b.status,
+    output_file_id: b.outputFileId,
+    error_file_id: b.errorFileId,
+    created_at: b.createdAt,
+    in_progress_at: b.inProgressAt,
+    expires_at: b.expiresAt,
+    finalizing_at: b.finalizingAt,
+    completed_at: b.completedAt,
+    failed_at: b.failedAt,
+    expired_at: b.expiredAt,
+    cancelling_at: b.cancellingAt,
+    cancelled_at: b.cancelledAt,
+    request_counts: { total: b.total, completed: b.completed, failed: b.failed },
+    usage: {
+      input_tokens: b.promptTokens,
+      output_tokens: b.completionTokens,
+      total_tokens: b.totalTokens,
+      input_tokens_details: { cached_tokens: 0 },
+      output_tokens_details: { reasoning_tokens: 0 },
+    },
+    metadata: b.metadata,
+    errors: b.errors && b.errors.length > 0 ? { object: 'list', data: b.errors } : null,
+    callback_url: b.callbackUrl,
+  };
+}
+

@@ -1,0 +1,55 @@
+import type { BatchErrorEntry, BatchStatus } from './entities/batch.entity';
+
+/** The OpenAI batch object (plus `callback_url`). */
+export interface BatchObject {
+  id: string;
+  object: 'batch';
+  endpoint: string;
+  model: string;
+  input_file_id: string;
+  completion_window: string;
+  status: BatchStatus;
+  output_file_id: string | null;
+  error_file_id: string | null;
+  created_at: number;
+  in_progress_at: number | null;
+  expires_at: number;
+  finalizing_at: number | null;
+  completed_at: number | null;
+  failed_at: number | null;
+  expired_at: number | null;
+  cancelling_at: number | null;
+  cancelled_at: number | null;
+  request_counts: { total: number; completed: number; failed: number };
+  usage: {
+    input_tokens: number;
+    output_tokens: number;
+    total_tokens: number;
+    input_tokens_details: { cached_tokens: number };
+    output_tokens_details: { reasoning_tokens: number };
+  };
+  metadata: Record<string, string> | null;
+  errors: { object: 'list'; data: BatchErrorEntry[] } | null;
+  callback_url: string | null;
+}
+
+/** What the execution engine needs of a batch. */
+export interface BatchRun {
+  id: string;
+  accountId: string;
+  inputFileId: string;
+  status: BatchStatus;
+  stopReason: 'expired' | null;
+  providerId: string;
+  upstreamModel: string;
+  total: number;
+  expiresAt: number;
+}
+
+/** Counter increments written together with the request rows they count. */
+export interface BatchProgress {
+  completed: number;
+  failed: number;
+  promptTokens: number;
+  completionTokens: number;
+}

@@ -1,0 +1,16 @@
+import { FilesModule } from '@app/files';
+import { RoutingModule } from '@app/routing';
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { BatchStateMachine } from './batch-state-machine';
+import { BatchesController } from './batches.controller';
+import { BatchesService } from './batches.service';
+import { BatchEntity } from './entities/batch.entity';
+
+@Module({
+  imports: [TypeOrmModule.forFeature([BatchEntity]), FilesModule, RoutingModule],
+  controllers: [BatchesController],
+  providers: [BatchesService, BatchStateMachine],
+  exports: [BatchesService, BatchStateMachine],
+})
+export class BatchesModule {}

@@ -1,0 +1,210 @@
+import { APP_CONFIG, ApiError, AppConfig, Clock, IdGenerator, ListObject, toListPage } from '@app/core';
+import { FilesService } from '@app/files';
+import { JobQueue, JOBS } from '@app/queue';
+import { RoutingService } from '@app/routing';
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { EntityManager, In, IsNull, LessThanOrEqual, Not, Repository } from 'typeorm';
+import { BatchStateMachine, TERMINAL_STATUSES } from './batch-state-machine';
+import { BatchObject, BatchProgress, BatchRun } from './batch.types';
+import { checkCallbackUrlSyntax } from './callback-url';
+import { CreateBatchDto, SUPPORTED_ENDPOINTS, SUPPORTED_WINDOWS } from './dto/create-batch.dto';
+import { ListBatchesQuery } from './dto/list-batches.query';
+import { BatchEntity, BatchErrorEntry } from './entities/batch.entity';
+import { toBatchObject } from './batch.mapper';
+
+const WINDOW_SECONDS: Record<string, number> = { '24h': 24 * 3600 };
+
+/** Extra checks on a callback_url at create (the webhooks module adds its SSRF rule here). */
+export type CallbackUrlCheck = (url: URL) => Promise<void>;
+
+@Injectable()
+export class BatchesService implements OnModuleInit {
+  private readonly callbackChecks: CallbackUrlCheck[] = [];
+
+  constructor(
+    @InjectRepository(BatchEntity) private readonly batches: Repository<BatchEntity>,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly files: FilesService,
+    private readonly routing: RoutingService,
+    private readonly states: BatchStateMachine,
+    private readonly queue: JobQueue,
+    private readonly ids: IdGenerator,
+    private readonly clock: Clock,
+  ) {}
+
+  onModuleInit(): void {
+    this.files.registerInUseCheck(async (fileId) => {
+      const user = await this.batches.findOne({
+        where: { inputFileId: fileId, status: Not(In([...TERMINAL_STATUSES])) },
+        select: { id: true },
+      });
+      return user ? `batch '${user.id}'` : null;
+    });
+  }
+
+  registerCallbackUrlCheck(check: CallbackUrlCheck): void {
+    this.callbackChecks.push(check);
+  }
+
+  async create(accountId: string, dto: CreateBatchDto): Promise<BatchObject> {
+    if (dto.callback_url) {
+      const url = checkCallbackUrlSyntax(dto.callback_url, this.config.webhookAllowHttp);
+      for (const check of this.callbackChecks) await check(url);
+    }
+    const file = await this.files.getBatchInput(accountId, dto.input_file_id);
+    if (file.errors.length > 0) {
+      const first = file.errors[0];
+      const more = file.errors.length > 1 ? ` (and ${file.errors.length - 1} more problems)` : '';
+      throw new ApiError('batch_invalid_jsonl', `Invalid request file: ${first.message}${more}`, 'input_file_id');
+    }
+    if (file.models.length > 1) {
+      throw new ApiError(
+        'batch_multiple_models',
+        `A batch must use one model; the file uses ${file.models.length}: ${file.models.slice(0, 5).join(', ')}`,
+        'input_file_id',
+      );
+    }
+    const route = await this.routing.chooseRoute(file.models[0]);
+    const now = this.clock.nowSeconds();
+    const window = dto.completion_window ?? SUPPORTED_WINDOWS[0];
+    const batch = await this.batches.save(
+      this.batches.create({
+        id: this.ids.next('batch'),
+        accountId,
+        inputFileId: file.id,
+        endpoint: dto.endpoint ?? SUPPORTED_ENDPOINTS[0],
+        completionWindow: window,
+        status: 'validating',
+        stopReason: null,
+        model: file.models[0],
+        ...route,
+        outputFileId: null,
+        errorFileId: null,
+        createdAt: now,
+        expiresAt: now + WINDOW_SECONDS[window],
+        total: file.lineCount,
+        completed: 0,
+        failed: 0,
+        promptTokens: 0,
+        completionTokens: 0,
+        totalTokens: 0,
+        metadata: dto.metadata ?? null,
+        errors: null,
+        callbackUrl: dto.callback_url ?? null,
+      }),
+    );
+    await this.queue.add(JOBS.prepareBatch, { batchId: batch.id }, { jobId: `prepare:${batch.id}` });
+    return toBatchObject(batch);
+  }
+
+  async get(accountId: string, id: string): Promise<BatchObject> {
+    return toBatchObject(await this.find(accountId, id));
+  }
+
+  async list(accountId: string, query: ListBatchesQuery): Promise<ListObject<BatchObject>> {
+    const limit = query.limit ?? 20;
+    const qb = this.batches.createQueryBuilder('b').where('b.account_id = :accountId', { accountId });
+    if (query.after) {
+      const cursor = await this.find(accountId, query.after, 'after');
+      qb.andWhere('b.seq < :seq', { seq: cursor.seq });
+    }
+    const rows = await qb.orderBy('b.seq', 'DESC').take(limit + 1).getMany();
+    return toListPage(rows.map(toBatchObject), limit);
+  }
+
+  /** Cancels a batch: dispatch stops at once, and the batch is finalized with what has finished. */
+  async cancel(accountId: string | null, id: string): Promise<BatchObject> {
+    const batch = accountId ? await this.find(accountId, id) : await this.findAny(id);
+    const cancelling = await this.states.apply(batch.id, 'requestCancel');
+    if (cancelling) {
+      await this.queue.add(JOBS.finalizeBatch, { batchId: batch.id }, { jobId: `finalize:${batch.id}` });
+      return toBatchObject(cancelling);
+    }
+    const current = await this.findAny(id);
+    if (current.status === 'cancelling' || current.status === 'cancelled') return toBatchObject(current);
+    throw new ApiError('batch_not_cancellable', `Batch '${id}' is ${current.status} and cannot be cancelled`, 'batch_id');
+  }
+
+  // ---- for the execution engine and the admin API ----
+
+  async getRun(batchId: string): Promise<BatchRun | null> {
+    const b = await this.batches.findOneBy({ id: batchId });
+    return b && toRun(b);
+  }
+
+  async getObject(batchId: string): Promise<BatchObject | null> {
+    const b = await this.batches.findOneBy({ id: batchId });
+    return b && toBatchObject(b);
+  }
+
+  async getEntity(batchId: string): Promise<BatchEntity> {
+    return this.findAny(batchId);
+  }
+
+  /** Adds finished requests to the batch's counters, inside the caller's transaction. */
+  async addProgress(manager: EntityManager, batchId: string, p: BatchProgress): Promise<void> {
+    await manager
+      .createQueryBuilder()
+      .update(BatchEntity)
+      .set({
+        completed: () => `completed + ${Math.trunc(p.completed)}`,
+        failed: () => `failed + ${Math.trunc(p.failed)}`,
+        promptTokens: () => `prompt_tokens + ${Math.trunc(p.promptTokens)}`,
+        completionTokens: () => `completion_tokens + ${Math.trunc(p.completionTokens)}`,
+        totalTokens: () => `total_tokens + ${Math.trunc(p.promptTokens + p.completionTokens)}`,
+      })
+      .where('id = :batchId', { batchId })
+      .execute();
+  }
+
+  /** Batches a worker must pick up again after a restart. */
+  async findUnfinished(): Promise<BatchRun[]> {
+    const rows = await this.batches.find({ where: { status: In(['validating', 'in_progress', 'finalizing', 'cancelling']) } });
+    return rows.map(toRun);
+  }
+
+  /** Marks running batches past their window as expiring; returns the ids this call marked. */
+  async markExpiring(): Promise<string[]> {
+    const due = await this.batches.find({
+      where: { status: In(['validating', 'in_progress']), stopReason: IsNull(), expiresAt: LessThanOrEqual(this.clock.nowSeconds()) },
+      select: { id: true },
+    });
+    const marked: string[] = [];
+    for (const { id } of due) {
+      const r = await this.batches.update({ id, stopReason: IsNull(), status: In(['validating', 'in_progress']) }, { stopReason: 'expired' });
+      if (r.affected) marked.push(id);
+    }
+    return marked;
+  }
+
+  async recordErrors(batchId: string, errors: BatchErrorEntry[]): Promise<void> {
+    await this.batches.update({ id: batchId }, { errors });
+  }
+
+  private async find(accountId: string, id: string, param: string | null = null): Promise<BatchEntity> {
+    const batch = await this.batches.findOneBy({ id, accountId });
+    if (!batch) throw ApiError.notFound('batch', id, param);
+    return batch;
+  }
+
+  private async findAny(id: string): Promise<BatchEntity> {
+    const batch = await this.batches.findOneBy({ id });
+    if (!batch) throw ApiError.notFound('batch', id);
+    return batch;
+  }
+}
+
+function toRun(b: BatchEntity): BatchRun {
+  return {
+    id: b.id,
+    accountId: b.accountId,
+    inputFileId: b.inputFileId,
+    status: b.status,
+    stopReason: b.stopReason,
+    providerId: b.providerId,
+    upstreamModel: b.upstreamModel,
+    total: b.total,
+    expiresAt: b.expiresAt,
+  };
+}

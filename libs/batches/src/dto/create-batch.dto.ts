@@ -1,0 +1,36 @@
+import { IsIn, IsOptional, IsString, MaxLength, MinLength, registerDecorator, ValidationArguments } from 'class-validator';
+
+export const SUPPORTED_ENDPOINTS = ['/v1/chat/completions'] as const;
+export const SUPPORTED_WINDOWS = ['24h'] as const;
+
+/** OpenAI's metadata rule: at most 16 string pairs, keys up to 64 characters, values up to 512. */
+function IsBatchMetadata() {
+  return (object: object, propertyName: string) =>
+    registerDecorator({
+      name: 'isBatchMetadata',
+      target: object.constructor,
+      propertyName,
+      validator: {
+        validate(value: unknown) {
+          if (value === null) return true;
+          if (typeof value !== 'object' || Array.isArray(value)) return false;
+          const entries = Object.entries(value as Record<string, unknown>);
+          return (
+            entries.length <= 16 &&
+            entries.every(([k, v]) => k.length > 0 && k.length <= 64 && typeof v === 'string' && v.length <= 512)
+          );
+        },
+        defaultMessage: (args?: ValidationArguments) =>
+          `${args?.property} must be an object of at most 16 string pairs, keys up to 64 characters and values up to 512`,
+      },
+    });
+}
+
+export class CreateBatchDto {
+  @IsString() @MinLength(1) @MaxLength(64) input_file_id: string;
+  @IsOptional() @IsIn(SUPPORTED_ENDPOINTS, { message: `endpoint must be one of: ${SUPPORTED_ENDPOINTS.join(', ')}` }) endpoint?: string;
+  @IsOptional() @IsIn(SUPPORTED_WINDOWS, { message: `completion_window must be one of: ${SUPPORTED_WINDOWS.join(', ')}` })
+  completion_window?: string;
+  @IsOptional() @IsBatchMetadata() metadata?: Record<string, string> | null;
+  @IsOptional() @IsString() @MaxLength(2048) callback_url?: string | null;
+}

@@ -1,0 +1,51 @@
+import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+
+export const BATCH_STATUSES = ['validating', 'failed', 'in_progress', 'finalizing', 'completed', 'expired', 'cancelling', 'cancelled'] as const;
+export type BatchStatus = (typeof BATCH_STATUSES)[number];
+
+export interface BatchErrorEntry {
+  code: string;
+  message: string;
+  param: string | null;
+  line: number | null;
+}
+
+const bigint = { to: (v: number) => v, from: (v: string | number) => Number(v) };
+
+@Entity('batches')
+@Index('IDX_batches_account', ['accountId', 'seq'])
+export class BatchEntity {
+  @PrimaryGeneratedColumn('increment') seq: number;
+  @Index('UQ_batches_id', { unique: true }) @Column({ type: 'varchar', length: 64 }) id: string;
+  @Column({ name: 'account_id', type: 'varchar', length: 64 }) accountId: string;
+  @Index('IDX_batches_input_file') @Column({ name: 'input_file_id', type: 'varchar', length: 64 }) inputFileId: string;
+  @Column({ type: 'varchar', length: 64 }) endpoint: string;
+  @Column({ name: 'completion_window', type: 'varchar', length: 16 }) completionWindow: string;
+  @Index('IDX_batches_status') @Column({ type: 'varchar', length: 16 }) status: BatchStatus;
+  /** Set when the batch must stop early for a reason other than cancel (expiry). */
+  @Column({ name: 'stop_reason', type: 'varchar', length: 16, nullable: true }) stopReason: 'expired' | null;
+  @Column({ type: 'varchar', length: 200 }) model: string;
+  @Column({ name: 'sku_id', type: 'varchar', length: 64 }) skuId: string;
+  @Column({ name: 'provider_id', type: 'varchar', length: 64 }) providerId: string;
+  @Column({ name: 'upstream_model', type: 'varchar', length: 200 }) upstreamModel: string;
+  @Column({ name: 'output_file_id', type: 'varchar', length: 64, nullable: true }) outputFileId: string | null;
+  @Column({ name: 'error_file_id', type: 'varchar', length: 64, nullable: true }) errorFileId: string | null;
+  @Column({ name: 'created_at', type: 'integer' }) createdAt: number;
+  @Column({ name: 'in_progress_at', type: 'integer', nullable: true }) inProgressAt: number | null;
+  @Column({ name: 'expires_at', type: 'integer' }) expiresAt: number;
+  @Column({ name: 'finalizing_at', type: 'integer', nullable: true }) finalizingAt: number | null;
+  @Column({ name: 'completed_at', type: 'integer', nullable: true }) completedAt: number | null;
+  @Column({ name: 'failed_at', type: 'integer', nullable: true }) failedAt: number | null;
+  @Column({ name: 'expired_at', type: 'integer', nullable: true }) expiredAt: number | null;
+  @Column({ name: 'cancelling_at', type: 'integer', nullable: true }) cancellingAt: number | null;
+  @Column({ name: 'cancelled_at', type: 'integer', nullable: true }) cancelledAt: number | null;
+  @Column({ type: 'integer', default: 0 }) total: number;
+  @Column({ type: 'integer', default: 0 }) completed: number;
+  @Column({ type: 'integer', default: 0 }) failed: number;
+  @Column({ name: 'prompt_tokens', type: 'bigint', default: 0, transformer: bigint }) promptTokens: number;
+  @Column({ name: 'completion_tokens', type: 'bigint', default: 0, transformer: bigint }) completionTokens: number;
+  @Column({ name: 'total_tokens', type: 'bigint', default: 0, transformer: bigint }) totalTokens: number;
+  @Column({ type: 'simple-json', nullable: true }) metadata: Record<string, string> | null;
+  @Column({ type: 'simple-json', nullable: true }) errors: BatchErrorEntry[] | null;
+  @Column({ name: 'callback_url', type: 'text', nullable: true }) callbackUrl: string | null;
+}

@@ -1,0 +1,144 @@
+import { BatchesService, BatchRun, BatchStateMachine } from '@app/batches';
+import { APP_CONFIG, AppConfig } from '@app/core';
+import { FilesService } from '@app/files';
+import { JobQueue, JOBS, RunChunkJob } from '@app/queue';
+import { Provider, RoutingService } from '@app/routing';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { FinishedRow, PendingRow, RequestRowsService } from './request-rows.service';
+import { UpstreamService } from './upstream/upstream.service';
+
+const FLUSH_EVERY_ROWS = 100;
+const FLUSH_EVERY_MS = 250;
+const STOP_CHECK_MS = 250;
+
+/**
+ * Prepares a batch (request rows from the input file's line index), dispatches it in chunks, and runs
+ * chunks against the locked provider. Every step is idempotent, so a retried or re-run job never
+ * sends a finished line again and never writes a line twice.
+ */
+@Injectable()
+export class BatchRunner {
+  private readonly logger = new Logger(BatchRunner.name);
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly batches: BatchesService,
+    private readonly states: BatchStateMachine,
+    private readonly rows: RequestRowsService,
+    private readonly files: FilesService,
+    private readonly routing: RoutingService,
+    private readonly upstream: UpstreamService,
+    private readonly queue: JobQueue,
+  ) {}
+
+  /** validating → in_progress: creates the request rows, then dispatches. */
+  async prepare(batchId: string): Promise<void> {
+    const batch = await this.batches.getRun(batchId);
+    if (!batch) return;
+    if (batch.status === 'validating') {
+      await this.ensureRows(batch);
+      if (batch.stopReason) return this.requestFinalize(batchId);
+      const started = await this.states.apply(batchId, 'start');
+      if (!started) return this.requestFinalize(batchId);
+      this.logger.log({ batchId, total: batch.total }, 'Batch in progress');
+    } else if (batch.status !== 'in_progress') {
+      return;
+    }
+    await this.dispatch(batchId, batch.total);
+  }
+
+  /** Request rows exist for every line (created again after a crash; existing rows are kept). */
+  async ensureRows(batch: BatchRun): Promise<void> {
+    const created = await this.rows.createRows(batch.id, this.files.readLineIndex(batch.inputFileId));
+    if (created !== batch.total) {
+      throw new Error(`Batch ${batch.id}: the input index has ${created} lines, the batch ${batch.total}`);
+    }
+  }
+
+  /** Queues every chunk of the batch; chunk job ids make a repeated dispatch a no-op. */
+  async dispatch(batchId: string, total: number): Promise<void> {
+    const size = this.config.execution.chunkSize;
+    for (let firstLine = 1; firstLine <= total; firstLine += size) {
+      const lastLine = Math.min(total, firstLine + size - 1);
+      await this.queue.add(JOBS.runChunk, { batchId, firstLine, lastLine }, { jobId: `chunk:${batchId}:${firstLine}` });
+    }
+    if (total === 0) await this.requestFinalize(batchId);
+  }
+
+  async runChunk({ batchId, firstLine, lastLine }: RunChunkJob): Promise<void> {
+    const batch = await this.batches.getRun(batchId);
+    if (!batch || batch.status !== 'in_progress' || batch.stopReason) return;
+    const pending = await this.rows.pendingInRange(batchId, firstLine, lastLine);
+    if (pending.length > 0) {
+      const provider = await this.routing.getProvider(batch.providerId);
+      await this.sendAll(batch, provider, pending);
+    }
+    if ((await this.rows.countPending(batchId)) === 0) await this.requestFinalize(batchId);
+  }
+
+  async requestFinalize(batchId: string): Promise<void> {
+    await this.queue.add(JOBS.finalizeBatch, { batchId }, { jobId: `finalize:${batchId}` });
+  }
+
+  private async sendAll(batch: BatchRun, provider: Provider, pending: PendingRow[]): Promise<void> {
+    const stop = new AbortController();
+    const watcher = setInterval(() => {
+      this.batches.getRun(batch.id).then(
+        (now) => {
+          if (!now || now.status !== 'in_progress' || now.stopReason) stop.abort();
+        },
+        () => undefined,
+      );
+    }, STOP_CHECK_MS);
+    const buffer = new ResultBuffer((finished) => this.rows.finish(batch.id, finished));
+    try {
+      let next = 0;
+      const lanes = Array.from({ length: Math.min(pending.length, provider.maxConcurrency) }, async () => {
+        while (next < pending.length && !stop.signal.aborted) {
+          const row = pending[next++];
+          const line = await this.files.readLine(batch.inputFileId, row.byteOffset, row.byteLength);
+          const request = JSON.parse(line.toString('utf8')) as { body: Record<string, unknown> };
+          const outcome = await this.upstream.execute(provider, { ...request.body, model: batch.upstreamModel }, stop.signal);
+          if (outcome) buffer.add({ line: row.line, outcome });
+        }
+      });
+      await Promise.all(lanes);
+    } finally {
+      clearInterval(watcher);
+      await buffer.close();
+    }
+  }
+}
+
+/** Collects finished rows and writes them in small transactions, in order, one write at a time. */
+class ResultBuffer {
+  private rows: FinishedRow[] = [];
+  private writing: Promise<void> = Promise.resolve();
+  private failure: unknown = null;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly write: (rows: FinishedRow[]) => Promise<void>) {
+    this.timer = setInterval(() => this.flush(), FLUSH_EVERY_MS);
+  }
+
+  add(row: FinishedRow): void {
+    this.rows.push(row);
+    if (this.rows.length >= FLUSH_EVERY_ROWS) this.flush();
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    this.flush();
+    await this.writing;
+    if (this.failure) throw this.failure;
+  }
+
+  private flush(): void {
+    if (this.rows.length === 0) return;
+    const rows = this.rows;
+    this.rows = [];
+    this.writing = this.writing.then(() => this.write(rows)).catch((err) => {
+      this.failure = err;
+    });
+  }
+}

@@ -1,0 +1,19 @@
+import { BatchesModule } from '@app/batches';
+import { FilesModule } from '@app/files';
+import { RoutingModule } from '@app/routing';
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { BatchFinalizer } from './batch-finalizer.service';
+import { BatchRunner } from './batch-runner.service';
+import { BatchRequestEntity } from './entities/batch-request.entity';
+import { ExecutionWorkers } from './execution.workers';
+import { RequestRowsService } from './request-rows.service';
+import { SweeperService } from './sweeper.service';
+import { UpstreamService } from './upstream/upstream.service';
+
+@Module({
+  imports: [TypeOrmModule.forFeature([BatchRequestEntity]), BatchesModule, FilesModule, RoutingModule],
+  providers: [BatchRunner, BatchFinalizer, RequestRowsService, SweeperService, UpstreamService, ExecutionWorkers],
+  exports: [RequestRowsService, SweeperService],
+})
+export class ExecutionModule {}

@@ -1,0 +1,168 @@
+import { APP_CONFIG, AppConfig } from '@app/core';
+import type { Provider } from '@app/routing';
+import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { MockUpstream } from './mock.upstream';
+import { OpenAiUpstream } from './openai.upstream';
+import { Semaphore } from './semaphore';
+import type { UpstreamAttempt, UpstreamClient, UpstreamOutcome } from './upstream-client';
+
+const MAX_BACKOFF_MS = 30_000;
+const MAX_RETRY_AFTER_MS = 120_000;
+
+/** Error codes a request line can end with; documented in docs/api.md. */
+export const REQUEST_ERROR_CODES = {
+  clientError: 'upstream_client_error',
+  serverError: 'upstream_server_error',
+  rateLimited: 'upstream_rate_limited',
+  timeout: 'upstream_timeout',
+  unreachable: 'upstream_unreachable',
+  cancelled: 'batch_cancelled',
+  expired: 'batch_expired',
+} as const;
+
+interface ProviderHandle {
+  signature: string;
+  client: UpstreamClient;
+  limit: Semaphore;
+}
+
+/**
+ * Sends request lines to a provider: the per-provider concurrency limit (held only while a request is
+ * in flight, not while it backs off), retries with exponential backoff and full jitter on 429, 5xx,
+ * timeouts and connection errors (honouring Retry-After), and no retry for other 4xx.
+ */
+@Injectable()
+export class UpstreamService implements OnApplicationShutdown {
+  private readonly handles = new Map<string, ProviderHandle>();
+
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+
+  /** Runs one request to its outcome; null when `signal` aborted it (the batch stopped). */
+  async execute(provider: Provider, body: Record<string, unknown>, signal: AbortSignal): Promise<UpstreamOutcome | null> {
+    const handle = this.handle(provider);
+    const { upstreamMaxAttempts, upstreamRetryBaseMs } = this.config.execution;
+    let last: UpstreamOutcome | null = null;
+    for (let attempt = 1; attempt <= upstreamMaxAttempts; attempt++) {
+      if (signal.aborted) return null;
+      const release = await handle.limit.acquire();
+      const started = performance.now();
+      let exchange: UpstreamAttempt | null = null;
+      let failure: { code: string; message: string } | null = null;
+      try {
+        exchange = await handle.client.send(body, signal);
+      } catch (err) {
+        if (signal.aborted) return null;
+        failure = describeNetworkError(err as Error);
+      } finally {
+        release();
+      }
+      const latencyMs = Math.round(performance.now() - started);
+      if (exchange && exchange.statusCode >= 200 && exchange.statusCode < 300) {
+        return { ...success(exchange), attempts: attempt, latencyMs };
+      }
+      last = exchange
+        ? { ...httpFailure(exchange), attempts: attempt, latencyMs }
+        : { ok: false, attempts: attempt, latencyMs, statusCode: null, requestId: null, body: null, promptTokens: 0, completionTokens: 0, error: failure };
+      const retryable = !exchange || exchange.statusCode === 429 || exchange.statusCode >= 500;
+      if (!retryable || attempt === upstreamMaxAttempts) break;
+      const backoff = Math.min(MAX_BACKOFF_MS, upstreamRetryBaseMs * 2 ** (attempt - 1)) * Math.random();
+      const wait = exchange?.retryAfterMs != null ? Math.min(MAX_RETRY_AFTER_MS, exchange.retryAfterMs) : backoff;
+      try {
+        await sleep(wait, undefined, { signal });
+      } catch {
+        return null;
+      }
+    }
+    return last;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.all([...this.handles.values()].map((h) => h.client.close()));
+    this.handles.clear();
+  }
+
+  /** The client and limit of a provider, rebuilt when its settings change. */
+  private handle(provider: Provider): ProviderHandle {
+    const timeoutMs = provider.timeoutMs ?? this.config.execution.upstreamTimeoutMs;
+    const signature = JSON.stringify([provider.kind, provider.baseUrl, provider.apiKeyEnv, timeoutMs]);
+    let handle = this.handles.get(provider.id);
+    if (!handle || handle.signature !== signature) {
+      void handle?.client.close();
+      const client =
+        provider.kind === 'mock'
+          ? new MockUpstream()
+          : new OpenAiUpstream(
+              provider.baseUrl,
+              provider.apiKeyEnv ? this.config.readSecret(provider.apiKeyEnv) : undefined,
+              provider.maxConcurrency,
+              timeoutMs,
+            );
+      handle = { signature, client, limit: handle?.limit ?? new Semaphore(provider.maxConcurrency) };
+      this.handles.set(provider.id, handle);
+    }
+    handle.limit.setLimit(provider.maxConcurrency);
+    return handle;
+  }
+}
+
+function jsonText(text: string): string {
+  try {
+    JSON.parse(text);
+    return text;
+  } catch {
+    return JSON.stringify(text);
+  }
+}
+
+function success(exchange: UpstreamAttempt): Omit<UpstreamOutcome, 'attempts' | 'latencyMs'> {
+  let promptTokens = 0;
+  let completionTokens = 0;
+  try {
+    const usage = JSON.parse(exchange.body)?.usage;
+    promptTokens = Number(usage?.prompt_tokens) || 0;
+    completionTokens = Number(usage?.completion_tokens) || 0;
+  } catch {
+    // A 2xx without JSON still counts as answered; it just reports no usage.
+  }
+  return {
+    ok: true,
+    statusCode: exchange.statusCode,
+    requestId: exchange.requestId,
+    body: jsonText(exchange.body),
+    promptTokens,
+    completionTokens,
+    error: null,
+  };
+}
+
+function httpFailure(exchange: UpstreamAttempt): Omit<UpstreamOutcome, 'attempts' | 'latencyMs'> {
+  const status = exchange.statusCode;
+  let upstreamMessage = '';
+  try {
+    const parsed = JSON.parse(exchange.body);
+    upstreamMessage = typeof parsed?.error?.message === 'string' ? parsed.error.message : '';
+  } catch {
+    upstreamMessage = exchange.body.slice(0, 200);
+  }
+  const code =
+    status === 429 ? REQUEST_ERROR_CODES.rateLimited : status >= 500 ? REQUEST_ERROR_CODES.serverError : REQUEST_ERROR_CODES.clientError;
+  return {
+    ok: false,
+    statusCode: status,
+    requestId: exchange.requestId,
+    body: jsonText(exchange.body),
+    promptTokens: 0,
+    completionTokens: 0,
+    error: { code, message: `Upstream answered HTTP ${status}${upstreamMessage ? `: ${upstreamMessage}` : ''}` },
+  };
+}
+
+function describeNetworkError(err: Error): { code: string; message: string } {
+  const name = (err as { code?: string }).code ?? err.name;
+  // The stop signal was ruled out before, so an abort here is our own per-attempt timeout.
+  if (name === 'TimeoutError' || name === 'AbortError' || name === 'UND_ERR_ABORTED' || name === 'UND_ERR_HEADERS_TIMEOUT' || name === 'UND_ERR_BODY_TIMEOUT') {
+    return { code: REQUEST_ERROR_CODES.timeout, message: 'The upstream did not answer in time' };
+  }
+  return { code: REQUEST_ERROR_CODES.unreachable, message: `The upstream could not be reached (${name})` };
+}

@@ -1,0 +1,62 @@
+import { getQueueToken } from '@nestjs/bull';
+import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import type { Queue } from 'bull';
+import { JobHandler, JobQueue } from '../job-queue';
+import { JOB_RETRY, JOBS, JobName, JobOptions, JobPayloads } from '../queue.constants';
+
+/**
+ * Bull on Redis: one Bull queue per job name. Jobs survive a crash in Redis; a job whose worker died
+ * is taken back by Bull's stalled-job check (see QUEUE_SETTINGS) and run again by another worker.
+ */
+@Injectable()
+export class BullJobQueue extends JobQueue implements OnApplicationShutdown {
+  private readonly logger = new Logger(BullJobQueue.name);
+  private readonly queues = new Map<JobName, Queue>();
+
+  constructor(moduleRef: ModuleRef) {
+    super();
+    for (const name of Object.values(JOBS)) this.queues.set(name, moduleRef.get(getQueueToken(name), { strict: false }));
+  }
+
+  async add<N extends JobName>(name: N, data: JobPayloads[N], options: JobOptions = {}): Promise<void> {
+    const { attempts, backoffMs } = JOB_RETRY[name];
+    await this.queue(name).add(data, {
+      jobId: options.jobId,
+      delay: options.delayMs,
+      attempts,
+      backoff: { type: 'exponential', delay: backoffMs },
+      removeOnComplete: true,
+      removeOnFail: true,
+    });
+  }
+
+  process<N extends JobName>(name: N, concurrency: number, handler: JobHandler<N>): void {
+    void this.queue(name).process(concurrency, async (job) => handler(job.data as JobPayloads[N]));
+    this.queue(name).on('failed', (job, err) =>
+      this.logger.warn({ job: name, jobId: job.id, attempt: job.attemptsMade, err: err.message }, 'Job failed'),
+    );
+  }
+
+  async depth(): Promise<Record<string, { waiting: number; active: number }>> {
+    const out: Record<string, { waiting: number; active: number }> = {};
+    for (const [name, queue] of this.queues) {
+      const c = await queue.getJobCounts();
+      out[name] = { waiting: c.waiting + c.delayed, active: c.active };
+    }
+    return out;
+  }
+
+  /** Stops fetching new jobs and waits for the running ones (Bull's local pause). */
+  async drain(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.pause(true, false).catch(() => undefined)));
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.drain();
+  }
+
+  private queue(name: JobName): Queue {
+    return this.queues.get(name)!;
+  }
+}

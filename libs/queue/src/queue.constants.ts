@@ -1,0 +1,52 @@
+/** Job names, their payloads, and the retry options of each: the one place queues are described. */
+export const JOBS = {
+  prepareBatch: 'batch-prepare',
+  runChunk: 'batch-chunk',
+  finalizeBatch: 'batch-finalize',
+  deliverWebhook: 'webhook-deliver',
+} as const;
+
+export type JobName = (typeof JOBS)[keyof typeof JOBS];
+
+export interface PrepareBatchJob {
+  batchId: string;
+}
+
+/** Request lines [firstLine, lastLine] (1-based, inclusive) of one batch. */
+export interface RunChunkJob {
+  batchId: string;
+  firstLine: number;
+  lastLine: number;
+}
+
+export interface FinalizeBatchJob {
+  batchId: string;
+}
+
+export interface DeliverWebhookJob {
+  eventId: string;
+}
+
+export interface JobPayloads {
+  [JOBS.prepareBatch]: PrepareBatchJob;
+  [JOBS.runChunk]: RunChunkJob;
+  [JOBS.finalizeBatch]: FinalizeBatchJob;
+  [JOBS.deliverWebhook]: DeliverWebhookJob;
+}
+
+export interface JobOptions {
+  /** Adding a job whose id is already waiting or running is a no-op. */
+  jobId?: string;
+  delayMs?: number;
+}
+
+/**
+ * How often a job whose handler throws is tried, and the first backoff (doubled each time).
+ * Handlers are idempotent, so a retry or a re-run after a crash never duplicates output.
+ */
+export const JOB_RETRY: Record<JobName, { attempts: number; backoffMs: number }> = {
+  [JOBS.prepareBatch]: { attempts: 10, backoffMs: 1000 },
+  [JOBS.runChunk]: { attempts: 10, backoffMs: 1000 },
+  [JOBS.finalizeBatch]: { attempts: 10, backoffMs: 1000 },
+  [JOBS.deliverWebhook]: { attempts: 1, backoffMs: 1000 },
+};

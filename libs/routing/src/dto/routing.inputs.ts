@@ -1,0 +1,33 @@
+import { Type } from 'class-transformer';
+import { IsBoolean, IsIn, IsInt, IsNumber, IsOptional, IsString, Matches, Max, Min, ValidateNested } from 'class-validator';
+
+const ID = /^[A-Za-z0-9._@:/-]{1,64}$/;
+
+/** A provider as the routing file and the admin API describe it. */
+export class ProviderInput {
+  @Matches(ID, { message: 'id must be 1-64 letters, digits or . _ @ : / -' }) id: string;
+  @IsIn(['openai', 'mock']) kind: 'openai' | 'mock';
+  @IsOptional() @Matches(/^https?:\/\/\S+$/, { message: 'base_url must be an http(s) URL' }) base_url?: string;
+  @IsOptional() @Matches(/^[A-Z_][A-Z0-9_]*$/, { message: 'api_key_env must be an environment variable name' }) api_key_env?: string;
+  @IsOptional() @IsInt() @Min(1) @Max(4096) max_concurrency?: number;
+  @IsOptional() @IsInt() @Min(1) rate_limit_per_minute?: number;
+  @IsOptional() @IsInt() @Min(100) timeout_ms?: number;
+}
+
+export class SkuInput {
+  @Matches(ID, { message: 'id must be 1-64 letters, digits or . _ @ : / -' }) id: string;
+  @IsString() @Matches(/^\S{1,200}$/, { message: 'model must be 1-200 non-blank characters' }) model: string;
+  @Matches(ID, { message: 'provider must be a provider id' }) provider: string;
+  @IsString() @Matches(/^\S{1,200}$/, { message: 'upstream_model must be 1-200 non-blank characters' }) upstream_model: string;
+  @IsOptional() @IsBoolean() batch_capable?: boolean;
+  @IsOptional() @IsBoolean() active?: boolean;
+  @IsOptional() @IsInt() priority?: number;
+  @IsOptional() @IsInt() @Min(1) weight?: number;
+  @IsOptional() @IsNumber() @Min(0) input_price_per_mtok?: number;
+  @IsOptional() @IsNumber() @Min(0) output_price_per_mtok?: number;
+}
+
+export class RoutingFile {
+  @IsOptional() @ValidateNested({ each: true }) @Type(() => ProviderInput) providers?: ProviderInput[];
+  @IsOptional() @ValidateNested({ each: true }) @Type(() => SkuInput) skus?: SkuInput[];
+}

@@ -1,0 +1,18 @@
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
+
+/** A public model name served by one provider under its upstream model name. */
+@Entity('skus')
+export class SkuEntity {
+  @PrimaryColumn({ type: 'varchar', length: 64 }) id: string;
+  @Index('IDX_skus_model') @Column({ type: 'varchar', length: 200 }) model: string;
+  @Column({ name: 'provider_id', type: 'varchar', length: 64 }) providerId: string;
+  @Column({ name: 'upstream_model', type: 'varchar', length: 200 }) upstreamModel: string;
+  @Column({ name: 'batch_capable', type: 'boolean', default: true }) batchCapable: boolean;
+  @Column({ type: 'boolean', default: true }) active: boolean;
+  @Column({ type: 'integer', default: 0 }) priority: number;
+  @Column({ type: 'integer', default: 1 }) weight: number;
+  @Column({ name: 'input_price_per_mtok', type: 'float', nullable: true }) inputPricePerMtok: number | null;
+  @Column({ name: 'output_price_per_mtok', type: 'float', nullable: true }) outputPricePerMtok: number | null;
+  @Column({ name: 'created_at', type: 'integer' }) createdAt: number;
+  @Column({ name: 'updated_at', type: 'integer' }) updatedAt: number;
+}

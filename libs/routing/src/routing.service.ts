@@ -1,0 +1,163 @@
+import { ApiError, Clock } from '@app/core';
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { In, Repository } from 'typeorm';
+import { ProviderInput, SkuInput } from './dto/routing.inputs';
+import { ProviderEntity, ProviderKind } from './entities/provider.entity';
+import { SkuEntity } from './entities/sku.entity';
+
+export interface Provider {
+  id: string;
+  kind: ProviderKind;
+  baseUrl: string;
+  apiKeyEnv: string | null;
+  maxConcurrency: number;
+  rateLimitPerMinute: number | null;
+  timeoutMs: number | null;
+}
+
+export interface Sku {
+  id: string;
+  model: string;
+  providerId: string;
+  upstreamModel: string;
+  batchCapable: boolean;
+  active: boolean;
+  priority: number;
+  weight: number;
+  inputPricePerMtok: number | null;
+  outputPricePerMtok: number | null;
+}
+
+/** The route a batch locks at create and keeps for its life. */
+export interface RouteLock {
+  skuId: string;
+  providerId: string;
+  upstreamModel: string;
+}
+
+@Injectable()
+export class RoutingService {
+  constructor(
+    @InjectRepository(ProviderEntity) private readonly providers: Repository<ProviderEntity>,
+    @InjectRepository(SkuEntity) private readonly skus: Repository<SkuEntity>,
+    private readonly clock: Clock,
+  ) {}
+
+  /**
+   * Chooses the SKU for a new batch: the highest-priority active batch-capable SKU of the model;
+   * among equal priorities, a weighted random pick.
+   */
+  async chooseRoute(model: string, random: () => number = Math.random): Promise<RouteLock> {
+    const capable = await this.skus.find({ where: { model, batchCapable: true } });
+    if (capable.length === 0) {
+      throw new ApiError('batch_model_not_supported', `The model '${model}' is not available for batch processing`, 'input_file_id');
+    }
+    const active = capable.filter((s) => s.active);
+    if (active.length === 0) {
+      throw new ApiError('batch_routing_unavailable', `The model '${model}' has no active batch route right now; try again later`, 'input_file_id');
+    }
+    const top = Math.max(...active.map((s) => s.priority));
+    const tied = active.filter((s) => s.priority === top).sort((a, b) => a.id.localeCompare(b.id));
+    const totalWeight = tied.reduce((sum, s) => sum + s.weight, 0);
+    let pick = random() * totalWeight;
+    const chosen = tied.find((s) => (pick -= s.weight) < 0) ?? tied[tied.length - 1];
+    return { skuId: chosen.id, providerId: chosen.providerId, upstreamModel: chosen.upstreamModel };
+  }
+
+  async upsertProvider(input: ProviderInput): Promise<Provider> {
+    if (input.kind === 'openai' && !input.base_url) {
+      throw new ApiError('invalid_request_error', `Provider '${input.id}' of kind openai needs base_url`, 'base_url');
+    }
+    const now = this.clock.nowSeconds();
+    const existing = await this.providers.findOneBy({ id: input.id });
+    const entity = this.providers.merge(existing ?? this.providers.create({ id: input.id, createdAt: now }), {
+      kind: input.kind,
+      baseUrl: input.base_url ?? existing?.baseUrl ?? 'mock://local',
+      apiKeyEnv: input.api_key_env ?? existing?.apiKeyEnv ?? null,
+      maxConcurrency: input.max_concurrency ?? existing?.maxConcurrency ?? 16,
+      rateLimitPerMinute: input.rate_limit_per_minute ?? existing?.rateLimitPerMinute ?? null,
+      timeoutMs: input.timeout_ms ?? existing?.timeoutMs ?? null,
+      updatedAt: now,
+    });
+    return toProvider(await this.providers.save(entity));
+  }
+
+  async upsertSku(input: SkuInput): Promise<Sku> {
+    if (!(await this.providers.existsBy({ id: input.provider }))) {
+      throw new ApiError('invalid_request_error', `Unknown provider '${input.provider}'`, 'provider');
+    }
+    const now = this.clock.nowSeconds();
+    const existing = await this.skus.findOneBy({ id: input.id });
+    const entity = this.skus.merge(existing ?? this.skus.create({ id: input.id, createdAt: now }), {
+      model: input.model,
+      providerId: input.provider,
+      upstreamModel: input.upstream_model,
+      batchCapable: input.batch_capable ?? existing?.batchCapable ?? true,
+      active: input.active ?? existing?.active ?? true,
+      priority: input.priority ?? existing?.priority ?? 0,
+      weight: input.weight ?? existing?.weight ?? 1,
+      inputPricePerMtok: input.input_price_per_mtok ?? existing?.inputPricePerMtok ?? null,
+      outputPricePerMtok: input.output_price_per_mtok ?? existing?.outputPricePerMtok ?? null,
+      updatedAt: now,
+    });
+    return toSku(await this.skus.save(entity));
+  }
+
+  async setSkuActive(id: string, active: boolean): Promise<Sku> {
+    const sku = await this.skus.findOneBy({ id });
+    if (!sku) throw ApiError.notFound('SKU', id, 'id');
+    sku.active = active;
+    sku.updatedAt = this.clock.nowSeconds();
+    return toSku(await this.skus.save(sku));
+  }
+
+  async listProviders(): Promise<Provider[]> {
+    return (await this.providers.find({ order: { id: 'ASC' } })).map(toProvider);
+  }
+
+  async listSkus(): Promise<Sku[]> {
+    return (await this.skus.find({ order: { model: 'ASC', priority: 'DESC', id: 'ASC' } })).map(toSku);
+  }
+
+  async getProvider(id: string): Promise<Provider> {
+    const provider = await this.providers.findOneBy({ id });
+    if (!provider) throw ApiError.notFound('provider', id);
+    return toProvider(provider);
+  }
+
+  async findSkusByIds(ids: readonly string[]): Promise<Sku[]> {
+    return ids.length === 0 ? [] : (await this.skus.findBy({ id: In([...ids]) })).map(toSku);
+  }
+
+  async findProvidersByIds(ids: readonly string[]): Promise<Provider[]> {
+    return ids.length === 0 ? [] : (await this.providers.findBy({ id: In([...ids]) })).map(toProvider);
+  }
+}
+
+function toProvider(p: ProviderEntity): Provider {
+  return {
+    id: p.id,
+    kind: p.kind,
+    baseUrl: p.baseUrl,
+    apiKeyEnv: p.apiKeyEnv,
+    maxConcurrency: p.maxConcurrency,
+    rateLimitPerMinute: p.rateLimitPerMinute,
+    timeoutMs: p.timeoutMs,
+  };
+}
+
+function toSku(s: SkuEntity): Sku {
+  return {
+    id: s.id,
+    model: s.model,
+    providerId: s.providerId,
+    upstreamModel: s.upstreamModel,
+    batchCapable: s.batchCapable,
+    active: s.active,
+    priority: s.priority,
+    weight: s.weight,
+    inputPricePerMtok: s.inputPricePerMtok,
+    outputPricePerMtok: s.outputPricePerMtok,
+  };
+}
