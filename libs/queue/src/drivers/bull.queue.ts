@@ -1,6 +1,5 @@
-import { getQueueToken } from '@nestjs/bull';
+import { InjectQueue } from '@nestjs/bull';
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
-import { ModuleRef } from '@nestjs/core';
 import type { Queue } from 'bull';
 import { JobHandler, JobQueue } from '../job-queue';
 import { JOB_RETRY, JOBS, JobName, JobOptions, JobPayloads } from '../queue.constants';
@@ -14,9 +13,14 @@ export class BullJobQueue extends JobQueue implements OnApplicationShutdown {
   private readonly logger = new Logger(BullJobQueue.name);
   private readonly queues = new Map<JobName, Queue>();
 
-  constructor(moduleRef: ModuleRef) {
+  constructor(
+    @InjectQueue(JOBS.prepareBatch) prepare: Queue,
+    @InjectQueue(JOBS.runChunk) chunks: Queue,
+    @InjectQueue(JOBS.finalizeBatch) finalize: Queue,
+    @InjectQueue(JOBS.deliverWebhook) webhooks: Queue,
+  ) {
     super();
-    for (const name of Object.values(JOBS)) this.queues.set(name, moduleRef.get(getQueueToken(name), { strict: false }));
+    for (const queue of [prepare, chunks, finalize, webhooks]) this.queues.set(queue.name as JobName, queue);
   }
 
   async add<N extends JobName>(name: N, data: JobPayloads[N], options: JobOptions = {}): Promise<void> {
