@@ -1,0 +1,144 @@
+import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
+import { AddressInfo, Socket } from 'node:net';
+
+/**
+ * A real OpenAI-compatible upstream on 127.0.0.1 for tests and benchmarks. Behaviour per request is
+ * steered by markers in the last message's content, so each line of a batch can ask for its own:
+ *   `#status=500x2`  answer 500 to the first 2 attempts of this content, then succeed
+ *   `#status=429x1`  likewise with 429 (add `#retry-after=1` for a Retry-After header, in seconds)
+ *   `#status=400`    always answer 400 (no count: every attempt)
+ *   `#hang`          never answer (the gateway's timeout must fire)
+ *   `#latency=200`   wait 200 ms before answering
+ * and globally by `knobs` (default latency, a fixed status for everything).
+ */
+export interface FakeUpstreamKnobs {
+  latencyMs: number;
+  /** When set, every request gets this status (e.g. 503 for an outage). */
+  forceStatus: number | null;
+}
+
+export interface FakeUpstream {
+  url: string;
+  knobs: FakeUpstreamKnobs;
+  /** Attempts seen per message content. */
+  attempts: Map<string, number>;
+  totalRequests(): number;
+  maxInFlight(): number;
+  /** Authorization headers and models seen (to check key injection and upstream_model). */
+  authorizations: Set<string>;
+  models: Set<string>;
+  close(): Promise<void>;
+}
+
+const marker = (content: string, name: string) => new RegExp(`#${name}=(\\d+)(?:x(\\d+))?`).exec(content);
+
+export async function startFakeUpstream(knobs: Partial<FakeUpstreamKnobs> = {}): Promise<FakeUpstream> {
+  const state: FakeUpstreamKnobs = { latencyMs: 0, forceStatus: null, ...knobs };
+  const attempts = new Map<string, number>();
+  const authorizations = new Set<string>();
+  const models = new Set<string>();
+  const sockets = new Set<Socket>();
+  let total = 0;
+  let inFlight = 0;
+  let maxInFlight = 0;
+  let requestSeq = 0;
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    total += 1;
+    inFlight += 1;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    res.on('close', () => (inFlight -= 1));
+    if (req.method !== 'POST' || !req.url?.endsWith('/chat/completions')) {
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: 'not found' } }));
+      return;
+    }
+    if (req.headers.authorization) authorizations.add(req.headers.authorization);
+    const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    models.add(body.model);
+    const messages: { content: string }[] = body.messages ?? [];
+    const content = String(messages[messages.length - 1]?.content ?? '');
+    const attempt = (attempts.get(content) ?? 0) + 1;
+    attempts.set(content, attempt);
+
+    if (content.includes('#hang')) return; // never answers; the socket is destroyed on close()
+    const latency = marker(content, 'latency');
+    const wait = latency ? Number(latency[1]) : state.latencyMs;
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+
+    const status = marker(content, 'status');
+    let code = state.forceStatus ?? 200;
+    if (status) {
+      const times = status[2] === undefined ? Infinity : Number(status[2]);
+      if (attempt <= times) code = Number(status[1]);
+    }
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'x-request-id': `req_fake_${++requestSeq}` };
+    const retryAfter = marker(content, 'retry-after');
+    if (code === 429 && retryAfter) headers['retry-after'] = retryAfter[1];
+    if (code !== 200) {
+      res.writeHead(code, headers).end(JSON.stringify({ error: { message: `fake upstream says ${code}`, type: 'fake_error', code: `fake_${code}` } }));
+      return;
+    }
+    const reply = `echo: ${content}`;
+    res.writeHead(200, headers).end(
+      JSON.stringify({
+        id: `chatcmpl-fake-${requestSeq}`,
+        object: 'chat.completion',
+        created: 1700000000,
+        model: body.model,
+        choices: [{ index: 0, message: { role: 'assistant', content: reply }, finish_reason: 'stop' }],
+        usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
+      }),
+    );
+  };
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((err) => {
+      res.writeHead(500).end(String(err));
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/v1`,
+    knobs: state,
+    attempts,
+    totalRequests: () => total,
+    maxInFlight: () => maxInFlight,
+    authorizations,
+    models,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A routing file (YAML) that sends `model` to the fake upstream as `upstreamModel`. */
+export function fakeRouting(upstreamUrl: string, opts: { model?: string; upstreamModel?: string; maxConcurrency?: number; timeoutMs?: number } = {}): string {
+  const model = opts.model ?? 'fake-model';
+  return [
+    'providers:',
+    '  - id: fake',
+    '    kind: openai',
+    `    base_url: ${upstreamUrl}`,
+    '    api_key_env: FAKE_UPSTREAM_KEY',
+    `    max_concurrency: ${opts.maxConcurrency ?? 16}`,
+    ...(opts.timeoutMs ? [`    timeout_ms: ${opts.timeoutMs}`] : []),
+    'skus:',
+    `  - id: ${model}@fake`,
+    `    model: ${model}`,
+    '    provider: fake',
+    `    upstream_model: ${opts.upstreamModel ?? 'fake-upstream-model'}`,
+    '    batch_capable: true',
+    '    active: true',
+    '    priority: 10',
+    '',
+  ].join('\n');
+}
