@@ -5,6 +5,7 @@ import { ExecutionModule } from '@app/execution';
 import { FilesModule } from '@app/files';
 import { QueueModule } from '@app/queue';
 import { RoutingModule } from '@app/routing';
+import { WebhooksModule } from '@app/webhooks';
 import { PersistenceModule } from '@app/persistence';
 import { DynamicModule, Module } from '@nestjs/common';
 
@@ -23,6 +24,7 @@ export class AppModule {
         RoutingModule,
         BatchesModule,
         ExecutionModule,
+        WebhooksModule,
       ],
     };
   }

@@ -20,11 +20,14 @@ export type Transition = keyof typeof TRANSITIONS;
 
 export const TERMINAL_STATUSES: readonly BatchStatus[] = ['completed', 'failed', 'expired', 'cancelled'];
 
-/** Runs inside the transaction of a status change; webhooks use it to record their event (an outbox). */
+/**
+ * Runs inside the transaction of a status change (webhooks record their event there: an outbox); it may
+ * return work to run once the transaction has committed (enqueueing the delivery).
+ */
 export type TransitionHook = (
   manager: EntityManager,
   change: { batch: BatchObject; accountId: string; transition: Transition },
-) => Promise<void>;
+) => Promise<void | (() => Promise<void>)>;
 
 /**
  * The one way a batch changes status: a guarded UPDATE (only from the allowed source states) that sets
@@ -51,7 +54,8 @@ export class BatchStateMachine {
     alongside?: (manager: EntityManager) => Promise<void>,
   ): Promise<BatchEntity | null> {
     const { from, to, at } = TRANSITIONS[transition];
-    return this.dataSource.transaction(async (manager) => {
+    const afterCommit: (() => Promise<void>)[] = [];
+    const updated = await this.dataSource.transaction(async (manager) => {
       const result = await manager
         .createQueryBuilder()
         .update(BatchEntity)
@@ -62,8 +66,13 @@ export class BatchStateMachine {
       if (!result.affected) return null;
       if (alongside) await alongside(manager);
       const batch = await manager.findOneByOrFail(BatchEntity, { id: batchId });
-      for (const hook of this.hooks) await hook(manager, { batch: toBatchObject(batch), accountId: batch.accountId, transition });
+      for (const hook of this.hooks) {
+        const then = await hook(manager, { batch: toBatchObject(batch), accountId: batch.accountId, transition });
+        if (then) afterCommit.push(then);
+      }
       return batch;
     });
+    for (const then of afterCommit) await then();
+    return updated;
   }
 }

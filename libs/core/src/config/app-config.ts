@@ -36,7 +36,12 @@ class EnvironmentVariables {
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(20) UPSTREAM_MAX_ATTEMPTS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) UPSTREAM_RETRY_BASE_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(10) SWEEP_INTERVAL_MS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(100) WEBHOOK_TIMEOUT_MS?: number;
+  @IsOptional() @Matches(/^\d+(,\d+)*$/, { message: 'must be a comma-separated list of milliseconds' }) WEBHOOK_RETRY_DELAYS_MS?: string;
 }
+
+/** 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, 2 h, 4 h, 6 h, 8 h: eleven attempts over about 22 hours. */
+const DEFAULT_WEBHOOK_RETRY_DELAYS_MS = [5, 30, 120, 600, 1800, 3600, 7200, 14400, 21600, 28800].map((s) => s * 1000).join(',');
 
 export interface AppConfig {
   nodeEnv: 'development' | 'production' | 'test';
@@ -51,6 +56,9 @@ export interface AppConfig {
   routingFile?: string;
   webhookAllowHttp: boolean;
   webhookAllowPrivate: boolean;
+  /** Per-attempt timeout, and the delays before each retry (their count is the number of retries). */
+  webhookTimeoutMs: number;
+  webhookRetryDelaysMs: number[];
   logLevel: string;
   limits: { maxFileBytes: number; maxLines: number; maxLineBytes: number };
   /** Reads a secret named by configuration (a provider's api_key_env) from the same environment. */
@@ -103,6 +111,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     routingFile: vars.ROUTING_FILE,
     webhookAllowHttp: vars.WEBHOOK_ALLOW_HTTP ?? false,
     webhookAllowPrivate: vars.WEBHOOK_ALLOW_PRIVATE ?? false,
+    webhookTimeoutMs: vars.WEBHOOK_TIMEOUT_MS ?? 10_000,
+    webhookRetryDelaysMs: (vars.WEBHOOK_RETRY_DELAYS_MS ?? DEFAULT_WEBHOOK_RETRY_DELAYS_MS).split(',').map(Number),
     logLevel: vars.LOG_LEVEL ?? 'info',
     readSecret: (name: string) => env[name],
     limits: {
@@ -127,6 +137,7 @@ class EnvironmentVariablesKeys {
   BOOTSTRAP_API_KEY = 0; ROUTING_FILE = 0; WEBHOOK_ALLOW_HTTP = 0; WEBHOOK_ALLOW_PRIVATE = 0; LOG_LEVEL = 0;
   NODE_ENV = 0; MAX_FILE_BYTES = 0; MAX_FILE_LINES = 0; MAX_LINE_BYTES = 0; CHUNK_SIZE = 0; WORKER_CONCURRENCY = 0;
   UPSTREAM_TIMEOUT_MS = 0; UPSTREAM_MAX_ATTEMPTS = 0; UPSTREAM_RETRY_BASE_MS = 0; SWEEP_INTERVAL_MS = 0;
+  WEBHOOK_TIMEOUT_MS = 0; WEBHOOK_RETRY_DELAYS_MS = 0;
 }
 
 /** Injection token for the validated configuration object. */

@@ -1,4 +1,5 @@
 import { InitialSchema1732300000000 } from './1732300000000-initial-schema';
+import { Webhooks1732400000000 } from './1732400000000-webhooks';
 
 /** Every migration, in order. The migration CLI (ormconfig.ts) and the app both read this list. */
-export const MIGRATIONS = [InitialSchema1732300000000];
+export const MIGRATIONS = [InitialSchema1732300000000, Webhooks1732400000000];

@@ -1,0 +1,15 @@
+import { AccountsModule } from '@app/accounts';
+import { BatchesModule } from '@app/batches';
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { WebhookAttemptEntity } from './entities/webhook-attempt.entity';
+import { WebhookEventEntity } from './entities/webhook-event.entity';
+import { WebhookWorkers } from './webhook.workers';
+import { WebhooksService } from './webhooks.service';
+
+@Module({
+  imports: [TypeOrmModule.forFeature([WebhookEventEntity, WebhookAttemptEntity]), AccountsModule, BatchesModule],
+  providers: [WebhooksService, WebhookWorkers],
+  exports: [WebhooksService],
+})
+export class WebhooksModule {}
