@@ -1,4 +1,5 @@
 import { AccountsModule } from '@app/accounts';
+import { AdminModule } from '@app/admin';
 import { AppConfig, CoreModule } from '@app/core';
 import { BatchesModule } from '@app/batches';
 import { ExecutionModule } from '@app/execution';
@@ -25,6 +26,7 @@ export class AppModule {
         BatchesModule,
         ExecutionModule,
         WebhooksModule,
+        AdminModule,
       ],
     };
   }

@@ -1,4 +1,4 @@
-import type { BatchObject } from './batch.types';
+import type { BatchObject, BatchView } from './batch.types';
 import type { BatchEntity } from './entities/batch.entity';
 
 /** The public batch object of a stored batch. */
@@ -36,3 +36,7 @@ export function toBatchObject(b: BatchEntity): BatchObject {
   };
 }
 
+
+export function toBatchView(b: BatchEntity): BatchView {
+  return { ...toBatchObject(b), account_id: b.accountId, sku_id: b.skuId, provider_id: b.providerId, upstream_model: b.upstreamModel, seq: b.seq };
+}

@@ -53,3 +53,22 @@ export interface BatchProgress {
   promptTokens: number;
   completionTokens: number;
 }
+
+/** The operator's view of a batch: the public object plus the owner and the routing lock. */
+export interface BatchView extends BatchObject {
+  account_id: string;
+  sku_id: string;
+  provider_id: string;
+  upstream_model: string;
+  seq: number;
+}
+
+export interface BatchSearch {
+  statuses?: string[];
+  accountId?: string;
+  model?: string;
+  createdAfter?: number;
+  createdBefore?: number;
+  metadataKey?: string;
+  metadataValue?: string;
+}

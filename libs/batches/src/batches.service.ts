@@ -6,12 +6,12 @@ import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { EntityManager, In, IsNull, LessThanOrEqual, Not, Repository } from 'typeorm';
 import { BatchStateMachine, TERMINAL_STATUSES } from './batch-state-machine';
-import { BatchObject, BatchProgress, BatchRun } from './batch.types';
+import { BatchObject, BatchProgress, BatchRun, BatchSearch, BatchView } from './batch.types';
 import { checkCallbackUrlSyntax } from './callback-url';
 import { CreateBatchDto, SUPPORTED_ENDPOINTS, SUPPORTED_WINDOWS } from './dto/create-batch.dto';
 import { ListBatchesQuery } from './dto/list-batches.query';
 import { BatchEntity, BatchErrorEntry } from './entities/batch.entity';
-import { toBatchObject } from './batch.mapper';
+import { toBatchObject, toBatchView } from './batch.mapper';
 
 const WINDOW_SECONDS: Record<string, number> = { '24h': 24 * 3600 };
 
@@ -127,6 +127,42 @@ export class BatchesService implements OnModuleInit {
   }
 
   // ---- for the execution engine and the admin API ----
+
+  /** Operator search, newest first, keyset-paginated by the internal sequence; also counts all matches. */
+  async search(filter: BatchSearch, first: number, afterSeq: number | null): Promise<{ rows: BatchView[]; totalCount: number; hasMore: boolean }> {
+    const qb = this.batches.createQueryBuilder('b');
+    if (filter.statuses?.length) qb.andWhere('b.status IN (:...statuses)', { statuses: filter.statuses });
+    if (filter.accountId) qb.andWhere('b.account_id = :accountId', { accountId: filter.accountId });
+    if (filter.model) qb.andWhere('b.model = :model', { model: filter.model });
+    if (filter.createdAfter !== undefined) qb.andWhere('b.created_at >= :createdAfter', { createdAfter: filter.createdAfter });
+    if (filter.createdBefore !== undefined) qb.andWhere('b.created_at < :createdBefore', { createdBefore: filter.createdBefore });
+    if (filter.metadataKey !== undefined) {
+      // metadata is stored as JSON text written by JSON.stringify, so a pair appears exactly as encoded here.
+      const needle = filter.metadataValue !== undefined
+        ? `${JSON.stringify(filter.metadataKey)}:${JSON.stringify(filter.metadataValue)}`
+        : `${JSON.stringify(filter.metadataKey)}:`;
+      qb.andWhere("b.metadata LIKE :needle ESCAPE '\\'", { needle: `%${needle.replace(/[\\%_]/g, (c) => `\\${c}`)}%` });
+    }
+    const totalCount = await qb.getCount();
+    if (afterSeq !== null) qb.andWhere('b.seq < :afterSeq', { afterSeq });
+    const rows = await qb.orderBy('b.seq', 'DESC').take(first + 1).getMany();
+    return { rows: rows.slice(0, first).map(toBatchView), totalCount, hasMore: rows.length > first };
+  }
+
+  async findViews(ids: readonly string[]): Promise<BatchView[]> {
+    if (ids.length === 0) return [];
+    return (await this.batches.findBy({ id: In([...ids]) })).map(toBatchView);
+  }
+
+  async countByStatus(): Promise<Record<string, number>> {
+    const rows: { status: string; count: string | number }[] = await this.batches
+      .createQueryBuilder('b')
+      .select('b.status', 'status')
+      .addSelect('COUNT(*)', 'count')
+      .groupBy('b.status')
+      .getRawMany();
+    return Object.fromEntries(rows.map((r) => [r.status, Number(r.count)]));
+  }
 
   async getRun(batchId: string): Promise<BatchRun | null> {
     const b = await this.batches.findOneBy({ id: batchId });

@@ -1,0 +1,59 @@
+import { AccountsModule } from '@app/accounts';
+import { BatchesModule } from '@app/batches';
+import { APP_CONFIG, AppConfig } from '@app/core';
+import { ExecutionModule } from '@app/execution';
+import { RoutingModule } from '@app/routing';
+import { WebhooksModule } from '@app/webhooks';
+import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
+import { ApolloDriver, ApolloDriverConfig } from '@nestjs/apollo';
+import { MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
+import { GraphQLModule } from '@nestjs/graphql';
+import { AccountsResolver } from './accounts.resolver';
+import { AdminTokenMiddleware } from './admin-token.middleware';
+import { BatchesResolver } from './batches.resolver';
+import { formatAdminError } from './format-error';
+import { AdminLoaderFactory } from './loaders';
+import { RoutingResolver } from './routing.resolver';
+
+@Module({
+  imports: [AccountsModule, BatchesModule, ExecutionModule, RoutingModule, WebhooksModule],
+  providers: [AdminLoaderFactory],
+  exports: [AdminLoaderFactory],
+})
+class AdminLoadersModule {}
+
+/** The operators' GraphQL API at /graphql (code first), behind the admin token. */
+@Module({
+  imports: [
+    AccountsModule,
+    BatchesModule,
+    ExecutionModule,
+    RoutingModule,
+    WebhooksModule,
+    GraphQLModule.forRootAsync<ApolloDriverConfig>({
+      driver: ApolloDriver,
+      imports: [AdminLoadersModule],
+      inject: [APP_CONFIG, AdminLoaderFactory],
+      useFactory: (config: AppConfig, loaders: AdminLoaderFactory) => {
+        const development = config.nodeEnv !== 'production';
+        return {
+          path: '/graphql',
+          autoSchemaFile: true,
+          sortSchema: true,
+          introspection: development,
+          playground: false,
+          plugins: development ? [ApolloServerPluginLandingPageLocalDefault({ embed: true })] : [],
+          csrfPrevention: true,
+          formatError: formatAdminError,
+          context: ({ req }: { req: unknown }) => ({ req, loaders: loaders.create() }),
+        };
+      },
+    }),
+  ],
+  providers: [BatchesResolver, AccountsResolver, RoutingResolver],
+})
+export class AdminModule implements NestModule {
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(AdminTokenMiddleware).forRoutes({ path: 'graphql', method: RequestMethod.ALL });
+  }
+}

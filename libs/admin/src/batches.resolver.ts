@@ -1,0 +1,78 @@
+import { BatchesService } from '@app/batches';
+import { RequestRowsService } from '@app/execution';
+import { Args, Context, ID, Int, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
+import { BatchesArgs } from './graphql/inputs';
+import { decodeCursor, encodeCursor, toBatchModel } from './graphql/mappers';
+import { Batch, BatchConnection, BatchRequestPage, Provider, Sku, WebhookDelivery } from './graphql/models';
+import type { AdminLoaders } from './loaders';
+import { ApiError } from '@app/core';
+
+@Resolver(() => Batch)
+export class BatchesResolver {
+  constructor(
+    private readonly batchesService: BatchesService,
+    private readonly requestRows: RequestRowsService,
+  ) {}
+
+  @Query(() => BatchConnection, { name: 'batches', description: 'Batches of every account, newest first' })
+  async batchesQuery(@Args() { filter, first, after }: BatchesArgs): Promise<BatchConnection> {
+    const afterSeq = after ? decodeCursor(after) : null;
+    if (after && afterSeq === null) throw new ApiError('invalid_request_error', 'after is not a cursor from this API', 'after');
+    const page = await this.batchesService.search({ ...filter, statuses: filter?.status }, first, afterSeq);
+    const edges = page.rows.map((row) => ({ cursor: encodeCursor(row.seq), node: toBatchModel(row) }));
+    return { edges, totalCount: page.totalCount, pageInfo: { hasNextPage: page.hasMore, endCursor: edges[edges.length - 1]?.cursor ?? null } };
+  }
+
+  @Query(() => Batch, { nullable: true })
+  async batch(@Args('id', { type: () => ID }) id: string): Promise<Batch | null> {
+    const [view] = await this.batchesService.findViews([id]);
+    return view ? toBatchModel(view) : null;
+  }
+
+  @Mutation(() => Batch)
+  async cancelBatch(@Args('id', { type: () => ID }) id: string): Promise<Batch> {
+    await this.batchesService.cancel(null, id);
+    const [view] = await this.batchesService.findViews([id]);
+    return toBatchModel(view);
+  }
+
+  @ResolveField(() => Sku, { nullable: true, description: 'The SKU locked at create' })
+  sku(@Parent() batch: Batch, @Context('loaders') loaders: AdminLoaders) {
+    return loaders.sku.load(batch.skuId);
+  }
+
+  @ResolveField(() => Provider, { nullable: true })
+  provider(@Parent() batch: Batch, @Context('loaders') loaders: AdminLoaders) {
+    return loaders.provider.load(batch.providerId);
+  }
+
+  @ResolveField(() => [WebhookDelivery])
+  deliveries(@Parent() batch: Batch, @Context('loaders') loaders: AdminLoaders) {
+    return loaders.deliveries.load(batch.id);
+  }
+
+  @ResolveField(() => BatchRequestPage, { description: 'Request rows in line order' })
+  async requests(
+    @Parent() batch: Batch,
+    @Args('first', { type: () => Int, defaultValue: 50 }) first: number,
+    @Args('afterLine', { type: () => Int, defaultValue: 0 }) afterLine: number,
+    @Args('status', { type: () => String, nullable: true }) status?: string,
+  ): Promise<BatchRequestPage> {
+    const limit = Math.min(Math.max(first, 1), 1000);
+    const rows = await this.requestRows.page(batch.id, afterLine, limit, status ?? undefined);
+    return {
+      rows: rows.map((r) => ({
+        line: r.line,
+        customId: r.customId,
+        status: r.status,
+        attempts: r.attempts,
+        upstreamStatus: r.statusCode,
+        latencyMs: r.latencyMs,
+        errorCode: r.errorCode,
+        errorMessage: r.errorMessage,
+        finishedAt: r.finishedAt,
+      })),
+      nextAfterLine: rows.length === limit ? rows[rows.length - 1].line : null,
+    };
+  }
+}

@@ -1,0 +1,46 @@
+import { ArgsType, Field, ID, InputType, Int, Float } from '@nestjs/graphql';
+import { IsBoolean, IsIn, IsInt, IsNumber, IsOptional, IsString, Matches, Max, Min, MinLength } from 'class-validator';
+import { BATCH_STATUSES } from '@app/batches';
+
+@InputType()
+export class BatchFilter {
+  @Field(() => [String], { nullable: true }) @IsOptional() @IsIn(BATCH_STATUSES, { each: true }) status?: string[];
+  @Field(() => ID, { nullable: true }) @IsOptional() @IsString() accountId?: string;
+  @Field({ nullable: true }) @IsOptional() @IsString() model?: string;
+  @Field(() => Int, { nullable: true, description: 'created_at >= this (unix seconds)' }) @IsOptional() @IsInt() createdAfter?: number;
+  @Field(() => Int, { nullable: true, description: 'created_at < this (unix seconds)' }) @IsOptional() @IsInt() createdBefore?: number;
+  @Field({ nullable: true }) @IsOptional() @IsString() metadataKey?: string;
+  @Field({ nullable: true, description: 'With metadataKey: the value it must have' }) @IsOptional() @IsString() metadataValue?: string;
+}
+
+@ArgsType()
+export class BatchesArgs {
+  @Field(() => BatchFilter, { nullable: true }) @IsOptional() filter?: BatchFilter;
+  @Field(() => Int, { defaultValue: 20 }) @IsInt() @Min(1) @Max(500) first: number;
+  @Field(() => String, { nullable: true }) @IsOptional() @IsString() after?: string;
+}
+
+@InputType()
+export class ProviderUpsertInput {
+  @Field(() => ID) @Matches(/^[A-Za-z0-9._@:/-]{1,64}$/) id: string;
+  @Field() @IsIn(['openai', 'mock']) kind: 'openai' | 'mock';
+  @Field({ nullable: true }) @IsOptional() @Matches(/^https?:\/\/\S+$/, { message: 'baseUrl must be an http(s) URL' }) baseUrl?: string;
+  @Field({ nullable: true }) @IsOptional() @Matches(/^[A-Z_][A-Z0-9_]*$/) apiKeyEnv?: string;
+  @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() @Min(1) @Max(4096) maxConcurrency?: number;
+  @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() @Min(1) rateLimitPerMinute?: number;
+  @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() @Min(100) timeoutMs?: number;
+}
+
+@InputType()
+export class SkuUpsertInput {
+  @Field(() => ID) @Matches(/^[A-Za-z0-9._@:/-]{1,64}$/) id: string;
+  @Field() @IsString() @MinLength(1) model: string;
+  @Field() @IsString() providerId: string;
+  @Field() @IsString() @MinLength(1) upstreamModel: string;
+  @Field({ nullable: true }) @IsOptional() @IsBoolean() batchCapable?: boolean;
+  @Field({ nullable: true }) @IsOptional() @IsBoolean() active?: boolean;
+  @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() priority?: number;
+  @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() @Min(1) weight?: number;
+  @Field(() => Float, { nullable: true }) @IsOptional() @IsNumber() @Min(0) inputPricePerMtok?: number;
+  @Field(() => Float, { nullable: true }) @IsOptional() @IsNumber() @Min(0) outputPricePerMtok?: number;
+}

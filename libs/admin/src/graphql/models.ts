@@ -1,0 +1,170 @@
+import { Field, Float, ID, Int, ObjectType } from '@nestjs/graphql';
+
+@ObjectType()
+export class KeyValue {
+  @Field() key: string;
+  @Field() value: string;
+}
+
+@ObjectType()
+export class RequestCounts {
+  @Field(() => Int) total: number;
+  @Field(() => Int) completed: number;
+  @Field(() => Int) failed: number;
+}
+
+@ObjectType()
+export class Usage {
+  @Field(() => Float) inputTokens: number;
+  @Field(() => Float) outputTokens: number;
+  @Field(() => Float) totalTokens: number;
+}
+
+@ObjectType()
+export class BatchErrorItem {
+  @Field() code: string;
+  @Field() message: string;
+  @Field(() => String, { nullable: true }) param: string | null;
+  @Field(() => Int, { nullable: true }) line: number | null;
+}
+
+@ObjectType()
+export class Provider {
+  @Field(() => ID) id: string;
+  @Field() kind: string;
+  @Field() baseUrl: string;
+  @Field(() => String, { nullable: true, description: 'Name of the environment variable holding the key (never the key)' })
+  apiKeyEnv: string | null;
+  @Field(() => Int) maxConcurrency: number;
+  @Field(() => Int, { nullable: true }) rateLimitPerMinute: number | null;
+  @Field(() => Int, { nullable: true }) timeoutMs: number | null;
+}
+
+@ObjectType()
+export class Sku {
+  @Field(() => ID) id: string;
+  @Field() model: string;
+  @Field() providerId: string;
+  @Field() upstreamModel: string;
+  @Field() batchCapable: boolean;
+  @Field() active: boolean;
+  @Field(() => Int) priority: number;
+  @Field(() => Int) weight: number;
+  @Field(() => Float, { nullable: true }) inputPricePerMtok: number | null;
+  @Field(() => Float, { nullable: true }) outputPricePerMtok: number | null;
+}
+
+@ObjectType()
+export class BatchRequestRow {
+  @Field(() => Int) line: number;
+  @Field() customId: string;
+  @Field() status: string;
+  @Field(() => Int) attempts: number;
+  @Field(() => Int, { nullable: true }) upstreamStatus: number | null;
+  @Field(() => Int, { nullable: true }) latencyMs: number | null;
+  @Field(() => String, { nullable: true }) errorCode: string | null;
+  @Field(() => String, { nullable: true }) errorMessage: string | null;
+  @Field(() => Int, { nullable: true }) finishedAt: number | null;
+}
+
+@ObjectType()
+export class BatchRequestPage {
+  @Field(() => [BatchRequestRow]) rows: BatchRequestRow[];
+  @Field(() => Int, { nullable: true, description: 'Pass as afterLine for the next page' }) nextAfterLine: number | null;
+}
+
+@ObjectType()
+export class WebhookAttempt {
+  @Field(() => Int) attempt: number;
+  @Field(() => Float) attemptedAt: number;
+  @Field(() => Int, { nullable: true }) statusCode: number | null;
+  @Field(() => Int) latencyMs: number;
+  @Field(() => String, { nullable: true }) error: string | null;
+}
+
+@ObjectType()
+export class WebhookDelivery {
+  @Field(() => ID) eventId: string;
+  @Field() type: string;
+  @Field() targetUrl: string;
+  @Field() status: string;
+  @Field(() => Int) attempts: number;
+  @Field(() => Int) createdAt: number;
+  @Field(() => Int, { nullable: true }) deliveredAt: number | null;
+  @Field(() => Float, { nullable: true }) nextAttemptAt: number | null;
+  @Field(() => String, { nullable: true }) lastError: string | null;
+  @Field(() => [WebhookAttempt]) history: WebhookAttempt[];
+}
+
+@ObjectType()
+export class Batch {
+  @Field(() => ID) id: string;
+  @Field() status: string;
+  @Field() accountId: string;
+  @Field() model: string;
+  @Field() endpoint: string;
+  @Field() completionWindow: string;
+  @Field() inputFileId: string;
+  @Field(() => String, { nullable: true }) outputFileId: string | null;
+  @Field(() => String, { nullable: true }) errorFileId: string | null;
+  @Field(() => Int) createdAt: number;
+  @Field(() => Int, { nullable: true }) inProgressAt: number | null;
+  @Field(() => Int) expiresAt: number;
+  @Field(() => Int, { nullable: true }) finalizingAt: number | null;
+  @Field(() => Int, { nullable: true }) completedAt: number | null;
+  @Field(() => Int, { nullable: true }) failedAt: number | null;
+  @Field(() => Int, { nullable: true }) expiredAt: number | null;
+  @Field(() => Int, { nullable: true }) cancellingAt: number | null;
+  @Field(() => Int, { nullable: true }) cancelledAt: number | null;
+  @Field(() => RequestCounts) requestCounts: RequestCounts;
+  @Field(() => Float, { description: 'Share of lines finished, 0 to 1' }) progress: number;
+  @Field(() => Usage) usage: Usage;
+  @Field(() => [KeyValue]) metadata: KeyValue[];
+  @Field(() => [BatchErrorItem]) errors: BatchErrorItem[];
+  @Field(() => String, { nullable: true }) callbackUrl: string | null;
+  @Field() upstreamModel: string;
+  skuId: string;
+  providerId: string;
+}
+
+@ObjectType()
+export class BatchEdge {
+  @Field() cursor: string;
+  @Field(() => Batch) node: Batch;
+}
+
+@ObjectType()
+export class PageInfo {
+  @Field() hasNextPage: boolean;
+  @Field(() => String, { nullable: true }) endCursor: string | null;
+}
+
+@ObjectType()
+export class BatchConnection {
+  @Field(() => [BatchEdge]) edges: BatchEdge[];
+  @Field(() => PageInfo) pageInfo: PageInfo;
+  @Field(() => Int) totalCount: number;
+}
+
+@ObjectType()
+export class ApiKey {
+  @Field(() => ID) id: string;
+  @Field() accountId: string;
+  @Field({ description: 'The first characters of the key, to recognise it' }) prefix: string;
+  @Field(() => Int) createdAt: number;
+  @Field(() => Int, { nullable: true }) revokedAt: number | null;
+}
+
+@ObjectType()
+export class CreatedApiKey extends ApiKey {
+  @Field({ description: 'The whole key. Shown only in this answer; it is stored hashed.' }) secret: string;
+}
+
+@ObjectType()
+export class Account {
+  @Field(() => ID) id: string;
+  @Field() name: string;
+  @Field(() => String, { nullable: true }) webhookUrl: string | null;
+  @Field({ description: 'Standard Webhooks signing secret (whsec_…)' }) webhookSecret: string;
+  @Field(() => Int) createdAt: number;
+}

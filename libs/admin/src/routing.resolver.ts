@@ -1,0 +1,54 @@
+import { RoutingService } from '@app/routing';
+import { Args, ID, Mutation, Query, Resolver } from '@nestjs/graphql';
+import { ProviderUpsertInput, SkuUpsertInput } from './graphql/inputs';
+import { Provider, Sku } from './graphql/models';
+
+/** Routing changes apply to batches created afterwards; running batches keep the SKU they locked. */
+@Resolver()
+export class RoutingResolver {
+  constructor(private readonly routing: RoutingService) {}
+
+  @Query(() => [Provider])
+  providers(): Promise<Provider[]> {
+    return this.routing.listProviders();
+  }
+
+  @Query(() => [Sku])
+  skus(): Promise<Sku[]> {
+    return this.routing.listSkus();
+  }
+
+  @Mutation(() => Provider)
+  upsertProvider(@Args('input') input: ProviderUpsertInput): Promise<Provider> {
+    return this.routing.upsertProvider({
+      id: input.id,
+      kind: input.kind,
+      base_url: input.baseUrl,
+      api_key_env: input.apiKeyEnv,
+      max_concurrency: input.maxConcurrency,
+      rate_limit_per_minute: input.rateLimitPerMinute,
+      timeout_ms: input.timeoutMs,
+    });
+  }
+
+  @Mutation(() => Sku)
+  upsertSku(@Args('input') input: SkuUpsertInput): Promise<Sku> {
+    return this.routing.upsertSku({
+      id: input.id,
+      model: input.model,
+      provider: input.providerId,
+      upstream_model: input.upstreamModel,
+      batch_capable: input.batchCapable,
+      active: input.active,
+      priority: input.priority,
+      weight: input.weight,
+      input_price_per_mtok: input.inputPricePerMtok,
+      output_price_per_mtok: input.outputPricePerMtok,
+    });
+  }
+
+  @Mutation(() => Sku)
+  setSkuActive(@Args('id', { type: () => ID }) id: string, @Args('active') active: boolean): Promise<Sku> {
+    return this.routing.setSkuActive(id, active);
+  }
+}

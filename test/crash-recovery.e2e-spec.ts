@@ -1,0 +1,303 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { FakeUpstream, fakeRouting, startFakeUpstream } from './support/fake-upstream';
+import { testEnvironment, waitFor } from './support/gateway';
+import { jsonl, requestLine } from './support/jsonl';
+
+/**
+ * A gateway killed with SIGKILL in the middle of a batch, or in the middle of finalizing it, and
+ * started again on the same data (directory, database, Redis prefix) finishes the batch with every
+ * input line in exactly one of the output and error files. The gateway runs as a child process
+ * straight from the sources, so the kill is a real one: no shutdown hook runs.
+ *
+ * On the postgres project the queue is Bull: the killed process's running chunk jobs come back only
+ * through Bull's stalled-job check (15 s lock, 5 s interval), hence the long timeouts.
+ */
+
+const REPO_ROOT = resolve(__dirname, '..');
+const MODEL = 'crash-model';
+const API_KEY = `sk-crash${randomBytes(12).toString('hex')}`;
+const READY_TIMEOUT_MS = 60_000;
+const FINISH_TIMEOUT_MS = 120_000;
+
+jest.setTimeout(240_000);
+
+interface BatchObject {
+  id: string;
+  status: string;
+  output_file_id: string | null;
+  error_file_id: string | null;
+  request_counts: { total: number; completed: number; failed: number };
+}
+
+interface ResultLine {
+  custom_id: string;
+  response: { status_code: number; body: { choices: { message: { content: string } }[] } } | null;
+  error: { code: string; message: string } | null;
+}
+
+/** A gateway child process: started, probed for readiness, killed. Keeps the tail of its logs for failure messages. */
+class GatewayProcess {
+  private child: ChildProcess | null = null;
+  private logs = '';
+  url = '';
+
+  constructor(private readonly env: Record<string, string>) {}
+
+  async start(): Promise<void> {
+    const port = await freePort();
+    this.url = `http://127.0.0.1:${port}`;
+    const child = spawn(
+      process.execPath,
+      ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', 'apps/gateway/src/main.ts'],
+      { cwd: REPO_ROOT, env: childEnvironment({ ...this.env, PORT: String(port) }), stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    this.child = child;
+    const keep = (chunk: Buffer) => (this.logs = (this.logs + chunk.toString('utf8')).slice(-20_000));
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    await this.waitUntilReady();
+  }
+
+  /** SIGKILL, and wait until the process is gone. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    this.child = null;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  tail(): string {
+    return this.logs.slice(-4000);
+  }
+
+  /** Polls an authenticated route until it answers 200; fails early if the process exits. */
+  private async waitUntilReady(): Promise<void> {
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    for (;;) {
+      const child = this.child!;
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new Error(`The gateway exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${this.tail()}`);
+      }
+      const status = await fetch(`${this.url}/v1/files`, { headers: { authorization: `Bearer ${API_KEY}` } }).then(
+        (res) => res.status,
+        () => 0,
+      );
+      if (status === 200) return;
+      if (Date.now() > deadline) throw new Error(`The gateway was not ready after ${READY_TIMEOUT_MS} ms (last status ${status}):\n${this.tail()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/** The parent's environment (PATH and the like) without anything that would choose other drivers, plus the test's. */
+function childEnvironment(env: Record<string, string>): Record<string, string> {
+  const inherited = { ...process.env } as Record<string, string>;
+  for (const key of ['DATABASE_URL', 'REDIS_URL', 'REDIS_PREFIX', 'ROLE', 'ROUTING_FILE', 'TS_NODE_PROJECT']) delete inherited[key];
+  return { ...inherited, ...env };
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+function client(gateway: GatewayProcess) {
+  const headers = { authorization: `Bearer ${API_KEY}` };
+  const json = async <T>(res: Response): Promise<T> => {
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${res.url} answered ${res.status}: ${text}`);
+    return JSON.parse(text) as T;
+  };
+  return {
+    async upload(content: string): Promise<string> {
+      const form = new FormData();
+      form.append('purpose', 'batch');
+      form.append('file', new Blob([content], { type: 'application/jsonl' }), 'requests.jsonl');
+      const file = await json<{ id: string }>(await fetch(`${gateway.url}/v1/files`, { method: 'POST', headers, body: form }));
+      return file.id;
+    },
+    async createBatch(inputFileId: string): Promise<BatchObject> {
+      const body = JSON.stringify({ input_file_id: inputFileId, endpoint: '/v1/chat/completions', completion_window: '24h' });
+      return json(await fetch(`${gateway.url}/v1/batches`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body }));
+    },
+    async batch(id: string): Promise<BatchObject> {
+      return json(await fetch(`${gateway.url}/v1/batches/${id}`, { headers }));
+    },
+    async lines(fileId: string | null): Promise<ResultLine[]> {
+      if (!fileId) return [];
+      const res = await fetch(`${gateway.url}/v1/files/${fileId}/content`, { headers });
+      if (!res.ok) throw new Error(`content of ${fileId} answered ${res.status}: ${await res.text()}`);
+      return (await res.text())
+        .split('\n')
+        .filter((l) => l.length > 0)
+        .map((l) => JSON.parse(l) as ResultLine);
+    },
+  };
+}
+
+/**
+ * The request file: every 40th line is refused by the upstream (400, an error line), every 97th
+ * fails once with 500 before succeeding (a retry), the rest succeed. `slowLine` answers late.
+ */
+function requestLines(count: number, opts: { slowLine?: number; slowMs?: number } = {}) {
+  return Array.from({ length: count }, (_, i) => {
+    let content = `crash test line ${i}`;
+    if (i % 40 === 39) content += ' #status=400';
+    else if (i % 97 === 96) content += ' #status=500x1';
+    if (i === opts.slowLine) content += ` #latency=${opts.slowMs}`;
+    return requestLine(i, MODEL, { messages: [{ role: 'user', content }] });
+  });
+}
+
+/** Same derivation as the finalizer's stable file ids (batch-finalizer.service.ts), so the test can block one. */
+function stableFileId(seed: string): string {
+  const digest = createHash('sha256').update(seed).digest();
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  let out = '';
+  for (let i = 0; out.length < 24; i++) out += alphabet[digest[i % digest.length] % 62];
+  return `file-${out}`;
+}
+
+describe('Crash recovery', () => {
+  let upstream: FakeUpstream;
+  let gateway: GatewayProcess | null = null;
+  let env: Record<string, string>;
+  let cleanup: (() => Promise<void>) | null = null;
+
+  beforeEach(async () => {
+    upstream = await startFakeUpstream({ latencyMs: 25 });
+    const environment = await testEnvironment({
+      LOG_LEVEL: 'warn',
+      BOOTSTRAP_API_KEY: API_KEY,
+      FAKE_UPSTREAM_KEY: 'fake-key',
+      CHUNK_SIZE: '100',
+    });
+    env = environment.env;
+    cleanup = environment.cleanup;
+    env.ROUTING_FILE = join(env.DATA_DIR, 'routing.yaml');
+    writeFileSync(env.ROUTING_FILE, fakeRouting(upstream.url, { model: MODEL, maxConcurrency: 8 }));
+  });
+
+  afterEach(async () => {
+    await gateway?.kill();
+    gateway = null;
+    await upstream?.close();
+    await cleanup?.();
+    cleanup = null;
+  });
+
+  /** Waits for a terminal status, with the gateway's log tail in the failure message. */
+  async function waitForEnd(api: ReturnType<typeof client>, batchId: string): Promise<BatchObject> {
+    try {
+      return await waitFor(
+        () => api.batch(batchId),
+        (b) => ['completed', 'failed', 'expired', 'cancelled'].includes(b.status),
+        FINISH_TIMEOUT_MS,
+        200,
+      );
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\ngateway log:\n${gateway?.tail()}`);
+    }
+  }
+
+  /** Every input line is in exactly one file, with its own answer; the counts agree with the files. */
+  async function expectEveryLineOnce(api: ReturnType<typeof client>, batch: BatchObject, lines: ReturnType<typeof requestLines>) {
+    const output = await api.lines(batch.output_file_id);
+    const errors = await api.lines(batch.error_file_id);
+    const refused = lines.filter((l) => JSON.stringify(l).includes('#status=400')).map((l) => l.custom_id);
+
+    const seen = [...output, ...errors].map((l) => l.custom_id).sort();
+    expect(seen).toEqual(lines.map((l) => l.custom_id).sort());
+    expect(new Set(seen).size).toBe(lines.length);
+
+    expect(batch.request_counts).toEqual({ total: lines.length, completed: lines.length - refused.length, failed: refused.length });
+    expect(output).toHaveLength(batch.request_counts.completed);
+    expect(errors).toHaveLength(batch.request_counts.failed);
+    expect(errors.map((l) => l.custom_id).sort()).toEqual([...refused].sort());
+    expect(new Set(errors.map((l) => l.error?.code))).toEqual(new Set(['upstream_client_error']));
+
+    const contentOf = new Map(lines.map((l) => [l.custom_id, (l.body.messages as { content: string }[])[0].content]));
+    const mismatched = output.filter((l) => l.response?.body.choices[0].message.content !== `echo: ${contentOf.get(l.custom_id)}`);
+    expect(mismatched).toEqual([]);
+  }
+
+  it('finishes a batch killed mid-run with every line exactly once', async () => {
+    gateway = new GatewayProcess(env);
+    await gateway.start();
+    let api = client(gateway);
+    const lines = requestLines(1500);
+    const created = await api.createBatch(await api.upload(jsonl(lines)));
+
+    const beforeKill = await waitFor(
+      () => api.batch(created.id),
+      (b) => b.request_counts.completed > 0 || !['validating', 'in_progress'].includes(b.status),
+      FINISH_TIMEOUT_MS,
+      20,
+    );
+    await gateway.kill();
+    expect(beforeKill.status).toBe('in_progress');
+    expect(beforeKill.request_counts.completed).toBeLessThan(lines.length / 2);
+    const sentBeforeKill = upstream.totalRequests();
+    const unfinishedAtKill = lines.length - beforeKill.request_counts.completed - beforeKill.request_counts.failed;
+
+    await gateway.start();
+    api = client(gateway);
+    const afterRestart = await api.batch(created.id);
+    expect(afterRestart.request_counts.completed).toBeGreaterThanOrEqual(beforeKill.request_counts.completed);
+
+    const finished = await waitForEnd(api, created.id);
+    expect(finished.status).toBe('completed');
+    await expectEveryLineOnce(api, finished, lines);
+    // After the restart only unfinished lines went upstream (plus at most one retry of each `#status=500x1` line).
+    const retried = lines.filter((l) => JSON.stringify(l).includes('#status=500x1')).length;
+    expect(upstream.totalRequests() - sentBeforeKill).toBeLessThanOrEqual(unfinishedAtKill + retried);
+  });
+
+  it('finishes a batch killed while finalizing with every line exactly once', async () => {
+    gateway = new GatewayProcess(env);
+    await gateway.start();
+    const api = client(gateway);
+    // The slow line keeps the batch from finalizing for 1.5 s, long after the blocker below is in place.
+    const lines = requestLines(400, { slowLine: 399, slowMs: 1500 });
+    const created = await api.createBatch(await api.upload(jsonl(lines)));
+
+    // A directory where the output file is to be renamed into place makes the finalizer fail after it
+    // has streamed both files, every time it tries: the batch stays in `finalizing` until the kill.
+    const storage = join(env.DATA_DIR, 'files');
+    const outputFileId = stableFileId(`${created.id}:output`);
+    const errorFileId = stableFileId(`${created.id}:error`);
+    const blocker = join(storage, `${outputFileId}.jsonl`);
+    mkdirSync(blocker, { recursive: true });
+
+    await waitFor(
+      async () => ({ batch: await api.batch(created.id), errorFileWritten: existsSync(join(storage, `${errorFileId}.jsonl`)) }),
+      (s) => s.errorFileWritten || !['validating', 'in_progress', 'finalizing'].includes(s.batch.status),
+      FINISH_TIMEOUT_MS,
+      50,
+    );
+    const beforeKill = await api.batch(created.id);
+    await gateway.kill();
+    expect(beforeKill.status).toBe('finalizing');
+    expect(statSync(join(storage, `${errorFileId}.jsonl`)).isFile()).toBe(true);
+
+    rmSync(blocker, { recursive: true });
+    await gateway.start();
+    const finished = await waitForEnd(client(gateway), created.id);
+    expect(finished.status).toBe('completed');
+    expect(finished.output_file_id).toBe(outputFileId);
+    expect(finished.error_file_id).toBe(errorFileId);
+    await expectEveryLineOnce(client(gateway), finished, lines);
+  });
+});
