@@ -1,18 +1,20 @@
 import 'reflect-metadata';
 import { InvalidConfigError, loadConfig } from '@app/core';
+import { createWorker } from '../../worker/src/bootstrap';
 import { createGateway } from './bootstrap';
 
+/** ROLE=all (default) serves HTTP and runs the workers; ROLE=api serves HTTP only; ROLE=worker runs workers only. */
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
+  if (config.role === 'worker') {
+    await createWorker(config);
+    return;
+  }
   const app = await createGateway(config);
   await app.listen(config.port);
 }
 
 main().catch((err) => {
-  if (err instanceof InvalidConfigError) {
-    process.stderr.write(`${err.message}\n`);
-  } else {
-    process.stderr.write(`Failed to start: ${err?.stack ?? err}\n`);
-  }
+  process.stderr.write(err instanceof InvalidConfigError ? `${err.message}\n` : `Failed to start: ${err?.stack ?? err}\n`);
   process.exit(1);
 });

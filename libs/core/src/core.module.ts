@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { APP_CONFIG, AppConfig } from './config/app-config';
 import { EnvelopeExceptionFilter } from './envelope/envelope.filter';
 import { EnvelopeInterceptor } from './envelope/envelope.interceptor';
+import { QuietLogger } from './quiet-logger';
 import { Clock } from './util/clock';
 import { IdGenerator } from './util/ids';
 import { createValidationPipe } from './validation.pipe';
@@ -45,11 +46,12 @@ export class CoreModule {
         { provide: APP_CONFIG, useValue: config },
         Clock,
         IdGenerator,
+        QuietLogger,
         { provide: APP_FILTER, useClass: EnvelopeExceptionFilter },
         { provide: APP_INTERCEPTOR, useClass: EnvelopeInterceptor },
         { provide: APP_PIPE, useFactory: createValidationPipe },
       ],
-      exports: [APP_CONFIG, Clock, IdGenerator],
+      exports: [APP_CONFIG, Clock, IdGenerator, QuietLogger],
     };
   }
 }

@@ -6,3 +6,4 @@ export * from './util/clock';
 export * from './util/ids';
 export * from './util/list';
 export * from './core.module';
+export * from './quiet-logger';

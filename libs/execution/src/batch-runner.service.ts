@@ -19,6 +19,8 @@ const STOP_CHECK_MS = 250;
 @Injectable()
 export class BatchRunner {
   private readonly logger = new Logger(BatchRunner.name);
+  /** Aborted at shutdown: in-flight requests stop, and their chunks are handed back to the queue. */
+  private readonly shutdown = new AbortController();
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -72,8 +74,14 @@ export class BatchRunner {
     if (pending.length > 0) {
       const provider = await this.routing.getProvider(batch.providerId);
       await this.sendAll(batch, provider, pending);
+      if (this.shutdown.signal.aborted) throw new ChunkReleasedError(batchId, firstLine);
     }
     if ((await this.rows.countPending(batchId)) === 0) await this.requestFinalize(batchId);
+  }
+
+  /** Stops every running chunk at once (graceful shutdown); unfinished rows stay pending for the next worker. */
+  stopAll(): void {
+    this.shutdown.abort();
   }
 
   async requestFinalize(batchId: string): Promise<void> {
@@ -82,6 +90,9 @@ export class BatchRunner {
 
   private async sendAll(batch: BatchRun, provider: Provider, pending: PendingRow[]): Promise<void> {
     const stop = new AbortController();
+    const onShutdown = () => stop.abort();
+    this.shutdown.signal.addEventListener('abort', onShutdown, { once: true });
+    if (this.shutdown.signal.aborted) stop.abort();
     const watcher = setInterval(() => {
       this.batches.getRun(batch.id).then(
         (now) => {
@@ -105,8 +116,16 @@ export class BatchRunner {
       await Promise.all(lanes);
     } finally {
       clearInterval(watcher);
+      this.shutdown.signal.removeEventListener('abort', onShutdown);
       await buffer.close();
     }
+  }
+}
+
+/** Thrown when shutdown interrupted a chunk, so the queue gives the job to another worker (or the next boot). */
+export class ChunkReleasedError extends Error {
+  constructor(batchId: string, firstLine: number) {
+    super(`Chunk ${batchId}:${firstLine} released at shutdown`);
   }
 }
 

@@ -1,7 +1,7 @@
 import { BatchesService } from '@app/batches';
 import { APP_CONFIG, AppConfig } from '@app/core';
 import { JobQueue, JOBS } from '@app/queue';
-import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { BatchFinalizer } from './batch-finalizer.service';
 import { BatchRunner } from './batch-runner.service';
 import { SweeperService } from './sweeper.service';
@@ -12,7 +12,7 @@ import { SweeperService } from './sweeper.service';
  * where they still exist). Handlers only delegate to the services, which are idempotent.
  */
 @Injectable()
-export class ExecutionWorkers implements OnApplicationBootstrap {
+export class ExecutionWorkers implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(ExecutionWorkers.name);
 
   constructor(
@@ -32,6 +32,14 @@ export class ExecutionWorkers implements OnApplicationBootstrap {
     this.queue.process(JOBS.finalizeBatch, 2, (job) => this.timed('finalize', job.batchId, () => this.finalizer.finalize(job.batchId)));
     this.sweeper.start();
     await this.resume();
+  }
+
+  /** SIGTERM: stop taking jobs, release running chunks (their pending rows go back to the queue), then let the process exit. */
+  async beforeApplicationShutdown(): Promise<void> {
+    if (this.config.role === 'api') return;
+    this.runner.stopAll();
+    await this.queue.drain();
+    this.logger.log('Workers stopped');
   }
 
   private async resume(): Promise<void> {

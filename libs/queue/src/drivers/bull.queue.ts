@@ -1,5 +1,5 @@
 import { InjectQueue } from '@nestjs/bull';
-import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, Logger, BeforeApplicationShutdown } from '@nestjs/common';
 import type { Queue } from 'bull';
 import { JobHandler, JobQueue } from '../job-queue';
 import { JOB_RETRY, JOBS, JobName, JobOptions, JobPayloads } from '../queue.constants';
@@ -9,7 +9,7 @@ import { JOB_RETRY, JOBS, JobName, JobOptions, JobPayloads } from '../queue.cons
  * is taken back by Bull's stalled-job check (see QUEUE_SETTINGS) and run again by another worker.
  */
 @Injectable()
-export class BullJobQueue extends JobQueue implements OnApplicationShutdown {
+export class BullJobQueue extends JobQueue implements BeforeApplicationShutdown {
   private readonly logger = new Logger(BullJobQueue.name);
   private readonly queues = new Map<JobName, Queue>();
 
@@ -56,7 +56,7 @@ export class BullJobQueue extends JobQueue implements OnApplicationShutdown {
     await Promise.all([...this.queues.values()].map((q) => q.pause(true, false).catch(() => undefined)));
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  async beforeApplicationShutdown(): Promise<void> {
     await this.drain();
   }
 

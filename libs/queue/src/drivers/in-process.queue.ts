@@ -1,4 +1,4 @@
-import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, Logger, BeforeApplicationShutdown } from '@nestjs/common';
 import { JobHandler, JobQueue } from '../job-queue';
 import { JOB_RETRY, JobName, JobOptions, JobPayloads } from '../queue.constants';
 
@@ -19,7 +19,7 @@ interface Lane {
 
 /** The embedded driver: jobs live in memory and run in this process; recovery at boot re-creates lost ones. */
 @Injectable()
-export class InProcessJobQueue extends JobQueue implements OnApplicationShutdown {
+export class InProcessJobQueue extends JobQueue implements BeforeApplicationShutdown {
   private readonly logger = new Logger(InProcessJobQueue.name);
   private readonly lanes = new Map<JobName, Lane>();
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -58,7 +58,7 @@ export class InProcessJobQueue extends JobQueue implements OnApplicationShutdown
     }
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  async beforeApplicationShutdown(): Promise<void> {
     await this.drain();
   }
 
