@@ -1,4 +1,4 @@
-import { MigrationInterface, QueryRunner, Table, TableForeignKey, TableIndex } from 'typeorm';
+import { MigrationInterface, QueryRunner, Table, TableIndex } from 'typeorm';
 
 const id = (name = 'id') => ({ name, type: 'varchar', length: '64', isPrimary: true });
 const ref = (name: string, nullable = false) => ({ name, type: 'varchar', length: '64', isNullable: nullable });
@@ -16,7 +16,7 @@ const big = (name: string, nullable = false, def?: number) => ({
 });
 const text = (name: string, nullable = true) => ({ name, type: 'text', isNullable: nullable });
 const str = (name: string, length: number, nullable = false) => ({ name, type: 'varchar', length: String(length), isNullable: nullable });
-const bool = (name: string, def: boolean) => ({ name, type: 'boolean', default: def });
+const bool = (name: string) => ({ name, type: 'boolean' });
 const seq = { name: 'seq', type: 'integer', isPrimary: true, isGenerated: true, generationStrategy: 'increment' as const };
 
 /** Accounts, keys, files, routing, batches and their request rows. Portable QueryRunner API only. */
@@ -41,9 +41,6 @@ export class InitialSchema1732300000000 implements MigrationInterface {
         name: 'api_keys',
         columns: [id(), ref('account_id'), str('prefix', 32), str('key_hash', 128), int('created_at'), int('revoked_at', true)],
         indices: [new TableIndex({ name: 'UQ_api_keys_hash', columnNames: ['key_hash'], isUnique: true })],
-        foreignKeys: [
-          new TableForeignKey({ columnNames: ['account_id'], referencedTableName: 'accounts', referencedColumnNames: ['id'] }),
-        ],
       }),
     );
     await q.createTable(
@@ -68,9 +65,6 @@ export class InitialSchema1732300000000 implements MigrationInterface {
           new TableIndex({ name: 'UQ_files_id', columnNames: ['id'], isUnique: true }),
           new TableIndex({ name: 'IDX_files_account', columnNames: ['account_id', 'seq'] }),
         ],
-        foreignKeys: [
-          new TableForeignKey({ columnNames: ['account_id'], referencedTableName: 'accounts', referencedColumnNames: ['id'] }),
-        ],
       }),
     );
     await q.createTable(
@@ -79,7 +73,7 @@ export class InitialSchema1732300000000 implements MigrationInterface {
         columns: [
           id(),
           str('kind', 32),
-          text('base_url'),
+          text('base_url', false),
           str('api_key_env', 128, true),
           int('max_concurrency', false, 16),
           int('rate_limit_per_minute', true),
@@ -97,8 +91,8 @@ export class InitialSchema1732300000000 implements MigrationInterface {
           str('model', 200),
           ref('provider_id'),
           str('upstream_model', 200),
-          bool('batch_capable', true),
-          bool('active', true),
+          bool('batch_capable'),
+          bool('active'),
           int('priority', false, 0),
           int('weight', false, 1),
           { name: 'input_price_per_mtok', type: 'float', isNullable: true },
@@ -107,9 +101,6 @@ export class InitialSchema1732300000000 implements MigrationInterface {
           int('updated_at'),
         ],
         indices: [new TableIndex({ name: 'IDX_skus_model', columnNames: ['model'] })],
-        foreignKeys: [
-          new TableForeignKey({ columnNames: ['provider_id'], referencedTableName: 'providers', referencedColumnNames: ['id'] }),
-        ],
       }),
     );
     await q.createTable(
@@ -154,9 +145,6 @@ export class InitialSchema1732300000000 implements MigrationInterface {
           new TableIndex({ name: 'IDX_batches_account', columnNames: ['account_id', 'seq'] }),
           new TableIndex({ name: 'IDX_batches_status', columnNames: ['status'] }),
           new TableIndex({ name: 'IDX_batches_input_file', columnNames: ['input_file_id'] }),
-        ],
-        foreignKeys: [
-          new TableForeignKey({ columnNames: ['account_id'], referencedTableName: 'accounts', referencedColumnNames: ['id'] }),
         ],
       }),
     );

@@ -7,8 +7,8 @@ export class SkuEntity {
   @Index('IDX_skus_model') @Column({ type: 'varchar', length: 200 }) model: string;
   @Column({ name: 'provider_id', type: 'varchar', length: 64 }) providerId: string;
   @Column({ name: 'upstream_model', type: 'varchar', length: 200 }) upstreamModel: string;
-  @Column({ name: 'batch_capable', type: 'boolean', default: true }) batchCapable: boolean;
-  @Column({ type: 'boolean', default: true }) active: boolean;
+  @Column({ name: 'batch_capable', type: 'boolean' }) batchCapable: boolean;
+  @Column({ type: 'boolean' }) active: boolean;
   @Column({ type: 'integer', default: 0 }) priority: number;
   @Column({ type: 'integer', default: 1 }) weight: number;
   @Column({ name: 'input_price_per_mtok', type: 'float', nullable: true }) inputPricePerMtok: number | null;
