@@ -1,0 +1,28 @@
+import { InvalidConfigError, loadConfig } from './app-config';
+
+describe('loadConfig', () => {
+  it('gives the embedded defaults for an empty environment', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({ port: 3000, role: 'all', databaseUrl: undefined, redisUrl: undefined, webhookAllowHttp: false, webhookAllowPrivate: false });
+    expect(config.limits).toEqual({ maxFileBytes: 200 * 1024 * 1024, maxLines: 50_000, maxLineBytes: 1024 * 1024 });
+    expect(config.webhookRetryDelaysMs).toHaveLength(10);
+  });
+
+  it.each([
+    [{ PORT: 'abc' }, /^Invalid environment variable PORT="abc"/],
+    [{ DATABASE_URL: 'mysql://x' }, /^Invalid environment variable DATABASE_URL="mysql:\/\/x": must be a postgres:\/\/ URL$/],
+    [{ ROLE: 'boss' }, /^Invalid environment variable ROLE=/],
+    [{ WEBHOOK_ALLOW_HTTP: 'yes' }, /^Invalid environment variable WEBHOOK_ALLOW_HTTP="yes": must be true or false$/],
+    [{ ADMIN_TOKEN: 'short' }, /^Invalid environment variable ADMIN_TOKEN=/],
+    [{ ROLE: 'worker' }, /ROLE="worker": separate api and worker processes need DATABASE_URL and REDIS_URL/],
+  ])('stops on %j with one line naming the variable', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(InvalidConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('reads provider secrets only through readSecret, from the same environment', () => {
+    const config = loadConfig({ VLLM_KEY: 'secret-value' });
+    expect(config.readSecret('VLLM_KEY')).toBe('secret-value');
+    expect(JSON.stringify(config)).not.toContain('secret-value');
+  });
+});
