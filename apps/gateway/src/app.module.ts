@@ -4,6 +4,7 @@ import { AppConfig, CoreModule } from '@app/core';
 import { BatchesModule } from '@app/batches';
 import { ExecutionModule } from '@app/execution';
 import { FilesModule } from '@app/files';
+import { ObservabilityModule } from '@app/observability';
 import { QueueModule } from '@app/queue';
 import { RoutingModule } from '@app/routing';
 import { WebhooksModule } from '@app/webhooks';
@@ -27,6 +28,7 @@ export class AppModule {
         ExecutionModule,
         WebhooksModule,
         AdminModule,
+        ObservabilityModule,
       ],
     };
   }

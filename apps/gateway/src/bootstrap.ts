@@ -1,4 +1,5 @@
 import { AppConfig, QuietLogger } from '@app/core';
+import { serveOpenApi } from '@app/observability';
 import { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
@@ -11,5 +12,6 @@ export async function createGateway(config: AppConfig): Promise<INestApplication
   app.useBodyParser('json', { limit: '1mb' });
   app.disable('x-powered-by');
   app.enableShutdownHooks();
+  serveOpenApi(app);
   return app;
 }

@@ -37,6 +37,8 @@ export class AccountsService {
   ) {}
 
   async createAccount(name: string): Promise<Account> {
+    name = name.trim();
+    if (name.length === 0 || name.length > 200) throw new ApiError('invalid_request_error', 'name must be 1 to 200 characters', 'name');
     const account = this.accounts.create({
       id: this.ids.next('account'),
       name,

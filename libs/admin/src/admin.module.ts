@@ -54,6 +54,9 @@ class AdminLoadersModule {}
 })
 export class AdminModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(AdminTokenMiddleware).forRoutes({ path: 'graphql', method: RequestMethod.ALL });
+    // Apollo answers /graphql and every path below it, so the guard covers both.
+    consumer
+      .apply(AdminTokenMiddleware)
+      .forRoutes({ path: 'graphql', method: RequestMethod.ALL }, { path: 'graphql/{*path}', method: RequestMethod.ALL });
   }
 }

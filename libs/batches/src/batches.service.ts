@@ -134,11 +134,11 @@ export class BatchesService implements OnModuleInit {
     if (filter.statuses?.length) qb.andWhere('b.status IN (:...statuses)', { statuses: filter.statuses });
     if (filter.accountId) qb.andWhere('b.account_id = :accountId', { accountId: filter.accountId });
     if (filter.model) qb.andWhere('b.model = :model', { model: filter.model });
-    if (filter.createdAfter !== undefined) qb.andWhere('b.created_at >= :createdAfter', { createdAfter: filter.createdAfter });
-    if (filter.createdBefore !== undefined) qb.andWhere('b.created_at < :createdBefore', { createdBefore: filter.createdBefore });
-    if (filter.metadataKey !== undefined) {
+    if (filter.createdAfter != null) qb.andWhere('b.created_at >= :createdAfter', { createdAfter: filter.createdAfter });
+    if (filter.createdBefore != null) qb.andWhere('b.created_at < :createdBefore', { createdBefore: filter.createdBefore });
+    if (filter.metadataKey != null) {
       // metadata is stored as JSON text written by JSON.stringify, so a pair appears exactly as encoded here.
-      const needle = filter.metadataValue !== undefined
+      const needle = filter.metadataValue != null
         ? `${JSON.stringify(filter.metadataKey)}:${JSON.stringify(filter.metadataValue)}`
         : `${JSON.stringify(filter.metadataKey)}:`;
       qb.andWhere("b.metadata LIKE :needle ESCAPE '\\'", { needle: `%${needle.replace(/[\\%_]/g, (c) => `\\${c}`)}%` });

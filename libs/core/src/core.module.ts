@@ -1,10 +1,12 @@
-import { DynamicModule, Global, Module } from '@nestjs/common';
+import { DynamicModule, Global, MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
 import { APP_FILTER, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
 import { randomUUID } from 'node:crypto';
 import { APP_CONFIG, AppConfig } from './config/app-config';
 import { EnvelopeExceptionFilter } from './envelope/envelope.filter';
 import { EnvelopeInterceptor } from './envelope/envelope.interceptor';
+import { HttpMetricsMiddleware } from './metrics/http-metrics.middleware';
+import { Metrics } from './metrics/metrics.service';
 import { QuietLogger } from './quiet-logger';
 import { Clock } from './util/clock';
 import { IdGenerator } from './util/ids';
@@ -16,7 +18,11 @@ import { createValidationPipe } from './validation.pipe';
  */
 @Global()
 @Module({})
-export class CoreModule {
+export class CoreModule implements NestModule {
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(HttpMetricsMiddleware).forRoutes({ path: '{*path}', method: RequestMethod.ALL });
+  }
+
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: CoreModule,
@@ -47,11 +53,12 @@ export class CoreModule {
         Clock,
         IdGenerator,
         QuietLogger,
+        Metrics,
         { provide: APP_FILTER, useClass: EnvelopeExceptionFilter },
         { provide: APP_INTERCEPTOR, useClass: EnvelopeInterceptor },
         { provide: APP_PIPE, useFactory: createValidationPipe },
       ],
-      exports: [APP_CONFIG, Clock, IdGenerator, QuietLogger],
+      exports: [APP_CONFIG, Clock, IdGenerator, QuietLogger, Metrics],
     };
   }
 }

@@ -7,3 +7,4 @@ export * from './util/ids';
 export * from './util/list';
 export * from './core.module';
 export * from './quiet-logger';
+export * from './metrics/metrics.service';

@@ -149,6 +149,11 @@ export class FilesService {
     });
   }
 
+  /** Readiness: the storage accepts writes. */
+  checkStorage(): Promise<void> {
+    return this.storage.checkWritable();
+  }
+
   newFileId(): string {
     return this.ids.next('file');
   }

@@ -23,6 +23,8 @@ export function dataSourceOptions(config: Pick<AppConfig, 'databaseUrl' | 'dataD
       db.pragma('synchronous = NORMAL');
       db.pragma('busy_timeout = 5000');
       db.pragma('foreign_keys = ON');
+      // LIKE matches case-sensitively, as it does on PostgreSQL.
+      db.pragma('case_sensitive_like = ON');
     },
   };
 }

@@ -12,6 +12,8 @@ export abstract class JobQueue {
   abstract process<N extends JobName>(name: N, concurrency: number, handler: JobHandler<N>): void;
   /** Jobs waiting (including delayed) and running, per job name. */
   abstract depth(): Promise<Record<string, { waiting: number; active: number }>>;
+  /** Throws when the queue's backend cannot be reached (readiness). */
+  abstract ping(): Promise<void>;
   /** Stops taking new jobs and waits for running ones to finish. */
   abstract drain(): Promise<void>;
 }

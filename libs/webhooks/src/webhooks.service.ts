@@ -1,6 +1,6 @@
 import { AccountsService } from '@app/accounts';
 import { BatchesService, BatchStateMachine, Transition } from '@app/batches';
-import { APP_CONFIG, ApiError, AppConfig, Clock, IdGenerator } from '@app/core';
+import { APP_CONFIG, ApiError, AppConfig, Clock, IdGenerator, Metrics } from '@app/core';
 import { JobQueue, JOBS } from '@app/queue';
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
@@ -55,6 +55,7 @@ export class WebhooksService implements OnModuleInit {
     private readonly queue: JobQueue,
     private readonly ids: IdGenerator,
     private readonly clock: Clock,
+    private readonly metrics: Metrics,
   ) {
     this.policy = { allowHttp: config.webhookAllowHttp, allowPrivate: config.webhookAllowPrivate };
   }
@@ -140,12 +141,15 @@ export class WebhooksService implements OnModuleInit {
     const delays = this.config.webhookRetryDelaysMs;
     if (!error) {
       await this.events.update({ id: eventId }, { status: 'delivered', attempts: attempt, deliveredAt: this.clock.nowSeconds(), nextAttemptAt: null, lastError: null });
+      this.metrics.webhookDeliveries.inc({ outcome: 'delivered' });
       this.logger.log({ eventId, batchId: event.batchId, type: event.type, attempt, latencyMs }, 'Webhook delivered');
     } else if (permanent || attempt > delays.length) {
       await this.events.update({ id: eventId }, { status: 'failed', attempts: attempt, nextAttemptAt: null, lastError: error });
+      this.metrics.webhookDeliveries.inc({ outcome: 'failed' });
       this.logger.warn({ eventId, batchId: event.batchId, accountId: event.accountId, attempts: attempt, error }, 'Webhook endpoint keeps failing; giving up on this event');
     } else {
       const delay = delays[attempt - 1];
+      this.metrics.webhookDeliveries.inc({ outcome: 'retrying' });
       await this.events.update({ id: eventId }, { attempts: attempt, nextAttemptAt: this.clock.nowMs() + delay, lastError: error });
       await this.enqueue(eventId, attempt, delay);
     }

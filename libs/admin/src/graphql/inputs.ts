@@ -1,5 +1,6 @@
 import { ArgsType, Field, ID, InputType, Int, Float } from '@nestjs/graphql';
-import { IsBoolean, IsIn, IsInt, IsNumber, IsOptional, IsString, Matches, Max, Min, MinLength } from 'class-validator';
+import { Type } from 'class-transformer';
+import { IsBoolean, IsIn, IsInt, IsNumber, IsOptional, IsString, Matches, Max, Min, MinLength, ValidateNested } from 'class-validator';
 import { BATCH_STATUSES } from '@app/batches';
 
 @InputType()
@@ -15,7 +16,7 @@ export class BatchFilter {
 
 @ArgsType()
 export class BatchesArgs {
-  @Field(() => BatchFilter, { nullable: true }) @IsOptional() filter?: BatchFilter;
+  @Field(() => BatchFilter, { nullable: true }) @IsOptional() @ValidateNested() @Type(() => BatchFilter) filter?: BatchFilter;
   @Field(() => Int, { defaultValue: 20 }) @IsInt() @Min(1) @Max(500) first: number;
   @Field(() => String, { nullable: true }) @IsOptional() @IsString() after?: string;
 }

@@ -14,12 +14,18 @@ export class EnvelopeExceptionFilter implements ExceptionFilter {
     if (host.getType() !== 'http') return exception;
     const req = host.switchToHttp().getRequest<Request>();
     const res = host.switchToHttp().getResponse<Response>();
-    const error = this.toApiError(exception, req);
     if (res.headersSent) {
       res.destroy();
       return;
     }
-    res.status(error.status).json(errorBody(envelopeFor(req.path), error));
+    const envelope = envelopeFor(req.path);
+    if (envelope === 'none' && exception instanceof HttpException) {
+      // Outside the API prefixes (health checks), a framework error keeps its own body.
+      res.status(exception.getStatus()).json(exception.getResponse());
+      return;
+    }
+    const error = this.toApiError(exception, req);
+    res.status(error.status).json(errorBody(envelope, error));
   }
 
   private toApiError(exception: unknown, req: Request): ApiError {

@@ -1,10 +1,15 @@
 import { ApiError } from '../errors/api-error';
 
-/** Which envelope a path is served in: `/api/v1/...` is the DashScope-style one, everything else OpenAI's. */
-export type Envelope = 'openai' | 'dashscope';
+/**
+ * Which envelope a path is served in: `/api/v1/...` the DashScope-style one, `/v1/...` OpenAI's; other
+ * paths (health, metrics, the OpenAPI document) are not part of the envelope contract.
+ */
+export type Envelope = 'openai' | 'dashscope' | 'none';
 
 export function envelopeFor(path: string): Envelope {
-  return path === '/api/v1' || path.startsWith('/api/v1/') ? 'dashscope' : 'openai';
+  if (path === '/api/v1' || path.startsWith('/api/v1/')) return 'dashscope';
+  if (path === '/v1' || path.startsWith('/v1/')) return 'openai';
+  return 'none';
 }
 
 export function successBody(envelope: Envelope, data: unknown): unknown {

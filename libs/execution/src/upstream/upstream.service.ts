@@ -1,4 +1,4 @@
-import { APP_CONFIG, AppConfig } from '@app/core';
+import { APP_CONFIG, AppConfig, Metrics } from '@app/core';
 import type { Provider } from '@app/routing';
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -36,7 +36,10 @@ interface ProviderHandle {
 export class UpstreamService implements OnApplicationShutdown {
   private readonly handles = new Map<string, ProviderHandle>();
 
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly metrics: Metrics,
+  ) {}
 
   /** Runs one request to its outcome; null when `signal` aborted it (the batch stopped). */
   async execute(provider: Provider, body: Record<string, unknown>, signal: AbortSignal): Promise<UpstreamOutcome | null> {
@@ -46,6 +49,7 @@ export class UpstreamService implements OnApplicationShutdown {
     for (let attempt = 1; attempt <= upstreamMaxAttempts; attempt++) {
       if (signal.aborted) return null;
       const release = await handle.limit.acquire();
+      this.metrics.upstreamRequests.inc({ provider: provider.id, outcome: 'dispatched' });
       const started = performance.now();
       let exchange: UpstreamAttempt | null = null;
       let failure: { code: string; message: string } | null = null;
@@ -58,14 +62,20 @@ export class UpstreamService implements OnApplicationShutdown {
         release();
       }
       const latencyMs = Math.round(performance.now() - started);
+      this.metrics.upstreamLatency.observe({ provider: provider.id }, latencyMs / 1000);
       if (exchange && exchange.statusCode >= 200 && exchange.statusCode < 300) {
+        this.metrics.upstreamRequests.inc({ provider: provider.id, outcome: 'succeeded' });
         return { ...success(exchange), attempts: attempt, latencyMs };
       }
       last = exchange
         ? { ...httpFailure(exchange), attempts: attempt, latencyMs }
         : { ok: false, attempts: attempt, latencyMs, statusCode: null, requestId: null, body: null, promptTokens: 0, completionTokens: 0, error: failure };
       const retryable = !exchange || exchange.statusCode === 429 || exchange.statusCode >= 500;
-      if (!retryable || attempt === upstreamMaxAttempts) break;
+      if (!retryable || attempt === upstreamMaxAttempts) {
+        this.metrics.upstreamRequests.inc({ provider: provider.id, outcome: 'failed' });
+        break;
+      }
+      this.metrics.upstreamRequests.inc({ provider: provider.id, outcome: 'retried' });
       const backoff = Math.min(MAX_BACKOFF_MS, upstreamRetryBaseMs * 2 ** (attempt - 1)) * Math.random();
       const wait = exchange?.retryAfterMs != null ? Math.min(MAX_RETRY_AFTER_MS, exchange.retryAfterMs) : backoff;
       try {

@@ -13,4 +13,6 @@ export abstract class FileStorage {
   abstract readAt(key: string, offset: number, length: number): Promise<Buffer>;
   abstract exists(key: string): Promise<boolean>;
   abstract remove(key: string): Promise<void>;
+  /** Throws when nothing can be written (readiness). */
+  abstract checkWritable(): Promise<void>;
 }

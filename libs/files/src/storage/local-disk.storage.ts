@@ -1,6 +1,6 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdirSync } from 'node:fs';
-import { open, rename, rm, stat } from 'node:fs/promises';
+import { open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -59,6 +59,12 @@ export class LocalDiskStorage extends FileStorage {
 
   async remove(key: string): Promise<void> {
     await rm(this.path(key), { force: true });
+  }
+
+  async checkWritable(): Promise<void> {
+    const probe = join(this.root, `.probe-${randomToken(8)}`);
+    await writeFile(probe, 'ok');
+    await rm(probe, { force: true });
   }
 
   private path(key: string): string {

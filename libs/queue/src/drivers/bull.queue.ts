@@ -51,6 +51,10 @@ export class BullJobQueue extends JobQueue implements BeforeApplicationShutdown 
     return out;
   }
 
+  async ping(): Promise<void> {
+    await this.queue(JOBS.prepareBatch).client.ping();
+  }
+
   /** Stops fetching new jobs and waits for the running ones (Bull's local pause). */
   async drain(): Promise<void> {
     await Promise.all([...this.queues.values()].map((q) => q.pause(true, false).catch(() => undefined)));

@@ -49,6 +49,8 @@ export class InProcessJobQueue extends JobQueue implements BeforeApplicationShut
     return out;
   }
 
+  async ping(): Promise<void> {}
+
   async drain(): Promise<void> {
     this.closing = true;
     for (const timer of this.timers) clearTimeout(timer);

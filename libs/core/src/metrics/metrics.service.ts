@@ -1,0 +1,68 @@
+import { Injectable } from '@nestjs/common';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+type Collector = () => Promise<void>;
+
+/** Every Prometheus metric of the gateway, defined in one place (prom-client). */
+@Injectable()
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly collectors: Collector[] = [];
+
+  readonly httpRequests = new Counter({
+    name: 'batch_gateway_http_requests_total',
+    help: 'HTTP requests by method, route pattern and status code',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly upstreamRequests = new Counter({
+    name: 'batch_gateway_upstream_requests_total',
+    help: 'Request lines by provider and outcome: dispatched (sent, counting retries), succeeded, failed, retried',
+    labelNames: ['provider', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly upstreamLatency = new Histogram({
+    name: 'batch_gateway_upstream_latency_seconds',
+    help: 'Latency of one upstream attempt by provider',
+    labelNames: ['provider'] as const,
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+    registers: [this.registry],
+  });
+
+  readonly webhookDeliveries = new Counter({
+    name: 'batch_gateway_webhook_deliveries_total',
+    help: 'Webhook delivery attempts by outcome: delivered, retrying, failed',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly batchesByStatus = new Gauge({
+    name: 'batch_gateway_batches',
+    help: 'Batches by status',
+    labelNames: ['status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly queueDepth = new Gauge({
+    name: 'batch_gateway_queue_jobs',
+    help: 'Queue jobs by queue and state (waiting includes delayed)',
+    labelNames: ['queue', 'state'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'batch_gateway_' });
+  }
+
+  /** Registers a refresh that runs before each scrape (gauges read from the database or the queue). */
+  onScrape(collector: Collector): void {
+    this.collectors.push(collector);
+  }
+
+  async scrape(): Promise<string> {
+    await Promise.all(this.collectors.map((c) => c().catch(() => undefined)));
+    return this.registry.metrics();
+  }
+}
