@@ -13,6 +13,7 @@ import { AdminTokenMiddleware } from './admin-token.middleware';
 import { BatchesResolver } from './batches.resolver';
 import { formatAdminError } from './format-error';
 import { AdminLoaderFactory } from './loaders';
+import { OverviewResolver } from './overview.resolver';
 import { RoutingResolver } from './routing.resolver';
 
 @Module({
@@ -50,7 +51,7 @@ class AdminLoadersModule {}
       },
     }),
   ],
-  providers: [BatchesResolver, AccountsResolver, RoutingResolver],
+  providers: [BatchesResolver, AccountsResolver, RoutingResolver, OverviewResolver],
 })
 export class AdminModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {

@@ -136,6 +136,20 @@ export class RequestRowsService {
     }
   }
 
+  /** Requests finished since `since` (unix seconds), per provider: how many, and how many failed. */
+  async recentByProvider(since: number): Promise<{ providerId: string; finished: number; failed: number }[]> {
+    const rows: { providerId: string; finished: string | number; failed: string | number }[] = await this.rows
+      .createQueryBuilder('r')
+      .innerJoin('batches', 'b', 'b.id = r.batch_id')
+      .select('b.provider_id', 'providerId')
+      .addSelect('COUNT(*)', 'finished')
+      .addSelect("SUM(CASE WHEN r.status = 'failed' THEN 1 ELSE 0 END)", 'failed')
+      .where('r.finished_at >= :since', { since })
+      .groupBy('b.provider_id')
+      .getRawMany();
+    return rows.map((r) => ({ providerId: r.providerId, finished: Number(r.finished), failed: Number(r.failed) }));
+  }
+
   async page(batchId: string, afterLine: number, limit: number, status?: string): Promise<BatchRequestEntity[]> {
     const qb = this.rows.createQueryBuilder('r').where('r.batch_id = :batchId AND r.line > :afterLine', { batchId, afterLine });
     if (status) qb.andWhere('r.status = :status', { status });

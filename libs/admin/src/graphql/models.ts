@@ -168,3 +168,26 @@ export class Account {
   @Field({ description: 'Standard Webhooks signing secret (whsec_…)' }) webhookSecret: string;
   @Field(() => Int) createdAt: number;
 }
+
+@ObjectType()
+export class StatusCount {
+  @Field() status: string;
+  @Field(() => Int) count: number;
+}
+
+@ObjectType()
+export class ProviderStats {
+  @Field(() => ID) providerId: string;
+  @Field(() => Int, { description: 'Requests finished in the window' }) finished: number;
+  @Field(() => Int) failed: number;
+  @Field(() => Float, { description: 'failed / finished, 0 when nothing finished' }) errorRate: number;
+}
+
+@ObjectType()
+export class Overview {
+  @Field(() => [StatusCount]) batchesByStatus: StatusCount[];
+  @Field(() => Int) windowMinutes: number;
+  @Field(() => Int, { description: 'Requests finished in the window, all providers' }) requestsFinished: number;
+  @Field(() => Float) requestsPerMinute: number;
+  @Field(() => [ProviderStats]) providers: ProviderStats[];
+}

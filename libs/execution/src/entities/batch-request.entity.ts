@@ -26,5 +26,5 @@ export class BatchRequestEntity {
   @Column({ name: 'error_message', type: 'text', nullable: true }) errorMessage: string | null;
   @Column({ name: 'prompt_tokens', type: 'integer', default: 0 }) promptTokens: number;
   @Column({ name: 'completion_tokens', type: 'integer', default: 0 }) completionTokens: number;
-  @Column({ name: 'finished_at', type: 'integer', nullable: true }) finishedAt: number | null;
+  @Index('IDX_batch_requests_finished') @Column({ name: 'finished_at', type: 'integer', nullable: true }) finishedAt: number | null;
 }
