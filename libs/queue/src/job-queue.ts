@@ -12,6 +12,11 @@ export abstract class JobQueue {
   abstract process<N extends JobName>(name: N, concurrency: number, handler: JobHandler<N>): void;
   /** Jobs waiting (including delayed) and running, per job name. */
   abstract depth(): Promise<Record<string, { waiting: number; active: number }>>;
+  /**
+   * How many worker processes are consuming jobs now (this one included). Per-provider limits are
+   * shared out between them, so they hold across all workers.
+   */
+  abstract liveWorkers(): Promise<number>;
   /** Throws when the queue's backend cannot be reached (readiness). */
   abstract ping(): Promise<void>;
   /** Stops taking new jobs and waits for running ones to finish. */

@@ -5,6 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { MockUpstream } from './mock.upstream';
 import { OpenAiUpstream } from './openai.upstream';
 import { Semaphore } from './semaphore';
+import { TokenBucket } from './token-bucket';
+import { JobQueue } from '@app/queue';
 import type { UpstreamAttempt, UpstreamClient, UpstreamOutcome } from './upstream-client';
 
 const MAX_BACKOFF_MS = 30_000;
@@ -25,29 +27,42 @@ interface ProviderHandle {
   signature: string;
   client: UpstreamClient;
   limit: Semaphore;
+  rate: TokenBucket | null;
 }
 
+const WORKER_COUNT_TTL_MS = 5_000;
+
 /**
- * Sends request lines to a provider: the per-provider concurrency limit (held only while a request is
- * in flight, not while it backs off), retries with exponential backoff and full jitter on 429, 5xx,
+ * Sends request lines to a provider: the per-provider concurrency and rate limits (shared out between
+ * the live worker processes, so they hold across all of them; the concurrency slot is held only while a
+ * request is in flight, not while it backs off), retries with exponential backoff and full jitter on 429, 5xx,
  * timeouts and connection errors (honouring Retry-After), and no retry for other 4xx.
  */
 @Injectable()
 export class UpstreamService implements OnApplicationShutdown {
   private readonly handles = new Map<string, ProviderHandle>();
+  private workers = { count: 1, checkedAt: 0 };
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly metrics: Metrics,
+    private readonly queue: JobQueue,
   ) {}
 
   /** Runs one request to its outcome; null when `signal` aborted it (the batch stopped). */
   async execute(provider: Provider, body: Record<string, unknown>, signal: AbortSignal): Promise<UpstreamOutcome | null> {
-    const handle = this.handle(provider);
+    const handle = this.handle(provider, await this.liveWorkers());
     const { upstreamMaxAttempts, upstreamRetryBaseMs } = this.config.execution;
     let last: UpstreamOutcome | null = null;
     for (let attempt = 1; attempt <= upstreamMaxAttempts; attempt++) {
       if (signal.aborted) return null;
+      if (handle.rate) {
+        try {
+          await handle.rate.take(signal);
+        } catch {
+          return null;
+        }
+      }
       const release = await handle.limit.acquire();
       this.metrics.upstreamRequests.inc({ provider: provider.id, outcome: 'dispatched' });
       const started = performance.now();
@@ -92,8 +107,18 @@ export class UpstreamService implements OnApplicationShutdown {
     this.handles.clear();
   }
 
-  /** The client and limit of a provider, rebuilt when its settings change. */
-  private handle(provider: Provider): ProviderHandle {
+  /** The number of worker processes sharing each provider's limits, refreshed every few seconds. */
+  private async liveWorkers(): Promise<number> {
+    const now = Date.now();
+    if (now - this.workers.checkedAt > WORKER_COUNT_TTL_MS) {
+      this.workers.checkedAt = now;
+      this.workers.count = await this.queue.liveWorkers().catch(() => this.workers.count);
+    }
+    return this.workers.count;
+  }
+
+  /** The client and limits of a provider, rebuilt when its settings change; limits follow the worker count. */
+  private handle(provider: Provider, workers: number): ProviderHandle {
     const timeoutMs = provider.timeoutMs ?? this.config.execution.upstreamTimeoutMs;
     const signature = JSON.stringify([provider.kind, provider.baseUrl, provider.apiKeyEnv, timeoutMs]);
     let handle = this.handles.get(provider.id);
@@ -108,10 +133,17 @@ export class UpstreamService implements OnApplicationShutdown {
               provider.maxConcurrency,
               timeoutMs,
             );
-      handle = { signature, client, limit: handle?.limit ?? new Semaphore(provider.maxConcurrency) };
+      handle = { signature, client, limit: handle?.limit ?? new Semaphore(provider.maxConcurrency), rate: handle?.rate ?? null };
       this.handles.set(provider.id, handle);
     }
-    handle.limit.setLimit(provider.maxConcurrency);
+    handle.limit.setLimit(Math.max(1, Math.floor(provider.maxConcurrency / workers)));
+    if (provider.rateLimitPerMinute) {
+      const share = provider.rateLimitPerMinute / workers;
+      if (handle.rate) handle.rate.setRate(share);
+      else handle.rate = new TokenBucket(share);
+    } else {
+      handle.rate = null;
+    }
     return handle;
   }
 }

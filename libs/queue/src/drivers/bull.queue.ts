@@ -1,8 +1,12 @@
 import { InjectQueue } from '@nestjs/bull';
-import { Injectable, Logger, BeforeApplicationShutdown } from '@nestjs/common';
+import { APP_CONFIG, AppConfig, randomToken } from '@app/core';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
 import type { Queue } from 'bull';
 import { JobHandler, JobQueue } from '../job-queue';
 import { JOB_RETRY, JOBS, JobName, JobOptions, JobPayloads } from '../queue.constants';
+
+const HEARTBEAT_EVERY_MS = 5_000;
+const HEARTBEAT_TTL_MS = 15_000;
 
 /**
  * Bull on Redis: one Bull queue per job name. Jobs survive a crash in Redis; a job whose worker died
@@ -12,14 +16,19 @@ import { JOB_RETRY, JOBS, JobName, JobOptions, JobPayloads } from '../queue.cons
 export class BullJobQueue extends JobQueue implements BeforeApplicationShutdown {
   private readonly logger = new Logger(BullJobQueue.name);
   private readonly queues = new Map<JobName, Queue>();
+  private readonly workerId = `${process.pid}-${randomToken(8)}`;
+  private readonly workersKey: string;
+  private heartbeat: NodeJS.Timeout | null = null;
 
   constructor(
     @InjectQueue(JOBS.prepareBatch) prepare: Queue,
     @InjectQueue(JOBS.runChunk) chunks: Queue,
     @InjectQueue(JOBS.finalizeBatch) finalize: Queue,
     @InjectQueue(JOBS.deliverWebhook) webhooks: Queue,
+    @Inject(APP_CONFIG) config: AppConfig,
   ) {
     super();
+    this.workersKey = `${config.redisPrefix}:workers`;
     for (const queue of [prepare, chunks, finalize, webhooks]) this.queues.set(queue.name as JobName, queue);
   }
 
@@ -36,6 +45,7 @@ export class BullJobQueue extends JobQueue implements BeforeApplicationShutdown 
   }
 
   process<N extends JobName>(name: N, concurrency: number, handler: JobHandler<N>): void {
+    this.startHeartbeat();
     void this.queue(name).process(concurrency, async (job) => handler(job.data as JobPayloads[N]));
     this.queue(name).on('failed', (job, err) =>
       this.logger.warn({ job: name, jobId: job.id, attempt: job.attemptsMade, err: err.message }, 'Job failed'),
@@ -51,12 +61,31 @@ export class BullJobQueue extends JobQueue implements BeforeApplicationShutdown 
     return out;
   }
 
+  /** Workers announce themselves every 5 s in a sorted set; those silent for 15 s are gone. */
+  async liveWorkers(): Promise<number> {
+    const redis = this.queue(JOBS.prepareBatch).client;
+    await redis.zremrangebyscore(this.workersKey, 0, Date.now() - HEARTBEAT_TTL_MS);
+    return Math.max(1, await redis.zcard(this.workersKey));
+  }
+
+  private startHeartbeat(): void {
+    if (this.heartbeat) return;
+    const beat = () => void this.queue(JOBS.prepareBatch).client.zadd(this.workersKey, Date.now(), this.workerId).catch(() => undefined);
+    beat();
+    this.heartbeat = setInterval(beat, HEARTBEAT_EVERY_MS);
+  }
+
   async ping(): Promise<void> {
     await this.queue(JOBS.prepareBatch).client.ping();
   }
 
   /** Stops fetching new jobs and waits for the running ones (Bull's local pause). */
   async drain(): Promise<void> {
+    if (this.heartbeat) {
+      clearInterval(this.heartbeat);
+      this.heartbeat = null;
+      await this.queue(JOBS.prepareBatch).client.zrem(this.workersKey, this.workerId).catch(() => undefined);
+    }
     await Promise.all([...this.queues.values()].map((q) => q.pause(true, false).catch(() => undefined)));
   }
 

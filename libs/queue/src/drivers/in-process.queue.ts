@@ -51,6 +51,10 @@ export class InProcessJobQueue extends JobQueue implements BeforeApplicationShut
 
   async ping(): Promise<void> {}
 
+  async liveWorkers(): Promise<number> {
+    return 1;
+  }
+
   async drain(): Promise<void> {
     this.closing = true;
     for (const timer of this.timers) clearTimeout(timer);
