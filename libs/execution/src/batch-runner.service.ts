@@ -38,7 +38,17 @@ export class BatchRunner {
     const batch = await this.batches.getRun(batchId);
     if (!batch) return;
     if (batch.status === 'validating') {
-      await this.ensureRows(batch);
+      try {
+        await this.ensureRows(batch);
+      } catch (err) {
+        if (!(err instanceof InputUnreadableError)) throw err;
+        // The input cannot be read back (its stored bytes or index are gone): retrying will not help.
+        await this.states.apply(batchId, 'fail', {
+          errors: [{ code: 'input_file_unreadable', message: err.message, param: 'input_file_id', line: null }],
+        });
+        this.logger.warn({ batchId, err: err.message }, 'Batch failed: its input file cannot be read');
+        return;
+      }
       if (batch.stopReason) return this.requestFinalize(batchId);
       const started = await this.states.apply(batchId, 'start');
       if (!started) return this.requestFinalize(batchId);
@@ -51,9 +61,17 @@ export class BatchRunner {
 
   /** Request rows exist for every line (created again after a crash; existing rows are kept). */
   async ensureRows(batch: BatchRun): Promise<void> {
-    const created = await this.rows.createRows(batch.id, this.files.readLineIndex(batch.inputFileId));
+    let created: number;
+    try {
+      created = await this.rows.createRows(batch.id, this.files.readLineIndex(batch.inputFileId));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new InputUnreadableError(`The line index of input file ${batch.inputFileId} is missing`);
+      }
+      throw err;
+    }
     if (created !== batch.total) {
-      throw new Error(`Batch ${batch.id}: the input index has ${created} lines, the batch ${batch.total}`);
+      throw new InputUnreadableError(`The input file ${batch.inputFileId} has ${created} indexed lines; the batch expects ${batch.total}`);
     }
   }
 
@@ -121,6 +139,9 @@ export class BatchRunner {
     }
   }
 }
+
+/** The input file's stored bytes or line index cannot be read back: the batch cannot run. */
+export class InputUnreadableError extends Error {}
 
 /** Thrown when shutdown interrupted a chunk, so the queue gives the job to another worker (or the next boot). */
 export class ChunkReleasedError extends Error {
