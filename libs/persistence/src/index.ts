@@ -1,3 +1,4 @@
 export * from './data-source-options';
 export * from './persistence.module';
 export { MIGRATIONS } from './migrations';
+export { bigintAsNumber } from './column-transformers';

@@ -1,3 +1,4 @@
+import { bigintAsNumber } from '@app/persistence';
 import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 
 export const BATCH_STATUSES = ['validating', 'failed', 'in_progress', 'finalizing', 'completed', 'expired', 'cancelling', 'cancelled'] as const;
@@ -10,7 +11,6 @@ export interface BatchErrorEntry {
   line: number | null;
 }
 
-const bigint = { to: (v: number) => v, from: (v: string | number) => Number(v) };
 
 @Entity('batches')
 @Index('IDX_batches_account', ['accountId', 'seq'])
@@ -42,9 +42,9 @@ export class BatchEntity {
   @Column({ type: 'integer', default: 0 }) total: number;
   @Column({ type: 'integer', default: 0 }) completed: number;
   @Column({ type: 'integer', default: 0 }) failed: number;
-  @Column({ name: 'prompt_tokens', type: 'bigint', default: 0, transformer: bigint }) promptTokens: number;
-  @Column({ name: 'completion_tokens', type: 'bigint', default: 0, transformer: bigint }) completionTokens: number;
-  @Column({ name: 'total_tokens', type: 'bigint', default: 0, transformer: bigint }) totalTokens: number;
+  @Column({ name: 'prompt_tokens', type: 'bigint', default: 0, transformer: bigintAsNumber }) promptTokens: number;
+  @Column({ name: 'completion_tokens', type: 'bigint', default: 0, transformer: bigintAsNumber }) completionTokens: number;
+  @Column({ name: 'total_tokens', type: 'bigint', default: 0, transformer: bigintAsNumber }) totalTokens: number;
   @Column({ type: 'simple-json', nullable: true }) metadata: Record<string, string> | null;
   @Column({ type: 'simple-json', nullable: true }) errors: BatchErrorEntry[] | null;
   @Column({ name: 'callback_url', type: 'text', nullable: true }) callbackUrl: string | null;

@@ -1,3 +1,4 @@
+import { bigintAsNumber } from '@app/persistence';
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 
 export type RequestStatus = 'pending' | 'completed' | 'failed';
@@ -12,7 +13,7 @@ export class BatchRequestEntity {
   @PrimaryColumn({ name: 'batch_id', type: 'varchar', length: 64 }) batchId: string;
   @PrimaryColumn({ type: 'integer' }) line: number;
   @Column({ name: 'custom_id', type: 'varchar', length: 512 }) customId: string;
-  @Column({ name: 'byte_offset', type: 'bigint', transformer: { to: (v: number) => v, from: (v: string | number) => Number(v) } })
+  @Column({ name: 'byte_offset', type: 'bigint', transformer: bigintAsNumber })
   byteOffset: number;
   @Column({ name: 'byte_length', type: 'integer' }) byteLength: number;
   @Column({ type: 'varchar', length: 16 }) status: RequestStatus;

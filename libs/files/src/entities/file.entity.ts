@@ -1,3 +1,4 @@
+import { bigintAsNumber } from '@app/persistence';
 import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 
 export interface LineProblem {
@@ -13,7 +14,7 @@ export class FileEntity {
   @Column({ name: 'account_id', type: 'varchar', length: 64 }) accountId: string;
   @Column({ type: 'varchar', length: 512 }) filename: string;
   @Column({ type: 'varchar', length: 32 }) purpose: string;
-  @Column({ type: 'bigint', transformer: { to: (v: number) => v, from: (v: string | number) => Number(v) } }) bytes: number;
+  @Column({ type: 'bigint', transformer: bigintAsNumber }) bytes: number;
   @Column({ type: 'varchar', length: 32 }) status: string;
   @Column({ name: 'created_at', type: 'integer' }) createdAt: number;
   @Column({ name: 'expires_at', type: 'integer', nullable: true }) expiresAt: number | null;

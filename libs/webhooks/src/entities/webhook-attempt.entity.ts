@@ -1,3 +1,4 @@
+import { bigintAsNumber } from '@app/persistence';
 import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 
 @Entity('webhook_attempts')
@@ -6,7 +7,7 @@ export class WebhookAttemptEntity {
   @PrimaryGeneratedColumn('increment') seq: number;
   @Column({ name: 'event_id', type: 'varchar', length: 64 }) eventId: string;
   @Column({ type: 'integer' }) attempt: number;
-  @Column({ name: 'attempted_at', type: 'bigint', transformer: { to: (v: number) => v, from: (v: string | number) => Number(v) } })
+  @Column({ name: 'attempted_at', type: 'bigint', transformer: bigintAsNumber })
   attemptedAt: number;
   @Column({ name: 'status_code', type: 'integer', nullable: true }) statusCode: number | null;
   @Column({ name: 'latency_ms', type: 'integer' }) latencyMs: number;

@@ -1,8 +1,8 @@
+import { bigintAsNumber } from '@app/persistence';
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 
 export type WebhookEventStatus = 'pending' | 'delivered' | 'failed';
 
-const bigint = { to: (v: number | null) => v, from: (v: string | number | null) => (v === null ? null : Number(v)) };
 
 /** The outbox: written in the transaction of the batch's terminal status change, delivered after. */
 @Entity('webhook_events')
@@ -18,7 +18,7 @@ export class WebhookEventEntity {
   @Column({ type: 'text' }) payload: string;
   @Column({ type: 'varchar', length: 16 }) status: WebhookEventStatus;
   @Column({ type: 'integer', default: 0 }) attempts: number;
-  @Column({ name: 'next_attempt_at', type: 'bigint', nullable: true, transformer: bigint }) nextAttemptAt: number | null;
+  @Column({ name: 'next_attempt_at', type: 'bigint', nullable: true, transformer: bigintAsNumber }) nextAttemptAt: number | null;
   @Column({ name: 'created_at', type: 'integer' }) createdAt: number;
   @Column({ name: 'delivered_at', type: 'integer', nullable: true }) deliveredAt: number | null;
   @Column({ name: 'last_error', type: 'text', nullable: true }) lastError: string | null;
