@@ -21,7 +21,7 @@ describe('SSRF guard', () => {
   });
 
   it('refuses literal private hosts at once, including bracketed IPv6 and localhost', () => {
-    for (const url of ['https://127.0.0.1/x', 'https://[::1]/x', 'https://[::ffff:7f00:1]/x', 'https://localhost/x', 'https://a.localhost/x']) {
+    for (const url of ['https://127.0.0.1/x', 'https://[::1]/x', 'https://[::ffff:7f00:1]/x', 'https://localhost/x', 'https://localhost./x', 'https://a.localhost/x']) {
       expect(() => checkTargetSyntax(new URL(url), strict)).toThrow(UnsafeTargetError);
     }
     expect(() => checkTargetSyntax(new URL('https://127.0.0.1/x'), { ...strict, allowPrivate: true })).not.toThrow();

@@ -29,7 +29,7 @@ export function checkTargetSyntax(url: URL, policy: TargetPolicy): void {
     throw new UnsafeTargetError('the URL must use https');
   }
   if (policy.allowPrivate) return;
-  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const host = url.hostname.replace(/^\[|\]$/g, '').replace(/\.$/, '');
   if (isIP(host) && !isPublicAddress(host)) throw new UnsafeTargetError(`the address ${host} is not public`);
   if (host === 'localhost' || host.endsWith('.localhost')) throw new UnsafeTargetError(`the host ${host} is not public`);
 }

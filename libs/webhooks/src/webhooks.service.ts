@@ -134,7 +134,9 @@ export class WebhooksService implements OnModuleInit {
       if (statusCode < 200 || statusCode >= 300) error = `HTTP ${statusCode}`;
     } catch (err) {
       permanent = err instanceof UnsafeTargetError;
-      error = permanent ? `refused: ${(err as Error).message}` : `${(err as { code?: string }).code ?? (err as Error).name}: ${(err as Error).message}`;
+      const code = (err as { code?: unknown }).code;
+      // DOMExceptions (a timeout) carry a legacy numeric code; their name says more.
+      error = permanent ? `refused: ${(err as Error).message}` : `${typeof code === 'string' ? code : (err as Error).name}: ${(err as Error).message}`;
     }
     const latencyMs = Math.round(performance.now() - started);
     await this.attempts.insert({ eventId, attempt, attemptedAt: startedAt, statusCode, latencyMs, error });
