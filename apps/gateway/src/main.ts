@@ -1,5 +1,6 @@
 import 'reflect-metadata';
-import { InvalidConfigError, loadConfig, QuietLogger } from '@app/core';
+import { InvalidConfigError, loadConfig } from '@app/core';
+import { Logger } from '@nestjs/common';
 import { createWorker } from '../../worker/src/bootstrap';
 import { createGateway } from './bootstrap';
 
@@ -12,7 +13,7 @@ async function main(): Promise<void> {
   }
   const app = await createGateway(config);
   await app.listen(config.port);
-  app.get(QuietLogger).log({ port: config.port, role: config.role, database: config.databaseUrl ? 'postgres' : 'sqlite', queue: config.redisUrl ? 'bull' : 'in-process' }, 'Batch Gateway listening');
+  new Logger('Main').log({ port: config.port, role: config.role, database: config.databaseUrl ? 'postgres' : 'sqlite', queue: config.redisUrl ? 'bull' : 'in-process' }, 'Batch Gateway listening');
 }
 
 main().catch((err) => {
