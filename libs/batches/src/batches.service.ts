@@ -1,6 +1,6 @@
 import { APP_CONFIG, ApiError, AppConfig, Clock, IdGenerator, ListObject, toListPage } from '@app/core';
 import { FilesService } from '@app/files';
-import { JobQueue, JOBS } from '@app/queue';
+import { JobQueue, JOBS, STOP_FINALIZE_DELAY_MS } from '@app/queue';
 import { RoutingService } from '@app/routing';
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
@@ -118,7 +118,7 @@ export class BatchesService implements OnModuleInit {
     const batch = accountId ? await this.find(accountId, id) : await this.findAny(id);
     const cancelling = await this.states.apply(batch.id, 'requestCancel');
     if (cancelling) {
-      await this.queue.add(JOBS.finalizeBatch, { batchId: batch.id }, { jobId: `finalize:${batch.id}` });
+      await this.queue.add(JOBS.finalizeBatch, { batchId: batch.id }, { jobId: `finalize:${batch.id}`, delayMs: STOP_FINALIZE_DELAY_MS });
       return toBatchObject(cancelling);
     }
     const current = await this.findAny(id);

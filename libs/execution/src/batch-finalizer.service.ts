@@ -19,8 +19,8 @@ function stableId(prefix: string, seed: string): string {
 }
 
 const STOPS: Record<'cancelled' | 'expired', { code: string; message: string; transition: Transition }> = {
-  cancelled: { code: REQUEST_ERROR_CODES.cancelled, message: 'The batch was cancelled before this request was sent', transition: 'cancel' },
-  expired: { code: REQUEST_ERROR_CODES.expired, message: 'The batch expired before this request was sent', transition: 'expire' },
+  cancelled: { code: REQUEST_ERROR_CODES.cancelled, message: 'The batch was cancelled before this request completed', transition: 'cancel' },
+  expired: { code: REQUEST_ERROR_CODES.expired, message: 'The batch expired before this request completed', transition: 'expire' },
 };
 
 /**

@@ -1,7 +1,7 @@
 import { BatchesService, BatchRun, BatchStateMachine } from '@app/batches';
 import { APP_CONFIG, AppConfig } from '@app/core';
 import { FilesService } from '@app/files';
-import { JobQueue, JOBS, RunChunkJob } from '@app/queue';
+import { JobQueue, JOBS, RunChunkJob, STOP_GRACE_MS } from '@app/queue';
 import { Provider, RoutingService } from '@app/routing';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { FinishedRow, PendingRow, RequestRowsService } from './request-rows.service';
@@ -9,7 +9,7 @@ import { UpstreamService } from './upstream/upstream.service';
 
 const FLUSH_EVERY_ROWS = 100;
 const FLUSH_EVERY_MS = 250;
-const STOP_CHECK_MS = 250;
+const STOP_CHECK_MS = 100;
 
 /**
  * Prepares a batch (request rows from the input file's line index), dispatches it in chunks, and runs
@@ -102,19 +102,29 @@ export class BatchRunner {
     this.shutdown.abort();
   }
 
-  async requestFinalize(batchId: string): Promise<void> {
-    await this.queue.add(JOBS.finalizeBatch, { batchId }, { jobId: `finalize:${batchId}` });
+  async requestFinalize(batchId: string, delayMs = 0): Promise<void> {
+    await this.queue.add(JOBS.finalizeBatch, { batchId }, { jobId: `finalize:${batchId}`, delayMs });
   }
 
   private async sendAll(batch: BatchRun, provider: Provider, pending: PendingRow[]): Promise<void> {
+    // `stopping`: send no new line; `stop`: abort what is in flight (at shutdown at once, on cancel or
+    // expiry after a grace period, so answers already on their way are kept).
+    let stopping = false;
+    let grace: NodeJS.Timeout | null = null;
     const stop = new AbortController();
-    const onShutdown = () => stop.abort();
+    const onShutdown = () => {
+      stopping = true;
+      stop.abort();
+    };
     this.shutdown.signal.addEventListener('abort', onShutdown, { once: true });
     if (this.shutdown.signal.aborted) stop.abort();
     const watcher = setInterval(() => {
       this.batches.getRun(batch.id).then(
         (now) => {
-          if (!now || now.status !== 'in_progress' || now.stopReason) stop.abort();
+          if ((!now || now.status !== 'in_progress' || now.stopReason) && !stopping) {
+            stopping = true;
+            grace = setTimeout(() => stop.abort(), STOP_GRACE_MS);
+          }
         },
         () => undefined,
       );
@@ -123,7 +133,7 @@ export class BatchRunner {
     try {
       let next = 0;
       const lanes = Array.from({ length: Math.min(pending.length, provider.maxConcurrency) }, async () => {
-        while (next < pending.length && !stop.signal.aborted) {
+        while (next < pending.length && !stopping) {
           const row = pending[next++];
           const line = await this.files.readLine(batch.inputFileId, row.byteOffset, row.byteLength);
           const request = JSON.parse(line.toString('utf8')) as { body: Record<string, unknown> };
@@ -134,6 +144,7 @@ export class BatchRunner {
       await Promise.all(lanes);
     } finally {
       clearInterval(watcher);
+      if (grace) clearTimeout(grace);
       this.shutdown.signal.removeEventListener('abort', onShutdown);
       await buffer.close();
     }

@@ -1,5 +1,6 @@
 import { BatchesService } from '@app/batches';
 import { APP_CONFIG, AppConfig } from '@app/core';
+import { STOP_FINALIZE_DELAY_MS } from '@app/queue';
 import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { BatchRunner } from './batch-runner.service';
 
@@ -26,7 +27,7 @@ export class SweeperService implements OnApplicationShutdown {
     try {
       for (const batchId of await this.batches.markExpiring()) {
         this.logger.log({ batchId }, 'Batch expired; finalizing what finished');
-        await this.runner.requestFinalize(batchId);
+        await this.runner.requestFinalize(batchId, STOP_FINALIZE_DELAY_MS);
       }
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, 'Sweep failed; will try again');

@@ -50,3 +50,11 @@ export const JOB_RETRY: Record<JobName, { attempts: number; backoffMs: number }>
   [JOBS.finalizeBatch]: { attempts: 10, backoffMs: 1000 },
   [JOBS.deliverWebhook]: { attempts: 1, backoffMs: 1000 },
 };
+
+/**
+ * A batch that is cancelled or expires stops sending at once, but requests already in flight get up
+ * to STOP_GRACE_MS to finish (their answers are kept); its finalize job waits STOP_FINALIZE_DELAY_MS so
+ * that those answers are recorded before the remaining lines become `batch_cancelled`/`batch_expired`.
+ */
+export const STOP_GRACE_MS = 2_000;
+export const STOP_FINALIZE_DELAY_MS = STOP_GRACE_MS + 1_500;

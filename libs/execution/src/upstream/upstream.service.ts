@@ -30,7 +30,7 @@ interface ProviderHandle {
   rate: TokenBucket | null;
 }
 
-const WORKER_COUNT_TTL_MS = 5_000;
+const WORKER_COUNT_TTL_MS = 1_000;
 
 /**
  * Sends request lines to a provider: the per-provider concurrency and rate limits (shared out between
@@ -42,6 +42,7 @@ const WORKER_COUNT_TTL_MS = 5_000;
 export class UpstreamService implements OnApplicationShutdown {
   private readonly handles = new Map<string, ProviderHandle>();
   private workers = { count: 1, checkedAt: 0 };
+  private refreshing: Promise<unknown> | null = null;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -107,12 +108,18 @@ export class UpstreamService implements OnApplicationShutdown {
     this.handles.clear();
   }
 
-  /** The number of worker processes sharing each provider's limits, refreshed every few seconds. */
+  /**
+   * The number of worker processes sharing each provider's limits, refreshed every second. Callers
+   * wait for the first reading (and share one refresh), so no request runs on a stale count of one.
+   */
   private async liveWorkers(): Promise<number> {
-    const now = Date.now();
-    if (now - this.workers.checkedAt > WORKER_COUNT_TTL_MS) {
-      this.workers.checkedAt = now;
-      this.workers.count = await this.queue.liveWorkers().catch(() => this.workers.count);
+    if (Date.now() - this.workers.checkedAt > WORKER_COUNT_TTL_MS) {
+      this.refreshing ??= this.queue
+        .liveWorkers()
+        .then((count) => (this.workers = { count, checkedAt: Date.now() }))
+        .catch(() => (this.workers = { ...this.workers, checkedAt: Date.now() }))
+        .finally(() => (this.refreshing = null));
+      if (this.workers.checkedAt === 0) await this.refreshing;
     }
     return this.workers.count;
   }
@@ -201,7 +208,9 @@ function httpFailure(exchange: UpstreamAttempt): Omit<UpstreamOutcome, 'attempts
 }
 
 function describeNetworkError(err: Error): { code: string; message: string } {
-  const name = (err as { code?: string }).code ?? err.name;
+  const code = (err as { code?: unknown }).code;
+  // DOMExceptions (AbortSignal.timeout) carry a legacy numeric code; their name is what tells.
+  const name = typeof code === 'string' ? code : err.name;
   // The stop signal was ruled out before, so an abort here is our own per-attempt timeout.
   if (name === 'TimeoutError' || name === 'AbortError' || name === 'UND_ERR_ABORTED' || name === 'UND_ERR_HEADERS_TIMEOUT' || name === 'UND_ERR_BODY_TIMEOUT') {
     return { code: REQUEST_ERROR_CODES.timeout, message: 'The upstream did not answer in time' };

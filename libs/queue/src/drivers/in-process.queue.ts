@@ -1,4 +1,5 @@
-import { Injectable, Logger, BeforeApplicationShutdown } from '@nestjs/common';
+import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
+import { AsyncResource } from 'node:async_hooks';
 import { JobHandler, JobQueue } from '../job-queue';
 import { JOB_RETRY, JobName, JobOptions, JobPayloads } from '../queue.constants';
 
@@ -25,6 +26,8 @@ export class InProcessJobQueue extends JobQueue implements BeforeApplicationShut
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly idle = new Set<() => void>();
   private closing = false;
+  /** Jobs run in the context this queue was made in, not in the HTTP request that added them (logs, request ids). */
+  private readonly scope = new AsyncResource('InProcessJobQueue');
 
   async add<N extends JobName>(name: N, data: JobPayloads[N], options: JobOptions = {}): Promise<void> {
     if (this.closing) return;
@@ -99,7 +102,7 @@ export class InProcessJobQueue extends JobQueue implements BeforeApplicationShut
     while (!this.closing && lane.handler && lane.active < lane.concurrency && lane.waiting.length > 0) {
       const job = lane.waiting.shift()!;
       lane.active += 1;
-      void this.run(name, lane, job);
+      void this.scope.runInAsyncScope(() => this.run(name, lane, job));
     }
   }
 
@@ -112,6 +115,10 @@ export class InProcessJobQueue extends JobQueue implements BeforeApplicationShut
       if (job.attempt < attempts && !this.closing) {
         this.logger.warn({ job: name, attempt: job.attempt, err: (err as Error).message }, 'Job failed; retrying');
         this.enqueue(name, { ...job, attempt: job.attempt + 1 }, backoffMs * 2 ** (job.attempt - 1));
+      } else if (this.closing) {
+        // Shutting down: the work is picked up again from the database at the next boot.
+        if (job.id) lane.ids.delete(job.id);
+        this.logger.log({ job: name, reason: (err as Error).message }, 'Job released at shutdown');
       } else {
         if (job.id) lane.ids.delete(job.id);
         this.logger.error({ job: name, attempt: job.attempt, err }, 'Job failed for good');
