@@ -292,9 +292,9 @@ describe('Scale-out', () => {
     const contentOf = new Map(lines.map((l) => [l.custom_id, (l.body.messages as { content: string }[])[0].content]));
     expect(output.filter((l) => l.response?.body.choices[0].message.content !== `echo: ${contentOf.get(l.custom_id)}`)).toEqual([]);
 
-    // The kill cut requests off in flight (they were sent again), but what was sent again is at most
-    // the killed worker's running chunks.
-    expect(upstream!.totalRequests()).toBeGreaterThan(LINES + retried);
+    // Requests the kill cut off in flight (if any were) are sent again, but what is sent again is at
+    // most the killed worker's running chunks.
+    expect(upstream!.totalRequests()).toBeGreaterThanOrEqual(LINES + retried);
     expect(upstream!.totalRequests()).toBeLessThanOrEqual(LINES + retried + WORKER_CONCURRENCY * CHUNK_SIZE);
     // Each worker's share is floor(max / live workers); the dead one stays counted for a while, which only lowers it.
     expect(upstream!.maxInFlight()).toBeLessThanOrEqual(MAX_CONCURRENCY);

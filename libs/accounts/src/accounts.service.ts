@@ -27,8 +27,14 @@ export interface CreatedApiKey extends ApiKeySummary {
   secret: string;
 }
 
+/** Key lookups are cached briefly: a key revoked in another process stops working within this time. */
+const KEY_CACHE_TTL_MS = 5_000;
+const KEY_CACHE_MAX = 10_000;
+
 @Injectable()
 export class AccountsService {
+  private readonly keyCache = new Map<string, { accountId: string | null; until: number }>();
+
   constructor(
     @InjectRepository(AccountEntity) private readonly accounts: Repository<AccountEntity>,
     @InjectRepository(ApiKeyEntity) private readonly keys: Repository<ApiKeyEntity>,
@@ -91,6 +97,7 @@ export class AccountsService {
       key.revokedAt = this.clock.nowSeconds();
       await this.keys.save(key);
     }
+    this.keyCache.delete(key.keyHash);
     return this.summary(key);
   }
 
@@ -101,8 +108,18 @@ export class AccountsService {
 
   /** The account a presented key belongs to, or null when the key is unknown or revoked. */
   async accountIdForKey(secret: string): Promise<string | null> {
-    const key = await this.keys.findOneBy({ keyHash: hashSecret(secret), revokedAt: IsNull() });
-    return key?.accountId ?? null;
+    const keyHash = hashSecret(secret);
+    const now = Date.now();
+    const cached = this.keyCache.get(keyHash);
+    if (cached && cached.until > now) return cached.accountId;
+    const key = await this.keys.findOneBy({ keyHash, revokedAt: IsNull() });
+    const accountId = key?.accountId ?? null;
+    // Unknown keys are not cached, so a flood of random keys cannot fill the cache.
+    if (accountId) {
+      if (this.keyCache.size >= KEY_CACHE_MAX) this.keyCache.clear();
+      this.keyCache.set(keyHash, { accountId, until: now + KEY_CACHE_TTL_MS });
+    }
+    return accountId;
   }
 
   async setWebhookUrl(accountId: string, url: string | null): Promise<Account> {
