@@ -9,12 +9,13 @@ import { BatchEntity, BatchStatus } from './entities/batch.entity';
 export const TRANSITIONS = {
   start: { from: ['validating'], to: 'in_progress', at: 'inProgressAt' },
   fail: { from: ['validating'], to: 'failed', at: 'failedAt' },
-  requestCancel: { from: ['validating', 'in_progress'], to: 'cancelling', at: 'cancellingAt' },
+  // A batch already expiring (stop_reason set) ends as expired, not cancelled.
+  requestCancel: { from: ['validating', 'in_progress'], to: 'cancelling', at: 'cancellingAt', onlyRunning: true },
   finalize: { from: ['in_progress'], to: 'finalizing', at: 'finalizingAt' },
   complete: { from: ['finalizing'], to: 'completed', at: 'completedAt' },
   expire: { from: ['validating', 'in_progress'], to: 'expired', at: 'expiredAt' },
   cancel: { from: ['cancelling'], to: 'cancelled', at: 'cancelledAt' },
-} as const satisfies Record<string, { from: readonly BatchStatus[]; to: BatchStatus; at: keyof BatchEntity }>;
+} as const satisfies Record<string, { from: readonly BatchStatus[]; to: BatchStatus; at: keyof BatchEntity; onlyRunning?: boolean }>;
 
 export type Transition = keyof typeof TRANSITIONS;
 
@@ -53,16 +54,18 @@ export class BatchStateMachine {
     patch: Partial<BatchEntity> = {},
     alongside?: (manager: EntityManager) => Promise<void>,
   ): Promise<BatchEntity | null> {
-    const { from, to, at } = TRANSITIONS[transition];
+    const rule: { from: readonly BatchStatus[]; to: BatchStatus; at: keyof BatchEntity; onlyRunning?: boolean } = TRANSITIONS[transition];
+    const { from, to, at } = rule;
     const afterCommit: (() => Promise<void>)[] = [];
     const updated = await this.dataSource.transaction(async (manager) => {
-      const result = await manager
+      const update = manager
         .createQueryBuilder()
         .update(BatchEntity)
         .set({ ...patch, status: to, [at]: this.clock.nowSeconds() })
         .where('id = :batchId', { batchId })
-        .andWhere('status IN (:...from)', { from: [...from] })
-        .execute();
+        .andWhere('status IN (:...from)', { from: [...from] });
+      if (rule.onlyRunning) update.andWhere('stop_reason IS NULL');
+      const result = await update.execute();
       if (!result.affected) return null;
       if (alongside) await alongside(manager);
       const batch = await manager.findOneByOrFail(BatchEntity, { id: batchId });

@@ -123,7 +123,8 @@ export class BatchesService implements OnModuleInit {
     }
     const current = await this.findAny(id);
     if (current.status === 'cancelling' || current.status === 'cancelled') return toBatchObject(current);
-    throw new ApiError('batch_not_cancellable', `Batch '${id}' is ${current.status} and cannot be cancelled`, 'batch_id');
+    const state = current.stopReason === 'expired' ? 'expiring' : current.status;
+    throw new ApiError('batch_not_cancellable', `Batch '${id}' is ${state} and cannot be cancelled`, 'batch_id');
   }
 
   // ---- for the execution engine and the admin API ----
