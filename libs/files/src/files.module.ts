@@ -17,6 +17,8 @@ import { UploadStorageEngine } from './upload-storage.engine';
       inject: [APP_CONFIG, UploadStorageEngine],
       useFactory: (config: AppConfig, engine: UploadStorageEngine) => ({
         storage: engine,
+        // Filenames arrive as UTF-8 from browsers, curl and the SDKs (busboy's default is latin1).
+        defParamCharset: 'utf8',
         limits: { fileSize: config.limits.maxFileBytes, files: 1, fields: 8, fieldSize: 64 * 1024, parts: 16 },
       }),
     }),

@@ -83,7 +83,7 @@ export class FilesService {
     return new StreamableFile(this.storage.read(file.storageKey), {
       type: 'application/jsonl',
       length: file.bytes,
-      disposition: `attachment; filename="${file.filename.replace(/["\\\r\n]/g, '_')}"`,
+      disposition: contentDisposition(file.filename),
     });
   }
 
@@ -181,4 +181,10 @@ function toFileObject(file: FileEntity): FileObject {
     expires_at: file.expiresAt,
     status_details: null,
   };
+}
+
+/** An attachment header that survives any filename: an ASCII fallback plus the RFC 5987 UTF-8 form. */
+function contentDisposition(filename: string): string {
+  const ascii = filename.replace(/[^\x20-\x7e]|["\\]/g, '_');
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(filename)}`;
 }

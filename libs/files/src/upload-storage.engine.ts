@@ -2,7 +2,6 @@ import { APP_CONFIG, AppConfig, IdGenerator } from '@app/core';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Request } from 'express';
 import type { StorageEngine } from 'multer';
-import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { FileStorage } from './storage/file-storage';
 import { dataKey, indexKey } from './storage/keys';
@@ -36,7 +35,7 @@ export class UploadStorageEngine implements StorageEngine {
     const fileId = this.ids.next('file');
     const scanner = new JsonlScanner(this.config.limits);
     void Promise.allSettled([
-      pipeline(file.stream, scanner),
+      this.feed(file.stream, scanner),
       this.storage.write(dataKey(fileId), scanner),
       this.storage.write(indexKey(fileId), scanner.index),
     ]).then(async ([scan, data, index]) => {
@@ -47,6 +46,28 @@ export class UploadStorageEngine implements StorageEngine {
       }
       const size = (data as PromiseFulfilledResult<number>).value;
       callback(null, { fileId, size, summary: scanner.summary() });
+    });
+  }
+
+  /**
+   * Pipes the part into the scanner without ever destroying multer's stream: multer answers as soon as
+   * that stream errors, which would be before the stored pieces are removed. On a scanner error the
+   * part is unpiped and drained instead, and multer waits for our callback.
+   */
+  private feed(source: Readable, scanner: JsonlScanner): Promise<void> {
+    return new Promise((resolve, reject) => {
+      scanner.once('finish', resolve);
+      scanner.once('error', (err) => {
+        source.unpipe(scanner);
+        source.resume();
+        reject(err);
+      });
+      // A client that goes away mid-upload ends the part without 'end': the scan fails and cleans up.
+      source.once('error', (err) => scanner.destroy(err));
+      source.once('close', () => {
+        if (!source.readableEnded) scanner.destroy(new Error('The upload was cut off'));
+      });
+      source.pipe(scanner);
     });
   }
 

@@ -1,6 +1,7 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdirSync } from 'node:fs';
 import { open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -24,11 +25,14 @@ export class LocalDiskStorage extends FileStorage {
         done(null, chunk);
       },
     });
+    const out = createWriteStream(temp);
     try {
-      await pipeline(source, counter, createWriteStream(temp));
+      await pipeline(source, counter, out);
       await rename(temp, target);
       return bytes;
     } catch (err) {
+      // The file may still be opening; remove it only once the stream has let go of it.
+      if (!out.closed) await once(out, 'close').catch(() => undefined);
       await rm(temp, { force: true });
       throw err;
     }
