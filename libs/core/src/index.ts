@@ -8,3 +8,4 @@ export * from './util/list';
 export * from './core.module';
 export * from './quiet-logger';
 export * from './metrics/metrics.service';
+export * from './util/with-timeout';

@@ -1,9 +1,13 @@
 import { PublicRoute } from '@app/accounts';
+import { withTimeout } from '@app/core';
 import { FilesService } from '@app/files';
 import { JobQueue } from '@app/queue';
 import { Controller, Get } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, HealthIndicatorService, TypeOrmHealthIndicator } from '@nestjs/terminus';
+
+/** A dependency that does not answer within this time counts as down (a Redis client reconnecting waits forever). */
+const PROBE_TIMEOUT_MS = 2000;
 
 /** Liveness and readiness for load balancers: no key needed, nothing secret in the answer. */
 @ApiExcludeController()
@@ -30,7 +34,7 @@ export class HealthController {
   @HealthCheck()
   ready() {
     return this.health.check([
-      () => this.db.pingCheck('database', { timeout: 2000 }),
+      () => this.db.pingCheck('database', { timeout: PROBE_TIMEOUT_MS }),
       () => this.probe('queue', () => this.queue.ping()),
       () => this.probe('storage', () => this.files.checkStorage()),
     ]);
@@ -39,7 +43,7 @@ export class HealthController {
   private async probe(key: string, check: () => Promise<void>) {
     const session = this.indicators.check(key);
     try {
-      await check();
+      await withTimeout(check(), PROBE_TIMEOUT_MS, key);
       return session.up();
     } catch {
       return session.down({ message: `${key} is not reachable` });

@@ -10,7 +10,8 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
         '(the same object wrapped as {success, code, message, data}). See docs/api.md.',
     )
     .setVersion('1')
-    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'An API key, sk-…' })
+    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'An API key, sk-…' }, 'bearer')
+    .addSecurityRequirements('bearer')
     .build();
   return SwaggerModule.createDocument(app, config);
 }

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { withTimeout } from '../util/with-timeout';
 
 type Collector = () => Promise<void>;
 
@@ -62,7 +63,8 @@ export class Metrics {
   }
 
   async scrape(): Promise<string> {
-    await Promise.all(this.collectors.map((c) => c().catch(() => undefined)));
+    // A gauge whose source hangs (Redis down) keeps its last value; the scrape still answers.
+    await Promise.all(this.collectors.map((c) => withTimeout(c(), 2000, 'metrics collector').catch(() => undefined)));
     return this.registry.metrics();
   }
 }
