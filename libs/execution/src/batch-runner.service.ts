@@ -4,6 +4,7 @@ import { FilesService } from '@app/files';
 import { JobQueue, JOBS, RunChunkJob, STOP_GRACE_MS } from '@app/queue';
 import { Provider, RoutingService } from '@app/routing';
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { LineReader } from './line-reader';
 import { FinishedRow, PendingRow, RequestRowsService } from './request-rows.service';
 import { UpstreamService } from './upstream/upstream.service';
 
@@ -132,10 +133,12 @@ export class BatchRunner {
     const buffer = new ResultBuffer((finished) => this.rows.finish(batch.id, finished));
     try {
       let next = 0;
+      const reader = new LineReader(pending, (offset, length) => this.files.readLine(batch.inputFileId, offset, length));
       const lanes = Array.from({ length: Math.min(pending.length, provider.maxConcurrency) }, async () => {
         while (next < pending.length && !stopping) {
-          const row = pending[next++];
-          const line = await this.files.readLine(batch.inputFileId, row.byteOffset, row.byteLength);
+          const index = next++;
+          const row = pending[index];
+          const line = await reader.line(index);
           const request = JSON.parse(line.toString('utf8')) as { body: Record<string, unknown> };
           const outcome = await this.upstream.execute(provider, { ...request.body, model: batch.upstreamModel }, stop.signal);
           if (outcome) buffer.add({ line: row.line, outcome });
