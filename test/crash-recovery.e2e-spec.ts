@@ -2,11 +2,11 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { FakeUpstream, fakeRouting, startFakeUpstream } from './support/fake-upstream';
 import { testEnvironment, waitFor } from './support/gateway';
 import { jsonl, requestLine } from './support/jsonl';
+import { freePort } from './support/child-gateway';
 
 /**
  * A gateway killed with SIGKILL in the middle of a batch, or in the middle of finalizing it, and
@@ -103,15 +103,6 @@ function childEnvironment(env: Record<string, string>): Record<string, string> {
   return { ...inherited, ...env };
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 function client(gateway: GatewayProcess) {
   const headers = { authorization: `Bearer ${API_KEY}` };

@@ -2,12 +2,12 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import Redis from 'ioredis';
 import { FakeUpstream, fakeRouting, startFakeUpstream } from './support/fake-upstream';
 import { testEnvironment, waitFor } from './support/gateway';
 import { jsonl, requestLine } from './support/jsonl';
+import { freePort } from './support/child-gateway';
 
 /**
  * The scale-out deployment of docs/operations.md, as real processes on one PostgreSQL, one Redis and
@@ -89,15 +89,6 @@ class ChildService {
   }
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 function client(baseUrl: string) {
   const headers = { authorization: `Bearer ${API_KEY}` };

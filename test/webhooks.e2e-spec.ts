@@ -6,7 +6,6 @@ import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Webhook, WebhookVerificationError } from 'standardwebhooks';
@@ -15,6 +14,7 @@ import { FakeUpstream, startFakeUpstream } from './support/fake-upstream';
 import { startGateway, Tenant, testEnvironment, TestGateway, waitFor } from './support/gateway';
 import { jsonl, requestFile, requestLine } from './support/jsonl';
 import { ReceivedWebhook, startSilentListener, startWebhookReceiver, WebhookReceiver } from './support/webhook-receiver';
+import { freePort } from './support/child-gateway';
 
 /**
  * Webhooks end to end: terminal batch events signed per Standard Webhooks and delivered to a real
@@ -682,12 +682,3 @@ function graphql(baseUrl: string, token: string) {
   };
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
