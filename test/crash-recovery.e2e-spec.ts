@@ -1,12 +1,10 @@
-import { ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { ChildGateway } from './support/child-gateway';
 import { FakeUpstream, fakeRouting, startFakeUpstream } from './support/fake-upstream';
 import { testEnvironment, waitFor } from './support/gateway';
 import { jsonl, requestLine } from './support/jsonl';
-import { freePort } from './support/child-gateway';
 
 /**
  * A gateway killed with SIGKILL in the middle of a batch, or in the middle of finalizing it, and
@@ -18,7 +16,6 @@ import { freePort } from './support/child-gateway';
  * through Bull's stalled-job check (15 s lock, 5 s interval), hence the long timeouts.
  */
 
-const REPO_ROOT = resolve(__dirname, '..');
 const MODEL = 'crash-model';
 const API_KEY = `sk-crash${randomBytes(12).toString('hex')}`;
 const READY_TIMEOUT_MS = 60_000;
@@ -40,71 +37,7 @@ interface ResultLine {
   error: { code: string; message: string } | null;
 }
 
-/** A gateway child process: started, probed for readiness, killed. Keeps the tail of its logs for failure messages. */
-class GatewayProcess {
-  private child: ChildProcess | null = null;
-  private logs = '';
-  url = '';
-
-  constructor(private readonly env: Record<string, string>) {}
-
-  async start(): Promise<void> {
-    const port = await freePort();
-    this.url = `http://127.0.0.1:${port}`;
-    const child = spawn(
-      process.execPath,
-      ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', 'apps/gateway/src/main.ts'],
-      { cwd: REPO_ROOT, env: childEnvironment({ ...this.env, PORT: String(port) }), stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    this.child = child;
-    const keep = (chunk: Buffer) => (this.logs = (this.logs + chunk.toString('utf8')).slice(-20_000));
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
-    await this.waitUntilReady();
-  }
-
-  /** SIGKILL, and wait until the process is gone. */
-  async kill(): Promise<void> {
-    const child = this.child;
-    this.child = null;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = once(child, 'exit');
-    child.kill('SIGKILL');
-    await exited;
-  }
-
-  tail(): string {
-    return this.logs.slice(-4000);
-  }
-
-  /** Polls an authenticated route until it answers 200; fails early if the process exits. */
-  private async waitUntilReady(): Promise<void> {
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    for (;;) {
-      const child = this.child!;
-      if (child.exitCode !== null || child.signalCode !== null) {
-        throw new Error(`The gateway exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${this.tail()}`);
-      }
-      const status = await fetch(`${this.url}/v1/files`, { headers: { authorization: `Bearer ${API_KEY}` } }).then(
-        (res) => res.status,
-        () => 0,
-      );
-      if (status === 200) return;
-      if (Date.now() > deadline) throw new Error(`The gateway was not ready after ${READY_TIMEOUT_MS} ms (last status ${status}):\n${this.tail()}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
-
-/** The parent's environment (PATH and the like) without anything that would choose other drivers, plus the test's. */
-function childEnvironment(env: Record<string, string>): Record<string, string> {
-  const inherited = { ...process.env } as Record<string, string>;
-  for (const key of ['DATABASE_URL', 'REDIS_URL', 'REDIS_PREFIX', 'ROLE', 'ROUTING_FILE', 'TS_NODE_PROJECT']) delete inherited[key];
-  return { ...inherited, ...env };
-}
-
-
-function client(gateway: GatewayProcess) {
+function client(gateway: ChildGateway) {
   const headers = { authorization: `Bearer ${API_KEY}` };
   const json = async <T>(res: Response): Promise<T> => {
     const text = await res.text();
@@ -163,7 +96,7 @@ function stableFileId(seed: string): string {
 
 describe('Crash recovery', () => {
   let upstream: FakeUpstream;
-  let gateway: GatewayProcess | null = null;
+  let gateway: ChildGateway | null = null;
   let env: Record<string, string>;
   let cleanup: (() => Promise<void>) | null = null;
 
@@ -182,7 +115,7 @@ describe('Crash recovery', () => {
   });
 
   afterEach(async () => {
-    await gateway?.kill();
+    await gateway?.stop('SIGKILL');
     gateway = null;
     await upstream?.close();
     await cleanup?.();
@@ -199,7 +132,7 @@ describe('Crash recovery', () => {
         200,
       );
     } catch (err) {
-      throw new Error(`${(err as Error).message}\ngateway log:\n${gateway?.tail()}`);
+      throw new Error(`${(err as Error).message}\ngateway log:\n${gateway?.output.slice(-4000)}`);
     }
   }
 
@@ -225,8 +158,8 @@ describe('Crash recovery', () => {
   }
 
   it('finishes a batch killed mid-run with every line exactly once', async () => {
-    gateway = new GatewayProcess(env);
-    await gateway.start();
+    gateway = new ChildGateway(env);
+    await gateway.start(API_KEY, READY_TIMEOUT_MS);
     let api = client(gateway);
     const lines = requestLines(1500);
     const created = await api.createBatch(await api.upload(jsonl(lines)));
@@ -237,13 +170,13 @@ describe('Crash recovery', () => {
       FINISH_TIMEOUT_MS,
       20,
     );
-    await gateway.kill();
+    await gateway.stop('SIGKILL');
     expect(beforeKill.status).toBe('in_progress');
     expect(beforeKill.request_counts.completed).toBeLessThan(lines.length / 2);
     const sentBeforeKill = upstream.totalRequests();
     const unfinishedAtKill = lines.length - beforeKill.request_counts.completed - beforeKill.request_counts.failed;
 
-    await gateway.start();
+    await gateway.start(API_KEY, READY_TIMEOUT_MS);
     api = client(gateway);
     const afterRestart = await api.batch(created.id);
     expect(afterRestart.request_counts.completed).toBeGreaterThanOrEqual(beforeKill.request_counts.completed);
@@ -257,8 +190,8 @@ describe('Crash recovery', () => {
   });
 
   it('finishes a batch killed while finalizing with every line exactly once', async () => {
-    gateway = new GatewayProcess(env);
-    await gateway.start();
+    gateway = new ChildGateway(env);
+    await gateway.start(API_KEY, READY_TIMEOUT_MS);
     const api = client(gateway);
     // The slow line keeps the batch from finalizing for 1.5 s, long after the blocker below is in place.
     const lines = requestLines(400, { slowLine: 399, slowMs: 1500 });
@@ -279,12 +212,12 @@ describe('Crash recovery', () => {
       50,
     );
     const beforeKill = await api.batch(created.id);
-    await gateway.kill();
+    await gateway.stop('SIGKILL');
     expect(beforeKill.status).toBe('finalizing');
     expect(statSync(join(storage, `${errorFileId}.jsonl`)).isFile()).toBe(true);
 
     rmSync(blocker, { recursive: true });
-    await gateway.start();
+    await gateway.start(API_KEY, READY_TIMEOUT_MS);
     const finished = await waitForEnd(client(gateway), created.id);
     expect(finished.status).toBe('completed');
     expect(finished.output_file_id).toBe(outputFileId);
