@@ -84,8 +84,9 @@ export class JsonlScanner extends Transform {
   }
 
   _destroy(err: Error | null, done: (error: Error | null) => void): void {
-    // The scanner's own error is the one reported; the index just stops.
-    this.index.destroy();
+    // On an error the index stops too (the scanner's own error is the one reported). After a clean end
+    // the index has been ended and is still being written: destroying it then would cut that write off.
+    if (err || !this.index.writableEnded) this.index.destroy();
     done(err);
   }
 
