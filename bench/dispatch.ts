@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
 import { createPostgresDatabase, TEST_REDIS_URL, uniqueName } from '../test/support/databases';
 import { fakeRouting } from '../test/support/fake-upstream';
-import { api, BatchObject, createBatch, report, run, spawnFakeUpstream, spawnGateway, stopAll, uploadFromDisk } from './lib';
+import { api, BatchObject, createBatch, procCpuSeconds, report, run, spawnFakeUpstream, spawnGateway, stopAll, uploadFromDisk } from './lib';
 
 const MODEL = 'bench-model';
 const UPSTREAM_MODEL = 'bench-upstream-model';
@@ -77,6 +77,7 @@ async function main(): Promise<void> {
     const uploadMs = performance.now() - started;
 
     started = performance.now();
+    const cpuBefore = { gateway: procCpuSeconds(gateway.pid), upstream: procCpuSeconds(upstream.pid) };
     let batch = await createBatch(gateway.url, fileId);
     // When each status was first seen (polled every 25 ms), to split the time into phases.
     const seen = new Map<string, number>([[batch.status, 0]]);
@@ -86,9 +87,15 @@ async function main(): Promise<void> {
       if (!seen.has(batch.status)) seen.set(batch.status, performance.now() - started);
     }
     const gatewayMs = performance.now() - started;
+    const gatewayCpu = { gateway: procCpuSeconds(gateway.pid) - cpuBefore.gateway, upstream: procCpuSeconds(upstream.pid) - cpuBefore.upstream };
     await gateway.stop();
 
+    const directUpstreamCpu = procCpuSeconds(upstream.pid);
+    const clientCpu = process.cpuUsage();
     const direct = await sendDirect(upstream.url, bodies.map((b) => ({ ...b, model: UPSTREAM_MODEL })), concurrency);
+    const { user, system } = process.cpuUsage(clientCpu);
+    const directCpu = { client: (user + system) / 1e6, upstream: procCpuSeconds(upstream.pid) - directUpstreamCpu };
+    const perLine = (seconds: number) => `${Math.round((seconds * 1e6) / lines)} µs/line`;
 
     const statuses = [...seen.keys()];
     const phases = statuses
@@ -104,7 +111,9 @@ async function main(): Promise<void> {
         ['upload + validation', `${(uploadMs / 1000).toFixed(2)} s`],
         ['gateway create -> end', `${(gatewayMs / 1000).toFixed(2)} s  ${perSecond(gatewayMs)} req/s  (status ${batch.status}; ${batch.request_counts.completed} completed, ${batch.request_counts.failed} failed)`],
         ['  phases', phases],
+        ['  CPU', `gateway ${gatewayCpu.gateway.toFixed(2)} s (${perLine(gatewayCpu.gateway)}), upstream ${gatewayCpu.upstream.toFixed(2)} s (${perLine(gatewayCpu.upstream)})`],
         ['direct to upstream', `${(direct.ms / 1000).toFixed(2)} s  ${perSecond(direct.ms)} req/s${direct.failures ? `  (${direct.failures} not 200)` : ''}`],
+        ['  CPU', `client ${directCpu.client.toFixed(2)} s (${perLine(directCpu.client)}), upstream ${directCpu.upstream.toFixed(2)} s (${perLine(directCpu.upstream)})`],
         ['ratio gateway/direct', `${ratio.toFixed(2)}x`, { text: `<= ${TARGET_RATIO}x`, met: ratio <= TARGET_RATIO }],
       ]) + '\n',
     );

@@ -95,7 +95,7 @@ export async function spawnGateway(env: Record<string, string>, options: Gateway
 }
 
 /** The fake upstream (test/support/fake-upstream.ts) in its own process; resolves to its base URL. */
-export async function spawnFakeUpstream(latencyMs: number): Promise<{ url: string; stop(): Promise<void> }> {
+export async function spawnFakeUpstream(latencyMs: number): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
   const child = spawn(process.execPath, [...TS_NODE, __filename, '--serve-upstream', '--latency', String(latencyMs)], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -105,7 +105,7 @@ export async function spawnFakeUpstream(latencyMs: number): Promise<{ url: strin
     once(createInterface({ input: child.stdout! }), 'line'),
     once(child, 'exit').then(([code]) => Promise.reject(new Error(`the fake upstream exited (${code})`))),
   ])) as [string];
-  return { url: (JSON.parse(first) as { url: string }).url, stop: () => stop(child) };
+  return { url: (JSON.parse(first) as { url: string }).url, pid: child.pid!, stop: () => stop(child) };
 }
 
 /** SIGTERM (the gateway's graceful shutdown, which also writes a --cpu-prof profile), SIGKILL after 10 s. */

@@ -5,8 +5,7 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import { BatchRunner } from './batch-runner.service';
-import { BatchRequestEntity } from './entities/batch-request.entity';
-import { RequestRowsService } from './request-rows.service';
+import { RequestRowsService, ResultRow } from './request-rows.service';
 import { REQUEST_ERROR_CODES } from './upstream/upstream.service';
 
 /** A stable id derived from a seed, so that finalizing again after a crash reuses the same ids. */
@@ -76,7 +75,7 @@ export class BatchFinalizer {
         return batch.stopReason === 'expired' ? 'expired' : null;
       case 'in_progress': {
         if (batch.stopReason === 'expired') return 'expired';
-        if ((await this.rows.countPending(batch.id)) > 0) return null;
+        if (await this.rows.hasPending(batch.id)) return null;
         if (await this.states.apply(batch.id, 'finalize')) return 'completed';
         const now = await this.batches.getRun(batch.id);
         return now ? this.decide(now) : null;
@@ -122,7 +121,7 @@ export class BatchFinalizer {
 }
 
 /** One line of the output or error file (formats in DESIGN section 3); the stored body is JSON text, written as is. */
-export function renderLine(batchId: string, row: BatchRequestEntity): string {
+export function renderLine(batchId: string, row: ResultRow): string {
   const id = JSON.stringify(stableId('batch_req_', `${batchId}:${row.line}`));
   const customId = JSON.stringify(row.customId);
   const response =

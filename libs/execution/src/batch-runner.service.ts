@@ -4,11 +4,13 @@ import { FilesService } from '@app/files';
 import { JobQueue, JOBS, RunChunkJob, STOP_GRACE_MS } from '@app/queue';
 import { Provider, RoutingService } from '@app/routing';
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { setMaxListeners } from 'node:events';
+import { BatchStopWatch } from './batch-stop-watch';
 import { LineReader } from './line-reader';
 import { FinishedRow, PendingRow, RequestRowsService } from './request-rows.service';
 import { UpstreamService } from './upstream/upstream.service';
 
-const FLUSH_EVERY_ROWS = 100;
+const FLUSH_EVERY_ROWS = 500;
 const FLUSH_EVERY_MS = 250;
 const STOP_CHECK_MS = 100;
 
@@ -22,6 +24,10 @@ export class BatchRunner {
   private readonly logger = new Logger(BatchRunner.name);
   /** Aborted at shutdown: in-flight requests stop, and their chunks are handed back to the queue. */
   private readonly shutdown = new AbortController();
+  private readonly stops = new BatchStopWatch(async (batchId) => {
+    const now = await this.batches.getRun(batchId);
+    return !!now && now.status === 'in_progress' && !now.stopReason;
+  }, STOP_CHECK_MS);
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -95,7 +101,7 @@ export class BatchRunner {
       await this.sendAll(batch, provider, pending);
       if (this.shutdown.signal.aborted) throw new ChunkReleasedError(batchId, firstLine);
     }
-    if ((await this.rows.countPending(batchId)) === 0) await this.requestFinalize(batchId);
+    if (!(await this.rows.hasPending(batchId))) await this.requestFinalize(batchId);
   }
 
   /** Stops every running chunk at once (graceful shutdown); unfinished rows stay pending for the next worker. */
@@ -113,23 +119,19 @@ export class BatchRunner {
     let stopping = false;
     let grace: NodeJS.Timeout | null = null;
     const stop = new AbortController();
+    // Every request in flight listens on it (up to the provider's concurrency).
+    setMaxListeners(0, stop.signal);
     const onShutdown = () => {
       stopping = true;
       stop.abort();
     };
     this.shutdown.signal.addEventListener('abort', onShutdown, { once: true });
     if (this.shutdown.signal.aborted) stop.abort();
-    const watcher = setInterval(() => {
-      this.batches.getRun(batch.id).then(
-        (now) => {
-          if ((!now || now.status !== 'in_progress' || now.stopReason) && !stopping) {
-            stopping = true;
-            grace = setTimeout(() => stop.abort(), STOP_GRACE_MS);
-          }
-        },
-        () => undefined,
-      );
-    }, STOP_CHECK_MS);
+    const unwatch = this.stops.watch(batch.id, () => {
+      if (stopping) return;
+      stopping = true;
+      grace = setTimeout(() => stop.abort(), STOP_GRACE_MS);
+    });
     const buffer = new ResultBuffer((finished) => this.rows.finish(batch.id, finished));
     try {
       let next = 0;
@@ -146,7 +148,7 @@ export class BatchRunner {
       });
       await Promise.all(lanes);
     } finally {
-      clearInterval(watcher);
+      unwatch();
       if (grace) clearTimeout(grace);
       this.shutdown.signal.removeEventListener('abort', onShutdown);
       await buffer.close();

@@ -1,17 +1,18 @@
 import { BatchesService, BatchProgress } from '@app/batches';
 import { Clock } from '@app/core';
+import { dialectOf, execute, Placeholders, queryRows, SqlDialect } from '@app/persistence';
 import type { LineIndexEntry } from '@app/files';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { DataSource, Repository } from 'typeorm';
-import { BatchRequestEntity } from './entities/batch-request.entity';
+import { BatchRequestEntity, RequestStatus } from './entities/batch-request.entity';
 import type { UpstreamOutcome } from './upstream/upstream-client';
 
-const INSERT_PAGE = 500;
+/** Rows per multi-row INSERT (5 parameters each, well under both databases' parameter limits). */
+const INSERT_PAGE = 1000;
 
 export interface PendingRow {
   line: number;
-  customId: string;
   byteOffset: number;
   byteLength: number;
 }
@@ -21,87 +22,147 @@ export interface FinishedRow {
   outcome: UpstreamOutcome;
 }
 
-/** The request rows of batches: created from the line index, finished once, read back in line order. */
+/** What the output and error files need of a finished row. */
+export interface ResultRow {
+  line: number;
+  customId: string;
+  status: RequestStatus;
+  statusCode: number | null;
+  upstreamRequestId: string | null;
+  responseBody: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+}
+
+/**
+ * The columns `finish` writes, in VALUES order, with their PostgreSQL types. The first names the row;
+ * it is not called `line`, so that `RETURNING line` means the updated table's column on both
+ * databases (SQLite's RETURNING takes no table alias).
+ */
+const FINISH_COLUMNS = [
+  ['finished_line', 'integer'],
+  ['status', 'varchar'],
+  ['attempts', 'integer'],
+  ['status_code', 'integer'],
+  ['latency_ms', 'integer'],
+  ['upstream_request_id', 'varchar'],
+  ['response_body', 'text'],
+  ['error_code', 'varchar'],
+  ['error_message', 'text'],
+  ['prompt_tokens', 'integer'],
+  ['completion_tokens', 'integer'],
+] as const;
+const FINISH_CASTS = FINISH_COLUMNS.map(([, cast]) => cast);
+
+/**
+ * The request rows of batches: created from the line index, finished once, read back in line order.
+ * The per-line paths (create, finish, read for the files) are multi-row statements written by hand
+ * (bulk-sql.ts); the rest uses the query builder.
+ */
 @Injectable()
 export class RequestRowsService {
+  private readonly dialect: SqlDialect;
+
   constructor(
     @InjectRepository(BatchRequestEntity) private readonly rows: Repository<BatchRequestEntity>,
     private readonly dataSource: DataSource,
     private readonly batches: BatchesService,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.dialect = dialectOf(dataSource);
+  }
 
   /** Creates one pending row per index entry; safe to run again (existing rows are kept). */
   async createRows(batchId: string, entries: AsyncIterable<LineIndexEntry>): Promise<number> {
-    let page: Partial<BatchRequestEntity>[] = [];
-    let line = 0;
+    let params: unknown[] = [];
+    let count = 0;
     const flush = async () => {
-      if (page.length === 0) return;
-      await this.rows.createQueryBuilder().insert().values(page).orIgnore().execute();
-      page = [];
+      if (params.length === 0) return;
+      const sql = new Placeholders(this.dialect);
+      const values = Array.from({ length: params.length / 5 }, () => `(${sql.next()},${sql.next()},${sql.next()},${sql.next()},${sql.next()},'pending',0,0,0)`);
+      await execute(
+        this.dataSource.manager,
+        `INSERT INTO batch_requests (batch_id, line, custom_id, byte_offset, byte_length, status, attempts, prompt_tokens, completion_tokens)
+         VALUES ${values.join(',')} ON CONFLICT DO NOTHING`,
+        params,
+      );
+      params = [];
     };
     for await (const [byteOffset, byteLength, customId] of entries) {
-      line += 1;
-      page.push({ batchId, line, customId, byteOffset, byteLength, status: 'pending', attempts: 0, promptTokens: 0, completionTokens: 0 });
-      if (page.length >= INSERT_PAGE) await flush();
+      count += 1;
+      params.push(batchId, count, customId, byteOffset, byteLength);
+      if (params.length >= INSERT_PAGE * 5) await flush();
     }
     await flush();
-    return line;
+    return count;
   }
 
   async pendingInRange(batchId: string, firstLine: number, lastLine: number): Promise<PendingRow[]> {
-    return this.rows
-      .createQueryBuilder('r')
-      .select(['r.line', 'r.customId', 'r.byteOffset', 'r.byteLength'])
-      .where('r.batch_id = :batchId AND r.status = :status AND r.line BETWEEN :firstLine AND :lastLine', {
-        batchId,
-        status: 'pending',
-        firstLine,
-        lastLine,
-      })
-      .orderBy('r.line', 'ASC')
-      .getMany();
+    const sql = new Placeholders(this.dialect);
+    const rows = await queryRows<{ line: number; byte_offset: number | string; byte_length: number }>(
+      this.dataSource.manager,
+      `SELECT line, byte_offset, byte_length FROM batch_requests
+       WHERE batch_id = ${sql.next()} AND status = 'pending' AND line BETWEEN ${sql.next()} AND ${sql.next()} ORDER BY line`,
+      [batchId, firstLine, lastLine],
+    );
+    return rows.map((r) => ({ line: r.line, byteOffset: Number(r.byte_offset), byteLength: r.byte_length }));
   }
 
-  async countPending(batchId: string): Promise<number> {
-    return this.rows.countBy({ batchId, status: 'pending' });
+  /** Whether any row of the batch is still pending (stops at the first one it finds). */
+  async hasPending(batchId: string): Promise<boolean> {
+    const sql = new Placeholders(this.dialect);
+    const rows = await queryRows(this.dataSource.manager, `SELECT 1 AS one FROM batch_requests WHERE batch_id = ${sql.next()} AND status = 'pending' LIMIT 1`, [batchId]);
+    return rows.length > 0;
   }
 
   /**
-   * Finishes rows and adds them to the batch counters in one transaction. A row already finished
-   * (by a retry, or by cancel/expiry) is left alone and not counted again.
+   * Finishes rows and adds them to the batch counters in one transaction, with one UPDATE for all of
+   * them. A row already finished (by a retry, or by cancel/expiry) is left alone and not counted again:
+   * only the lines the UPDATE returns are counted.
    */
   async finish(batchId: string, finished: FinishedRow[]): Promise<void> {
     if (finished.length === 0) return;
-    const now = this.clock.nowSeconds();
+    const sql = new Placeholders(this.dialect);
+    const params: unknown[] = [];
+    const values: string[] = [];
+    const byLine = new Map<number, UpstreamOutcome>();
+    for (const { line, outcome } of finished) {
+      byLine.set(line, outcome);
+      values.push(sql.row(FINISH_CASTS));
+      params.push(
+        line,
+        outcome.ok ? 'completed' : 'failed',
+        outcome.attempts,
+        outcome.statusCode,
+        outcome.latencyMs,
+        outcome.requestId,
+        outcome.body,
+        outcome.error?.code ?? null,
+        outcome.error?.message ?? null,
+        outcome.promptTokens,
+        outcome.completionTokens,
+      );
+    }
+    const set = FINISH_COLUMNS.slice(1).map(([column]) => `${column} = v.${column}`);
+    // On SQLite `+` keeps the planner on the primary key (one lookup per VALUES row) instead of the
+    // status index, which would scan every pending row of the batch once per VALUES row.
+    const pendingStatus = this.dialect === 'sqlite' ? '+r.status' : 'r.status';
+    const statement = `WITH v(${FINISH_COLUMNS.map(([column]) => column).join(', ')}) AS (VALUES ${values.join(',')})
+      UPDATE batch_requests AS r SET ${set.join(', ')}, finished_at = ${sql.next('integer')}
+      FROM v WHERE r.batch_id = ${sql.next()} AND r.line = v.finished_line AND ${pendingStatus} = 'pending'
+      RETURNING line`;
+    params.push(this.clock.nowSeconds(), batchId);
     await this.dataSource.transaction(async (manager) => {
+      const updated = await queryRows<{ line: number }>(manager, statement, params);
       const progress: BatchProgress = { completed: 0, failed: 0, promptTokens: 0, completionTokens: 0 };
-      for (const { line, outcome } of finished) {
-        const result = await manager
-          .createQueryBuilder()
-          .update(BatchRequestEntity)
-          .set({
-            status: outcome.ok ? 'completed' : 'failed',
-            attempts: outcome.attempts,
-            statusCode: outcome.statusCode,
-            latencyMs: outcome.latencyMs,
-            upstreamRequestId: outcome.requestId,
-            responseBody: outcome.body,
-            errorCode: outcome.error?.code ?? null,
-            errorMessage: outcome.error?.message ?? null,
-            promptTokens: outcome.promptTokens,
-            completionTokens: outcome.completionTokens,
-            finishedAt: now,
-          })
-          .where('batch_id = :batchId AND line = :line AND status = :pending', { batchId, line, pending: 'pending' })
-          .execute();
-        if (!result.affected) continue;
+      for (const { line } of updated) {
+        const outcome = byLine.get(Number(line))!;
         if (outcome.ok) progress.completed += 1;
         else progress.failed += 1;
         progress.promptTokens += outcome.promptTokens;
         progress.completionTokens += outcome.completionTokens;
       }
-      if (progress.completed + progress.failed > 0) await this.batches.addProgress(manager, batchId, progress);
+      if (updated.length > 0) await this.batches.addProgress(manager, batchId, progress);
     });
   }
 
@@ -121,16 +182,37 @@ export class RequestRowsService {
   }
 
   /** All rows of a batch in line order, a page at a time (keyset pagination, nothing held whole). */
-  async *inLineOrder(batchId: string, pageSize = 1000): AsyncGenerator<BatchRequestEntity> {
+  async *inLineOrder(batchId: string, pageSize = 2000): AsyncGenerator<ResultRow> {
     let after = 0;
     for (;;) {
-      const page = await this.rows
-        .createQueryBuilder('r')
-        .where('r.batch_id = :batchId AND r.line > :after', { batchId, after })
-        .orderBy('r.line', 'ASC')
-        .take(pageSize)
-        .getMany();
-      yield* page;
+      const sql = new Placeholders(this.dialect);
+      const page = await queryRows<{
+        line: number;
+        custom_id: string;
+        status: RequestStatus;
+        status_code: number | null;
+        upstream_request_id: string | null;
+        response_body: string | null;
+        error_code: string | null;
+        error_message: string | null;
+      }>(
+        this.dataSource.manager,
+        `SELECT line, custom_id, status, status_code, upstream_request_id, response_body, error_code, error_message
+         FROM batch_requests WHERE batch_id = ${sql.next()} AND line > ${sql.next()} ORDER BY line LIMIT ${sql.next()}`,
+        [batchId, after, pageSize],
+      );
+      for (const r of page) {
+        yield {
+          line: r.line,
+          customId: r.custom_id,
+          status: r.status,
+          statusCode: r.status_code,
+          upstreamRequestId: r.upstream_request_id,
+          responseBody: r.response_body,
+          errorCode: r.error_code,
+          errorMessage: r.error_message,
+        };
+      }
       if (page.length < pageSize) return;
       after = page[page.length - 1].line;
     }

@@ -28,6 +28,9 @@ interface ProviderHandle {
   client: UpstreamClient;
   limit: Semaphore;
   rate: TokenBucket | null;
+  /** The provider's metric series, looked up once instead of per request. */
+  count: Record<'dispatched' | 'succeeded' | 'failed' | 'retried', { inc(): void }>;
+  latency: { observe(seconds: number): void };
 }
 
 const WORKER_COUNT_TTL_MS = 1_000;
@@ -41,6 +44,7 @@ const WORKER_COUNT_TTL_MS = 1_000;
 @Injectable()
 export class UpstreamService implements OnApplicationShutdown {
   private readonly handles = new Map<string, ProviderHandle>();
+  private readonly checked = new WeakMap<Provider, { handle: ProviderHandle; workers: number }>();
   private workers = { count: 1, checkedAt: 0 };
   private refreshing: Promise<unknown> | null = null;
 
@@ -52,7 +56,7 @@ export class UpstreamService implements OnApplicationShutdown {
 
   /** Runs one request to its outcome; null when `signal` aborted it (the batch stopped). */
   async execute(provider: Provider, body: Record<string, unknown>, signal: AbortSignal): Promise<UpstreamOutcome | null> {
-    const handle = this.handle(provider, await this.liveWorkers());
+    const handle = this.handle(provider, this.workers.checkedAt === 0 ? await this.liveWorkers() : this.liveWorkersNow());
     const { upstreamMaxAttempts, upstreamRetryBaseMs } = this.config.execution;
     let last: UpstreamOutcome | null = null;
     for (let attempt = 1; attempt <= upstreamMaxAttempts; attempt++) {
@@ -65,7 +69,7 @@ export class UpstreamService implements OnApplicationShutdown {
         }
       }
       const release = await handle.limit.acquire();
-      this.metrics.upstreamRequests.inc({ provider: provider.id, outcome: 'dispatched' });
+      handle.count.dispatched.inc();
       const started = performance.now();
       let exchange: UpstreamAttempt | null = null;
       let failure: { code: string; message: string } | null = null;
@@ -78,9 +82,9 @@ export class UpstreamService implements OnApplicationShutdown {
         release();
       }
       const latencyMs = Math.round(performance.now() - started);
-      this.metrics.upstreamLatency.observe({ provider: provider.id }, latencyMs / 1000);
+      handle.latency.observe(latencyMs / 1000);
       if (exchange && exchange.statusCode >= 200 && exchange.statusCode < 300) {
-        this.metrics.upstreamRequests.inc({ provider: provider.id, outcome: 'succeeded' });
+        handle.count.succeeded.inc();
         return { ...success(exchange), attempts: attempt, latencyMs };
       }
       last = exchange
@@ -88,10 +92,10 @@ export class UpstreamService implements OnApplicationShutdown {
         : { ok: false, attempts: attempt, latencyMs, statusCode: null, requestId: null, body: null, promptTokens: 0, completionTokens: 0, error: failure };
       const retryable = !exchange || exchange.statusCode === 429 || exchange.statusCode >= 500;
       if (!retryable || attempt === upstreamMaxAttempts) {
-        this.metrics.upstreamRequests.inc({ provider: provider.id, outcome: 'failed' });
+        handle.count.failed.inc();
         break;
       }
-      this.metrics.upstreamRequests.inc({ provider: provider.id, outcome: 'retried' });
+      handle.count.retried.inc();
       const backoff = Math.min(MAX_BACKOFF_MS, upstreamRetryBaseMs * 2 ** (attempt - 1)) * Math.random();
       const wait = exchange?.retryAfterMs != null ? Math.min(MAX_RETRY_AFTER_MS, exchange.retryAfterMs) : backoff;
       try {
@@ -110,22 +114,31 @@ export class UpstreamService implements OnApplicationShutdown {
 
   /**
    * The number of worker processes sharing each provider's limits, refreshed every second. Callers
-   * wait for the first reading (and share one refresh), so no request runs on a stale count of one.
+   * wait for the first reading (and share one refresh), so no request runs on a stale count of one;
+   * later readings are refreshed in the background (`liveWorkersNow`).
    */
   private async liveWorkers(): Promise<number> {
+    this.liveWorkersNow();
+    if (this.workers.checkedAt === 0) await this.refreshing;
+    return this.workers.count;
+  }
+
+  private liveWorkersNow(): number {
     if (Date.now() - this.workers.checkedAt > WORKER_COUNT_TTL_MS) {
       this.refreshing ??= this.queue
         .liveWorkers()
         .then((count) => (this.workers = { count, checkedAt: Date.now() }))
         .catch(() => (this.workers = { ...this.workers, checkedAt: Date.now() }))
         .finally(() => (this.refreshing = null));
-      if (this.workers.checkedAt === 0) await this.refreshing;
     }
     return this.workers.count;
   }
 
   /** The client and limits of a provider, rebuilt when its settings change; limits follow the worker count. */
   private handle(provider: Provider, workers: number): ProviderHandle {
+    // The same provider object (one chunk's) with the same worker count: nothing to check again.
+    const known = this.checked.get(provider);
+    if (known && known.workers === workers && this.handles.get(provider.id) === known.handle) return known.handle;
     const timeoutMs = provider.timeoutMs ?? this.config.execution.upstreamTimeoutMs;
     const signature = JSON.stringify([provider.kind, provider.baseUrl, provider.apiKeyEnv, timeoutMs]);
     let handle = this.handles.get(provider.id);
@@ -140,7 +153,15 @@ export class UpstreamService implements OnApplicationShutdown {
               provider.maxConcurrency,
               timeoutMs,
             );
-      handle = { signature, client, limit: handle?.limit ?? new Semaphore(provider.maxConcurrency), rate: handle?.rate ?? null };
+      const series = (outcome: string) => this.metrics.upstreamRequests.labels({ provider: provider.id, outcome });
+      handle = {
+        signature,
+        client,
+        limit: handle?.limit ?? new Semaphore(provider.maxConcurrency),
+        rate: handle?.rate ?? null,
+        count: { dispatched: series('dispatched'), succeeded: series('succeeded'), failed: series('failed'), retried: series('retried') },
+        latency: this.metrics.upstreamLatency.labels({ provider: provider.id }),
+      };
       this.handles.set(provider.id, handle);
     }
     handle.limit.setLimit(Math.max(1, Math.floor(provider.maxConcurrency / workers)));
@@ -151,6 +172,7 @@ export class UpstreamService implements OnApplicationShutdown {
     } else {
       handle.rate = null;
     }
+    this.checked.set(provider, { handle, workers });
     return handle;
   }
 }
@@ -167,18 +189,20 @@ function jsonText(text: string): string {
 function success(exchange: UpstreamAttempt): Omit<UpstreamOutcome, 'attempts' | 'latencyMs'> {
   let promptTokens = 0;
   let completionTokens = 0;
+  let body = exchange.body;
   try {
-    const usage = JSON.parse(exchange.body)?.usage;
+    const usage = JSON.parse(body)?.usage;
     promptTokens = Number(usage?.prompt_tokens) || 0;
     completionTokens = Number(usage?.completion_tokens) || 0;
   } catch {
-    // A 2xx without JSON still counts as answered; it just reports no usage.
+    // A 2xx without JSON still counts as answered; it just reports no usage, and its text is kept as a JSON string.
+    body = JSON.stringify(body);
   }
   return {
     ok: true,
     statusCode: exchange.statusCode,
     requestId: exchange.requestId,
-    body: jsonText(exchange.body),
+    body,
     promptTokens,
     completionTokens,
     error: null,

@@ -1,0 +1,57 @@
+import type { DataSource, EntityManager } from 'typeorm';
+
+/**
+ * The two SQL dialects the gateway runs on. Hot paths that write or read thousands of rows use
+ * hand-written multi-row statements (one statement per page instead of one per row, no query
+ * building); this module holds what differs between the dialects, so those statements are written
+ * once.
+ */
+export type SqlDialect = 'sqlite' | 'postgres';
+
+export function dialectOf(dataSource: DataSource): SqlDialect {
+  return dataSource.options.type === 'postgres' ? 'postgres' : 'sqlite';
+}
+
+/**
+ * Numbered placeholders for `$1`-style (PostgreSQL) or `?` (SQLite) parameters. `next(cast)` returns
+ * the next one; on PostgreSQL a cast (`integer`, `text`) is added, since values in a VALUES list have
+ * no column to take their type from.
+ */
+export class Placeholders {
+  private n = 0;
+
+  constructor(private readonly dialect: SqlDialect) {}
+
+  next(cast?: string): string {
+    this.n += 1;
+    if (this.dialect === 'sqlite') return '?';
+    return cast ? `$${this.n}::${cast}` : `$${this.n}`;
+  }
+
+  /** A parenthesised VALUES row of one placeholder per cast. */
+  row(casts: readonly string[]): string {
+    return `(${casts.map((cast) => this.next(cast)).join(',')})`;
+  }
+}
+
+/** Runs a statement and returns the rows it produced (a SELECT, or a RETURNING clause) on either driver. */
+export async function queryRows<T>(manager: EntityManager, sql: string, parameters: unknown[]): Promise<T[]> {
+  const runner = manager.queryRunner ?? manager.connection.createQueryRunner();
+  try {
+    const result = await runner.query(sql, parameters, true);
+    return (result.records ?? []) as T[];
+  } finally {
+    if (!manager.queryRunner) await runner.release();
+  }
+}
+
+/** Runs a statement that produces no rows and returns how many rows it changed. */
+export async function execute(manager: EntityManager, sql: string, parameters: unknown[]): Promise<number> {
+  const runner = manager.queryRunner ?? manager.connection.createQueryRunner();
+  try {
+    const result = await runner.query(sql, parameters, true);
+    return result.affected ?? 0;
+  } finally {
+    if (!manager.queryRunner) await runner.release();
+  }
+}
