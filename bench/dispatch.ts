@@ -2,14 +2,17 @@
  * Dispatch overhead: how long the gateway takes to run a batch against an upstream that answers at
  * once, next to sending the same requests straight to that upstream at the same concurrency.
  *
- *   npx ts-node -r tsconfig-paths/register --transpile-only bench/dispatch.ts [--driver sqlite|postgres] [--lines 20000] [--concurrency 64] [--cpu-prof] [--built dist]
+ *   npx ts-node -r tsconfig-paths/register --transpile-only bench/dispatch.ts [--driver sqlite|postgres] [--workers N] [--latency 0] [--lines 20000] [--concurrency 64] [--cpu-prof] [--built dist]
  *
- * Three processes: the fake upstream (test/support/fake-upstream.ts, zero latency) and the gateway are
- * children of this one (bench/lib.ts), which uploads the file, creates the batch and times create →
- * completed (noting when each status is first seen), then sends the same request bodies to the
- * upstream itself with undici over one keep-alive pool. `--driver postgres` gives the gateway a fresh
- * PostgreSQL database and Bull on Redis (TEST_PG_URL, TEST_REDIS_URL as in the tests). CHUNK_SIZE and
- * WORKER_CONCURRENCY pass through to the gateway. `--cpu-prof` keeps a CPU profile of the gateway;
+ * Three processes: the fake upstream (test/support/fake-upstream.ts; it answers at once unless
+ * `--latency MS` says otherwise) and the gateway are children of this one (bench/lib.ts), which uploads
+ * the file, creates the batch and times create → completed (noting when each status is first seen),
+ * then sends the same request bodies to the upstream itself with undici over one keep-alive pool.
+ * `--driver postgres` gives the gateway a fresh PostgreSQL database and Bull on Redis (TEST_PG_URL,
+ * TEST_REDIS_URL as in the tests); with `--workers N` it runs as one `ROLE=api` process and N
+ * `ROLE=worker` processes sharing them (and the data directory). CPU seconds of every process are
+ * read from /proc, so the gateway's CPU per line can be set beside the bare client's per request.
+ * CHUNK_SIZE and WORKER_CONCURRENCY pass through to the gateway. `--cpu-prof` keeps CPU profiles;
  * `--built DIR` runs compiled JavaScript instead of the sources. Prints figures; nothing is asserted.
  */
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -35,6 +38,8 @@ async function main(): Promise<void> {
       concurrency: { type: 'string', default: '64' },
       'cpu-prof': { type: 'boolean', default: false },
       built: { type: 'string' },
+      workers: { type: 'string' },
+      latency: { type: 'string', default: '0' },
     },
   });
   const driver = values.driver;
@@ -42,10 +47,13 @@ async function main(): Promise<void> {
   const lines = Number(values.lines);
   const concurrency = Number(values.concurrency);
   const profile = values['cpu-prof'];
+  const workers = values.workers === undefined ? 0 : Number(values.workers);
+  if (workers && driver !== 'postgres') throw new Error('--workers needs --driver postgres (worker processes share PostgreSQL and Redis)');
   const workDir = mkdtempSync(join(tmpdir(), 'bg-bench-dispatch-'));
   let dropDatabase = async () => {};
   try {
-    const upstream = await spawnFakeUpstream(0);
+    const latencyMs = Number(values.latency);
+    const upstream = await spawnFakeUpstream(latencyMs);
     const routingFile = join(workDir, 'routing.yaml');
     writeFileSync(routingFile, fakeRouting(upstream.url, { model: MODEL, upstreamModel: UPSTREAM_MODEL, maxConcurrency: concurrency }));
     const env: Record<string, string> = {
@@ -62,7 +70,14 @@ async function main(): Promise<void> {
       env.REDIS_URL = TEST_REDIS_URL;
       env.REDIS_PREFIX = uniqueName('bgbench');
     }
-    const gateway = await spawnGateway(env, { nodeArgs: profile ? ['--cpu-prof', `--cpu-prof-dir=${workDir}`] : [], builtDir: values.built });
+    const nodeArgs = profile ? ['--cpu-prof', `--cpu-prof-dir=${workDir}`] : [];
+    const gateway = await spawnGateway(workers ? { ...env, ROLE: 'api' } : env, { nodeArgs, builtDir: values.built });
+    const workerProcesses = [];
+    for (let i = 0; i < workers; i++) {
+      workerProcesses.push(await spawnGateway({ ...env, ROLE: 'worker' }, { nodeArgs, builtDir: values.built, readyWhen: 'health' }));
+    }
+    const gatewayPids = [gateway.pid, ...workerProcesses.map((w) => w.pid)];
+    const gatewayCpuSeconds = () => gatewayPids.reduce((sum, pid) => sum + procCpuSeconds(pid), 0);
 
     const bodies = Array.from({ length: lines }, (_, i) => ({
       model: MODEL,
@@ -77,7 +92,7 @@ async function main(): Promise<void> {
     const uploadMs = performance.now() - started;
 
     started = performance.now();
-    const cpuBefore = { gateway: procCpuSeconds(gateway.pid), upstream: procCpuSeconds(upstream.pid) };
+    const cpuBefore = { gateway: gatewayCpuSeconds(), upstream: procCpuSeconds(upstream.pid), each: gatewayPids.map(procCpuSeconds) };
     let batch = await createBatch(gateway.url, fileId);
     // When each status was first seen (polled every 25 ms), to split the time into phases.
     const seen = new Map<string, number>([[batch.status, 0]]);
@@ -87,8 +102,9 @@ async function main(): Promise<void> {
       if (!seen.has(batch.status)) seen.set(batch.status, performance.now() - started);
     }
     const gatewayMs = performance.now() - started;
-    const gatewayCpu = { gateway: procCpuSeconds(gateway.pid) - cpuBefore.gateway, upstream: procCpuSeconds(upstream.pid) - cpuBefore.upstream };
-    await gateway.stop();
+    const gatewayCpu = { gateway: gatewayCpuSeconds() - cpuBefore.gateway, upstream: procCpuSeconds(upstream.pid) - cpuBefore.upstream };
+    const cpuEach = gatewayPids.map((pid, i) => procCpuSeconds(pid) - cpuBefore.each[i]);
+    await Promise.all([gateway, ...workerProcesses].map((p) => p.stop()));
 
     const directUpstreamCpu = procCpuSeconds(upstream.pid);
     const clientCpu = process.cpuUsage();
@@ -106,12 +122,12 @@ async function main(): Promise<void> {
     const ratio = gatewayMs / direct.ms;
     process.stdout.write(
       report([
-        ['gateway', `${values.built ? `compiled JavaScript from ${values.built}` : 'the sources through ts-node (transpile-only)'}, ${driver === 'postgres' ? 'PostgreSQL + Bull/Redis' : 'SQLite + in-process queue'}`],
-        ['requests', `${lines}, concurrency ${concurrency}, chunk size ${env.CHUNK_SIZE ?? 'default'}, worker concurrency ${env.WORKER_CONCURRENCY ?? 'default'}`],
+        ['gateway', `${values.built ? `compiled JavaScript from ${values.built}` : 'the sources through ts-node (transpile-only)'}, ${driver === 'postgres' ? 'PostgreSQL + Bull/Redis' : 'SQLite + in-process queue'}, ${workers ? `1 api + ${workers} worker process(es)` : 'one process (ROLE=all)'}`],
+        ['requests', `${lines}, upstream latency ${latencyMs} ms, concurrency ${concurrency}, chunk size ${env.CHUNK_SIZE ?? 'default'}, worker concurrency ${env.WORKER_CONCURRENCY ?? 'default'}`],
         ['upload + validation', `${(uploadMs / 1000).toFixed(2)} s`],
         ['gateway create -> end', `${(gatewayMs / 1000).toFixed(2)} s  ${perSecond(gatewayMs)} req/s  (status ${batch.status}; ${batch.request_counts.completed} completed, ${batch.request_counts.failed} failed)`],
         ['  phases', phases],
-        ['  CPU', `gateway ${gatewayCpu.gateway.toFixed(2)} s (${perLine(gatewayCpu.gateway)}), upstream ${gatewayCpu.upstream.toFixed(2)} s (${perLine(gatewayCpu.upstream)})`],
+        ['  CPU', `gateway ${gatewayCpu.gateway.toFixed(2)} s (${perLine(gatewayCpu.gateway)}${workers ? `; api ${cpuEach[0].toFixed(2)} s, workers ${cpuEach.slice(1).map((c) => c.toFixed(2)).join(' + ')} s` : ''}), upstream ${gatewayCpu.upstream.toFixed(2)} s (${perLine(gatewayCpu.upstream)})`],
         ['direct to upstream', `${(direct.ms / 1000).toFixed(2)} s  ${perSecond(direct.ms)} req/s${direct.failures ? `  (${direct.failures} not 200)` : ''}`],
         ['  CPU', `client ${directCpu.client.toFixed(2)} s (${perLine(directCpu.client)}), upstream ${directCpu.upstream.toFixed(2)} s (${perLine(directCpu.upstream)})`],
         ['ratio gateway/direct', `${ratio.toFixed(2)}x`, { text: `<= ${TARGET_RATIO}x`, met: ratio <= TARGET_RATIO }],

@@ -52,6 +52,8 @@ export interface GatewayOptions {
    * whose compiler alone holds ~70 MB of memory.
    */
   builtDir?: string;
+  /** What tells that it is ready: an authenticated API route (the default), or `/healthz` (a `ROLE=worker` process, which serves no API). */
+  readyWhen?: 'api' | 'health';
 }
 
 /**
@@ -86,7 +88,8 @@ export async function spawnGateway(env: Record<string, string>, options: Gateway
   const deadline = Date.now() + READY_TIMEOUT_MS;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`the gateway exited (${child.exitCode}) before it was ready`);
-    const status = await fetch(`${url}/v1/files`, { headers: { authorization: `Bearer ${BENCH_API_KEY}` } }).then((r) => r.status, () => 0);
+    const probe = options.readyWhen === 'health' ? `${url}/healthz` : `${url}/v1/files`;
+    const status = await fetch(probe, { headers: { authorization: `Bearer ${BENCH_API_KEY}` } }).then((r) => r.status, () => 0);
     if (status === 200) break;
     if (Date.now() > deadline) throw new Error(`the gateway was not ready after ${READY_TIMEOUT_MS / 1000} s (last status ${status})`);
     await new Promise((r) => setTimeout(r, 100));
