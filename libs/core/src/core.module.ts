@@ -1,11 +1,10 @@
-import { DynamicModule, Global, MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
-import { APP_FILTER, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
+import { DynamicModule, Global, Module } from '@nestjs/common';
+import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
-import { randomUUID } from 'node:crypto';
+import pino from 'pino';
 import { APP_CONFIG, AppConfig } from './config/app-config';
 import { EnvelopeExceptionFilter } from './envelope/envelope.filter';
-import { EnvelopeInterceptor } from './envelope/envelope.interceptor';
-import { HttpMetricsMiddleware } from './metrics/http-metrics.middleware';
+import { RequestTelemetry, ROOT_LOGGER } from './http/request-telemetry';
 import { Metrics } from './metrics/metrics.service';
 import { QuietLogger } from './quiet-logger';
 import { Clock } from './util/clock';
@@ -13,52 +12,41 @@ import { IdGenerator } from './util/ids';
 import { createValidationPipe } from './validation.pipe';
 
 /**
- * Configuration, time, ids, logging and the cross-cutting REST pieces (envelopes, validation).
- * Registered as APP_* providers so every app root and every test app gets them.
+ * Configuration, time, ids, logging and the cross-cutting REST pieces (the error envelope, validation,
+ * request telemetry). Registered as APP_* providers so every app root and every test app gets them; the
+ * success envelope is the HTTP adapter's (EnvelopeExpressAdapter) and the telemetry middleware is mounted
+ * by the gateway's bootstrap, in front of everything else.
  */
 @Global()
 @Module({})
-export class CoreModule implements NestModule {
-  configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(HttpMetricsMiddleware).forRoutes({ path: '{*path}', method: RequestMethod.ALL });
-  }
-
+export class CoreModule {
   static forRoot(config: AppConfig): DynamicModule {
+    const root = pino({
+      level: config.logLevel,
+      redact: {
+        paths: ['req.headers.authorization', 'req.headers.cookie', '*.apiKey', '*.secret', '*.webhookSecret'],
+        censor: '[redacted]',
+      },
+    });
     return {
       module: CoreModule,
       imports: [
-        LoggerModule.forRoot({
-          pinoHttp: {
-            level: config.logLevel,
-            // Quiet by default: one line per request only at debug level.
-            autoLogging: config.logLevel === 'debug' || config.logLevel === 'trace',
-            genReqId: (req, res) => {
-              const incoming = req.headers['x-request-id'];
-              const id = typeof incoming === 'string' && /^[\w.-]{1,128}$/.test(incoming) ? incoming : randomUUID();
-              res.setHeader('x-request-id', id);
-              return id;
-            },
-            redact: {
-              paths: ['req.headers.authorization', 'req.headers.cookie', '*.apiKey', '*.secret', '*.webhookSecret'],
-              censor: '[redacted]',
-            },
-            serializers: {
-              req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url }),
-            },
-          },
-        }),
+        // nestjs-pino for `Logger` (through QuietLogger) and its request store; its pino-http middleware is
+        // replaced by RequestTelemetry, which creates a request's child logger only when something logs.
+        LoggerModule.forRoot({ pinoHttp: { logger: root }, forRoutes: [] }),
       ],
       providers: [
         { provide: APP_CONFIG, useValue: config },
+        { provide: ROOT_LOGGER, useValue: root },
         Clock,
         IdGenerator,
         QuietLogger,
         Metrics,
+        RequestTelemetry,
         { provide: APP_FILTER, useClass: EnvelopeExceptionFilter },
-        { provide: APP_INTERCEPTOR, useClass: EnvelopeInterceptor },
         { provide: APP_PIPE, useFactory: createValidationPipe },
       ],
-      exports: [APP_CONFIG, Clock, IdGenerator, QuietLogger, Metrics],
+      exports: [APP_CONFIG, Clock, IdGenerator, QuietLogger, Metrics, RequestTelemetry],
     };
   }
 }

@@ -2,6 +2,8 @@ export * from './config/app-config';
 export * from './errors/api-error';
 export * from './errors/error-codes';
 export * from './envelope/envelope';
+export * from './envelope/envelope.adapter';
+export * from './http/request-telemetry';
 export * from './util/clock';
 export * from './util/ids';
 export * from './util/list';
