@@ -31,8 +31,8 @@ export class CoreModule {
     return {
       module: CoreModule,
       imports: [
-        // nestjs-pino for `Logger` (through QuietLogger) and its request store; its pino-http middleware is
-        // replaced by RequestTelemetry, which creates a request's child logger only when something logs.
+        // nestjs-pino for `Logger` (through QuietLogger); its pino-http middleware (per-request child loggers in
+        // an AsyncLocalStorage) is replaced by RequestTelemetry, so it is mounted on no route.
         LoggerModule.forRoot({ pinoHttp: { logger: root }, forRoutes: [] }),
       ],
       providers: [

@@ -2,6 +2,7 @@ import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@n
 import type { Request, Response } from 'express';
 import { ApiError } from '../errors/api-error';
 import { codeForStatus } from '../errors/error-codes';
+import { requestLogFields } from '../http/request-telemetry';
 import { envelopeFor, errorBody } from './envelope';
 
 /** Turns anything thrown during a REST request into the error envelope of its prefix. */
@@ -42,7 +43,7 @@ export class EnvelopeExceptionFilter implements ExceptionFilter {
       if (status === 413) message = 'The request body is larger than the configured limit';
       return new ApiError(codeForStatus(status), message);
     }
-    this.logger.error({ err: exception, method: req.method, path: req.path }, 'Unhandled error');
+    this.logger.error({ err: exception, req: requestLogFields(req) }, 'Unhandled error');
     return new ApiError('internal_error', 'The server had an error while processing your request');
   }
 }
