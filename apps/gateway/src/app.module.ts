@@ -22,9 +22,11 @@ export class AppModule {
         PersistenceModule,
         QueueModule.forRoot(config),
         AccountsModule,
+        // Before the files routes: Express tries routes in order, and `GET /v1/batches/{id}` (every SDK's
+        // polling loop) is the hottest route there is.
+        BatchesModule,
         FilesModule,
         RoutingModule,
-        BatchesModule,
         ExecutionModule,
         WebhooksModule,
         AdminModule,

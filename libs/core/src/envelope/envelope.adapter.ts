@@ -14,8 +14,14 @@ import { envelopeFor, successBody } from './envelope';
 export class EnvelopeExpressAdapter extends ExpressAdapter {
   reply(response: Response, body: unknown, statusCode?: number): unknown {
     // Error answers never come through here on the REST routes (the filter writes them); should one, it is left alone.
-    const success = statusCode === undefined || statusCode < 400;
-    if (success && !(body instanceof StreamableFile)) body = successBody(envelopeFor(response.req.path), body);
-    return super.reply(response, body, statusCode);
+    if ((statusCode !== undefined && statusCode >= 400) || body instanceof StreamableFile) return super.reply(response, body, statusCode);
+    body = successBody(envelopeFor(response.req.path), body);
+    if (typeof body !== 'object' || body === null || response.hasHeader('content-type')) return super.reply(response, body, statusCode);
+    // What res.json() writes for an object, without its generic steps (settings, content-type parsing).
+    const json = JSON.stringify(body);
+    if (statusCode) response.statusCode = statusCode;
+    response.setHeader('Content-Type', 'application/json; charset=utf-8');
+    response.setHeader('Content-Length', Buffer.byteLength(json));
+    return response.end(json);
   }
 }
