@@ -339,6 +339,44 @@ describe(BatchesService.name, () => {
       for (const id of made) expect((await untilFinished(tenant, id)).status).toBe('completed');
     });
 
+    it('retrieves a batch exactly as the list shows it, as plain JSON with its request id, under both envelopes (GET and HEAD)', async () => {
+      const metadata = { purpose: 'read-path', run: tag() };
+      const created = await createBatch(tenant, linesWith(MOCK_MODEL, ['one', 'two', 'three']).file, { metadata });
+      const done = await untilFinished(tenant, created.id);
+      expect(done).toMatchObject({ status: 'completed', metadata, request_counts: { total: 3, completed: 3, failed: 0 } });
+      expect(done.usage!.total_tokens).toBeGreaterThan(0);
+
+      for (const prefix of PREFIXES) {
+        const url = `${gw.url}${prefix}/batches/${created.id}`;
+        const auth = { authorization: `Bearer ${tenant.apiKey}` };
+        const res = await fetch(url, { headers: auth });
+        const text = await res.text();
+        expect({ prefix, status: res.status, type: res.headers.get('content-type') }).toEqual({ prefix, status: 200, type: 'application/json; charset=utf-8' });
+        expect(Number(res.headers.get('content-length'))).toBe(Buffer.byteLength(text));
+        expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+        expect(res.headers.get('etag')).toBeNull();
+        // the read by id and the list are two code paths over the same row: same object, JSON columns and bigint counters included
+        const retrieved = unwrap({ status: res.status, body: JSON.parse(text) }, prefix);
+        const listed = unwrap(await http(gw, tenant.apiKey, 'GET', `${prefix}/batches?limit=100`), prefix).data.find((b: any) => b.id === created.id);
+        expect(retrieved).toEqual(listed);
+        expect(retrieved).toEqual(JSON.parse(JSON.stringify(done)));
+
+        const head = await fetch(url, { method: 'HEAD', headers: auth });
+        expect({ prefix, status: head.status, length: head.headers.get('content-length'), body: await head.text() }).toEqual({
+          prefix,
+          status: 200,
+          length: res.headers.get('content-length'),
+          body: '',
+        });
+
+        const given = await fetch(url, { headers: { ...auth, 'x-request-id': 'poller-7.retry_2' } });
+        expect(given.headers.get('x-request-id')).toBe('poller-7.retry_2');
+        const refused = await fetch(url, { headers: { ...auth, 'x-request-id': 'not an id; <script>' } });
+        expect(refused.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+        await Promise.all([given.text(), refused.text()]);
+      }
+    });
+
     it("answers 404 not_found for another tenant's batch, to retrieve, cancel and page after, and leaves it alone", async () => {
       const stranger = await gw.newTenant('stranger');
       const mine = await createBatch(tenant, linesWith(MOCK_MODEL, ['isolated']).file);
