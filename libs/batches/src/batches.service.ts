@@ -250,7 +250,8 @@ function compileBatchRead(repository: Repository<BatchEntity>): CompiledRead {
   const { columns, schema, tableName } = repository.metadata;
   const table = schema ? `${driver.escape(schema)}.${driver.escape(tableName)}` : driver.escape(tableName);
   const select = columns.map((c) => `${driver.escape(c.databaseName)} AS ${driver.escape(c.propertyName)}`).join(', ');
-  const where = `${driver.escape('id')} = ${driver.createParameter('id', 0)} AND ${driver.escape('account_id')} = ${driver.createParameter('accountId', 1)}`;
+  const column = (property: keyof BatchEntity) => driver.escape(repository.metadata.findColumnWithPropertyName(property)!.databaseName);
+  const where = `${column('id')} = ${driver.createParameter('id', 0)} AND ${column('accountId')} = ${driver.createParameter('accountId', 1)}`;
   return {
     sql: `SELECT ${select} FROM ${table} WHERE ${where}`,
     hydrate(row) {
