@@ -1,25 +1,33 @@
 /**
  * Read path: latency of `GET /v1/batches/{id}` (what every SDK's polling loop calls) under concurrent
- * load, while that batch is running in the same process.
+ * load, while that batch is running.
  *
  *   npx ts-node -r tsconfig-paths/register --transpile-only bench/read-path.ts [--concurrency 50] [--seconds 10] [--lines 3000] [--cpu-prof] [--built dist]
+ *     [--driver sqlite|postgres] [--workers N [--apis M]]
  *
  * Starts a slow fake upstream (its own process, 100 ms a request, max_concurrency 8, so a batch of a
- * few thousand lines runs for minutes) and the gateway on the embedded default (SQLite, in-process
- * queue, ROLE=all); uploads the lines, creates the batch, waits until lines are finishing, then polls
- * the batch from `--concurrency` loops over one undici pool for `--seconds` (after a 2 s warm-up that
- * is not counted), then for 3 s from one client alone (the service time without queueing). Prints
- * latency percentiles, requests per second, the gateway's CPU use and the batch's pace with and
- * without the polling beside the target; nothing is asserted. `--cpu-prof` keeps a CPU profile of the gateway; `--built DIR` runs
- * compiled JavaScript (see bench/lib.ts).
+ * few thousand lines runs for minutes) and the gateway, by default on the embedded default in one
+ * process (SQLite, in-process queue, ROLE=all: the figure the target is for); uploads the lines,
+ * creates the batch, waits until lines are finishing, then polls the batch from `--concurrency` loops
+ * over one undici pool for `--seconds` (after a 2 s warm-up that is not counted), then for 3 s from one
+ * client alone (the service time without queueing). Prints latency percentiles, requests per second,
+ * the gateway's CPU use and the batch's pace with and without the polling beside the target; nothing
+ * is asserted. `--cpu-prof` keeps a CPU profile of every gateway process; `--built DIR` runs compiled
+ * JavaScript (see bench/lib.ts).
+ *
+ * `--driver postgres` gives the gateway a fresh PostgreSQL database and Bull on Redis (TEST_PG_URL,
+ * TEST_REDIS_URL as in the tests). `--workers N` (PostgreSQL only) splits it: `--apis M` (default 1)
+ * `ROLE=api` processes serve the polling, spread evenly over them as a load balancer would (without its
+ * cost), and N `ROLE=worker` processes run the batch; CPU is then shown per role.
  */
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
+import { createPostgresDatabase, TEST_REDIS_URL, uniqueName } from '../test/support/databases';
 import { fakeRouting } from '../test/support/fake-upstream';
-import { api, BatchObject, BENCH_API_KEY, createBatch, procCpuSeconds, procMemoryMb, quantile, report, run, spawnFakeUpstream, spawnGateway, stopAll, uploadFromDisk, waitForBatch } from './lib';
+import { api, BatchObject, BENCH_API_KEY, createBatch, GatewayChild, procCpuSeconds, procMemoryMb, quantile, report, run, spawnFakeUpstream, spawnGateway, stopAll, uploadFromDisk, waitForBatch } from './lib';
 
 const MODEL = 'read-path-model';
 const UPSTREAM_LATENCY_MS = 100;
@@ -35,15 +43,19 @@ interface Window {
   ms: number;
 }
 
-/** `concurrency` loops, each sending the next GET as soon as the last one answered, for `durationMs`. */
-async function poll(url: string, agent: Agent, concurrency: number, durationMs: number): Promise<Window> {
+/**
+ * `concurrency` loops, each sending the next GET as soon as the last one answered, for `durationMs`;
+ * loop i polls `urls[i % urls.length]` (several API processes: an even spread, as a load balancer's).
+ */
+async function poll(urls: string[], agent: Agent, concurrency: number, durationMs: number): Promise<Window> {
   const latencies: number[] = [];
   let errors = 0;
   const started = performance.now();
   const until = started + durationMs;
   const headers = { authorization: `Bearer ${BENCH_API_KEY}` };
   await Promise.all(
-    Array.from({ length: concurrency }, async () => {
+    Array.from({ length: concurrency }, async (_, i) => {
+      const url = urls[i % urls.length];
       while (performance.now() < until) {
         const sent = performance.now();
         try {
@@ -68,21 +80,40 @@ async function main(): Promise<void> {
       lines: { type: 'string', default: '3000' },
       'cpu-prof': { type: 'boolean', default: false },
       built: { type: 'string' },
+      driver: { type: 'string', default: 'sqlite' },
+      workers: { type: 'string', default: '0' },
+      apis: { type: 'string', default: '1' },
     },
   });
+  const driver = values.driver;
+  if (driver !== 'sqlite' && driver !== 'postgres') throw new Error(`--driver must be sqlite or postgres, not ${driver}`);
+  const workers = Number(values.workers);
+  const apis = Number(values.apis);
+  if (workers && driver !== 'postgres') throw new Error('--workers needs --driver postgres (worker processes share PostgreSQL and Redis)');
+  if (apis !== 1 && !workers) throw new Error('--apis needs --workers (several ROLE=api processes beside the worker processes)');
   const concurrency = Number(values.concurrency);
   const durationMs = Math.min(60, Number(values.seconds)) * 1000;
   const lines = Number(values.lines);
   const profile = values['cpu-prof'];
   const workDir = mkdtempSync(join(tmpdir(), 'bg-bench-read-'));
+  let dropDatabase = async () => {};
   try {
     const upstream = await spawnFakeUpstream(UPSTREAM_LATENCY_MS);
     const routingFile = join(workDir, 'routing.yaml');
     writeFileSync(routingFile, fakeRouting(upstream.url, { model: MODEL, maxConcurrency: UPSTREAM_CONCURRENCY }));
-    const gateway = await spawnGateway(
-      { DATA_DIR: join(workDir, 'data'), ROUTING_FILE: routingFile, FAKE_UPSTREAM_KEY: 'bench-key' },
-      { nodeArgs: profile ? ['--cpu-prof', `--cpu-prof-dir=${workDir}`] : [], builtDir: values.built },
-    );
+    const env: Record<string, string> = { DATA_DIR: join(workDir, 'data'), ROUTING_FILE: routingFile, FAKE_UPSTREAM_KEY: 'bench-key' };
+    if (driver === 'postgres') {
+      const db = await createPostgresDatabase();
+      dropDatabase = db.drop;
+      Object.assign(env, { DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL, REDIS_PREFIX: uniqueName('bgbench') });
+    }
+    const options = { nodeArgs: profile ? ['--cpu-prof', `--cpu-prof-dir=${workDir}`] : [], builtDir: values.built };
+    const apiProcesses: GatewayChild[] = [];
+    for (let i = 0; i < apis; i++) apiProcesses.push(await spawnGateway(workers ? { ...env, ROLE: 'api' } : env, options));
+    const workerProcesses: GatewayChild[] = [];
+    for (let i = 0; i < workers; i++) workerProcesses.push(await spawnGateway({ ...env, ROLE: 'worker' }, { ...options, readyWhen: 'health' }));
+    const gateway = apiProcesses[0];
+    const cpuOf = (children: GatewayChild[]) => children.reduce((sum, c) => sum + procCpuSeconds(c.pid), 0);
 
     const path = join(workDir, 'requests.jsonl');
     writeFileSync(
@@ -101,19 +132,20 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, IDLE_PACE_MS));
     const idleRate = (finished(await getBatch()) - finished(idleStart)) / (IDLE_PACE_MS / 1000);
 
-    const url = `${gateway.url}/v1/batches/${created.id}`;
+    const urls = apiProcesses.map((p) => `${p.url}/v1/batches/${created.id}`);
     const agent = new Agent({ connections: concurrency, keepAliveTimeout: 30_000, pipelining: 1 });
-    await poll(url, agent, concurrency, WARM_UP_MS);
-    const cpuBefore = procCpuSeconds(gateway.pid);
+    await poll(urls, agent, concurrency, WARM_UP_MS);
+    const cpuBefore = { api: cpuOf(apiProcesses), workers: cpuOf(workerProcesses) };
     const before = await getBatch();
-    const window = await poll(url, agent, concurrency, durationMs);
-    const cpuSeconds = procCpuSeconds(gateway.pid) - cpuBefore;
+    const window = await poll(urls, agent, concurrency, durationMs);
+    const cpuSeconds = cpuOf(apiProcesses) - cpuBefore.api;
+    const workerCpuSeconds = cpuOf(workerProcesses) - cpuBefore.workers;
     const after = await getBatch();
-    const rssMb = procMemoryMb(gateway.pid, 'VmRSS');
+    const rssMb = apiProcesses.reduce((sum, p) => sum + procMemoryMb(p.pid, 'VmRSS'), 0);
     // One client alone: the service time of a request, without queueing behind the others.
-    const single = await poll(url, agent, 1, SINGLE_CLIENT_MS);
+    const single = await poll(urls.slice(0, 1), agent, 1, SINGLE_CLIENT_MS);
     await agent.close();
-    await gateway.stop();
+    await Promise.all([...apiProcesses, ...workerProcesses].map((p) => p.stop()));
     await upstream.stop();
 
     const { latencies } = window;
@@ -122,6 +154,10 @@ async function main(): Promise<void> {
     process.stdout.write(
       report([
         ['gateway', values.built ? `compiled JavaScript from ${values.built}` : 'the sources through ts-node (transpile-only)'],
+        [
+          'layout',
+          `${driver === 'postgres' ? 'PostgreSQL + Bull/Redis' : 'SQLite + in-process queue'}, ${workers ? `${apis} api + ${workers} worker process(es)` : 'one process (ROLE=all)'}`,
+        ],
         ['load', `GET /v1/batches/{id}, ${concurrency} concurrent, ${(window.ms / 1000).toFixed(1)} s after a ${WARM_UP_MS / 1000} s warm-up`],
         ['batch while measured', `${after.status}, ${finished(before)} → ${finished(after)} of ${after.request_counts.total} lines finished (${((finished(after) - finished(before)) / (window.ms / 1000)).toFixed(0)} lines/s; ${idleRate.toFixed(0)} lines/s unpolled)`],
         ['requests', `${latencies.length} ok, ${window.errors} errors, ${(latencies.length / (window.ms / 1000)).toFixed(0)} req/s`],
@@ -130,7 +166,11 @@ async function main(): Promise<void> {
         ['p99', ms(p99), { text: `< ${TARGET_P99_MS} ms`, met: p99 < TARGET_P99_MS }],
         ['max', ms(latencies[latencies.length - 1] ?? NaN)],
         ['one client alone', `p50 ${ms(quantile(single.latencies, 0.5))}, p99 ${ms(quantile(single.latencies, 0.99))}, ${(single.latencies.length / (single.ms / 1000)).toFixed(0)} req/s`],
-        ['gateway CPU', `${((cpuSeconds / (window.ms / 1000)) * 100).toFixed(0)}% of one core, ${((cpuSeconds * 1e6) / Math.max(1, latencies.length)).toFixed(0)} µs a request; RSS ${rssMb.toFixed(0)} MB`],
+        [
+          workers ? 'api CPU' : 'gateway CPU',
+          `${((cpuSeconds / (window.ms / 1000)) * 100).toFixed(0)}% of one core, ${((cpuSeconds * 1e6) / Math.max(1, latencies.length)).toFixed(0)} µs a request; RSS ${rssMb.toFixed(0)} MB` +
+            (workers ? `; workers ${((workerCpuSeconds / (window.ms / 1000)) * 100).toFixed(0)}% of one core` : ''),
+        ],
       ]) + '\n',
     );
     if (profile) {
@@ -139,6 +179,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await stopAll();
+    await dropDatabase();
     if (!profile) rmSync(workDir, { recursive: true, force: true });
   }
 }
