@@ -5,6 +5,7 @@ import { ChildGateway } from './support/child-gateway';
 import { FakeUpstream, fakeRouting, startFakeUpstream } from './support/fake-upstream';
 import { testEnvironment, waitFor } from './support/gateway';
 import { jsonl, requestLine } from './support/jsonl';
+import { BatchObject, RestClient, restClient } from './support/rest-client';
 
 /**
  * A gateway killed with SIGKILL in the middle of a batch, or in the middle of finalizing it, and
@@ -22,54 +23,6 @@ const READY_TIMEOUT_MS = 60_000;
 const FINISH_TIMEOUT_MS = 120_000;
 
 jest.setTimeout(240_000);
-
-interface BatchObject {
-  id: string;
-  status: string;
-  output_file_id: string | null;
-  error_file_id: string | null;
-  request_counts: { total: number; completed: number; failed: number };
-}
-
-interface ResultLine {
-  custom_id: string;
-  response: { status_code: number; body: { choices: { message: { content: string } }[] } } | null;
-  error: { code: string; message: string } | null;
-}
-
-function client(gateway: ChildGateway) {
-  const headers = { authorization: `Bearer ${API_KEY}` };
-  const json = async <T>(res: Response): Promise<T> => {
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${res.url} answered ${res.status}: ${text}`);
-    return JSON.parse(text) as T;
-  };
-  return {
-    async upload(content: string): Promise<string> {
-      const form = new FormData();
-      form.append('purpose', 'batch');
-      form.append('file', new Blob([content], { type: 'application/jsonl' }), 'requests.jsonl');
-      const file = await json<{ id: string }>(await fetch(`${gateway.url}/v1/files`, { method: 'POST', headers, body: form }));
-      return file.id;
-    },
-    async createBatch(inputFileId: string): Promise<BatchObject> {
-      const body = JSON.stringify({ input_file_id: inputFileId, endpoint: '/v1/chat/completions', completion_window: '24h' });
-      return json(await fetch(`${gateway.url}/v1/batches`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body }));
-    },
-    async batch(id: string): Promise<BatchObject> {
-      return json(await fetch(`${gateway.url}/v1/batches/${id}`, { headers }));
-    },
-    async lines(fileId: string | null): Promise<ResultLine[]> {
-      if (!fileId) return [];
-      const res = await fetch(`${gateway.url}/v1/files/${fileId}/content`, { headers });
-      if (!res.ok) throw new Error(`content of ${fileId} answered ${res.status}: ${await res.text()}`);
-      return (await res.text())
-        .split('\n')
-        .filter((l) => l.length > 0)
-        .map((l) => JSON.parse(l) as ResultLine);
-    },
-  };
-}
 
 /**
  * The request file: every 40th line is refused by the upstream (400, an error line), every 97th
@@ -123,7 +76,7 @@ describe('Crash recovery', () => {
   });
 
   /** Waits for a terminal status, with the gateway's log tail in the failure message. */
-  async function waitForEnd(api: ReturnType<typeof client>, batchId: string): Promise<BatchObject> {
+  async function waitForEnd(api: RestClient, batchId: string): Promise<BatchObject> {
     try {
       return await waitFor(
         () => api.batch(batchId),
@@ -137,7 +90,7 @@ describe('Crash recovery', () => {
   }
 
   /** Every input line is in exactly one file, with its own answer; the counts agree with the files. */
-  async function expectEveryLineOnce(api: ReturnType<typeof client>, batch: BatchObject, lines: ReturnType<typeof requestLines>) {
+  async function expectEveryLineOnce(api: RestClient, batch: BatchObject, lines: ReturnType<typeof requestLines>) {
     const output = await api.lines(batch.output_file_id);
     const errors = await api.lines(batch.error_file_id);
     const refused = lines.filter((l) => JSON.stringify(l).includes('#status=400')).map((l) => l.custom_id);
@@ -160,7 +113,7 @@ describe('Crash recovery', () => {
   it('finishes a batch killed mid-run with every line exactly once', async () => {
     gateway = new ChildGateway(env);
     await gateway.start(API_KEY, READY_TIMEOUT_MS);
-    let api = client(gateway);
+    const api = restClient(gateway, API_KEY);
     const lines = requestLines(1500);
     const created = await api.createBatch(await api.upload(jsonl(lines)));
 
@@ -177,7 +130,6 @@ describe('Crash recovery', () => {
     const unfinishedAtKill = lines.length - beforeKill.request_counts.completed - beforeKill.request_counts.failed;
 
     await gateway.start(API_KEY, READY_TIMEOUT_MS);
-    api = client(gateway);
     const afterRestart = await api.batch(created.id);
     expect(afterRestart.request_counts.completed).toBeGreaterThanOrEqual(beforeKill.request_counts.completed);
 
@@ -192,7 +144,7 @@ describe('Crash recovery', () => {
   it('finishes a batch killed while finalizing with every line exactly once', async () => {
     gateway = new ChildGateway(env);
     await gateway.start(API_KEY, READY_TIMEOUT_MS);
-    const api = client(gateway);
+    const api = restClient(gateway, API_KEY);
     // The slow line keeps the batch from finalizing for 1.5 s, long after the blocker below is in place.
     const lines = requestLines(400, { slowLine: 399, slowMs: 1500 });
     const created = await api.createBatch(await api.upload(jsonl(lines)));
@@ -218,10 +170,10 @@ describe('Crash recovery', () => {
 
     rmSync(blocker, { recursive: true });
     await gateway.start(API_KEY, READY_TIMEOUT_MS);
-    const finished = await waitForEnd(client(gateway), created.id);
+    const finished = await waitForEnd(api, created.id);
     expect(finished.status).toBe('completed');
     expect(finished.output_file_id).toBe(outputFileId);
     expect(finished.error_file_id).toBe(errorFileId);
-    await expectEveryLineOnce(client(gateway), finished, lines);
+    await expectEveryLineOnce(api, finished, lines);
   });
 });
