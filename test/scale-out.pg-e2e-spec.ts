@@ -1,13 +1,12 @@
-import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import Redis from 'ioredis';
 import { FakeUpstream, fakeRouting, startFakeUpstream } from './support/fake-upstream';
 import { testEnvironment, waitFor } from './support/gateway';
 import { jsonl, requestLine } from './support/jsonl';
-import { freePort } from './support/child-gateway';
+import { ChildGateway } from './support/child-gateway';
+import { restClient } from './support/rest-client';
 
 /**
  * The scale-out deployment of docs/operations.md, as real processes on one PostgreSQL, one Redis and
@@ -19,7 +18,6 @@ import { freePort } from './support/child-gateway';
  * Postgres project only (*.pg-e2e-spec.ts): separate api and worker processes need PostgreSQL and Redis.
  */
 
-const REPO_ROOT = resolve(__dirname, '..');
 const MODEL = 'scale-model';
 const API_KEY = `sk-scale${randomBytes(12).toString('hex')}`;
 const LINES = 4000;
@@ -28,103 +26,8 @@ const WORKER_CONCURRENCY = 4;
 const MAX_CONCURRENCY = 16;
 const READY_TIMEOUT_MS = 60_000;
 const FINISH_TIMEOUT_MS = 90_000;
-const TS_NODE = ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register'];
 
 jest.setTimeout(180_000);
-
-interface BatchObject {
-  id: string;
-  status: string;
-  output_file_id: string | null;
-  error_file_id: string | null;
-  request_counts: { total: number; completed: number; failed: number };
-}
-
-interface ResultLine {
-  custom_id: string;
-  response: { status_code: number; body: { choices: { message: { content: string } }[] } } | null;
-  error: { code: string; message: string } | null;
-}
-
-/** One child process run straight from the sources; keeps the tail of its logs for failure messages. */
-class ChildService {
-  private child: ChildProcess | null = null;
-  private logs = '';
-
-  constructor(
-    readonly name: string,
-    private readonly entry: string,
-    private readonly env: Record<string, string>,
-  ) {}
-
-  start(): void {
-    const inherited = { ...process.env } as Record<string, string>;
-    for (const key of ['DATABASE_URL', 'REDIS_URL', 'REDIS_PREFIX', 'ROLE', 'ROUTING_FILE', 'TS_NODE_PROJECT', 'PORT']) delete inherited[key];
-    const child = spawn(process.execPath, [...TS_NODE, this.entry], {
-      cwd: REPO_ROOT,
-      env: { ...inherited, ...this.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child = child;
-    const keep = (chunk: Buffer) => (this.logs = (this.logs + chunk.toString('utf8')).slice(-20_000));
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
-  }
-
-  get running(): boolean {
-    return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  /** SIGKILL, and wait until the process is gone: no shutdown hook runs, its Bull locks just expire. */
-  async kill(): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = once(child, 'exit');
-    child.kill('SIGKILL');
-    await exited;
-  }
-
-  tail(): string {
-    return `--- ${this.name} (${this.running ? 'running' : `exited ${this.child?.exitCode ?? this.child?.signalCode}`}) ---\n${this.logs.slice(-3000)}`;
-  }
-}
-
-
-function client(baseUrl: string) {
-  const headers = { authorization: `Bearer ${API_KEY}` };
-  const json = async <T>(res: Response): Promise<T> => {
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${res.url} answered ${res.status}: ${text}`);
-    return JSON.parse(text) as T;
-  };
-  return {
-    async upload(content: string): Promise<string> {
-      const form = new FormData();
-      form.append('purpose', 'batch');
-      form.append('file', new Blob([content], { type: 'application/jsonl' }), 'requests.jsonl');
-      return (await json<{ id: string }>(await fetch(`${baseUrl}/v1/files`, { method: 'POST', headers, body: form }))).id;
-    },
-    async createBatch(inputFileId: string): Promise<BatchObject> {
-      const body = JSON.stringify({ input_file_id: inputFileId, endpoint: '/v1/chat/completions', completion_window: '24h' });
-      return json(await fetch(`${baseUrl}/v1/batches`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body }));
-    },
-    async cancel(id: string): Promise<BatchObject> {
-      return json(await fetch(`${baseUrl}/v1/batches/${id}/cancel`, { method: 'POST', headers }));
-    },
-    async batch(id: string): Promise<BatchObject> {
-      return json(await fetch(`${baseUrl}/v1/batches/${id}`, { headers }));
-    },
-    async lines(fileId: string | null): Promise<ResultLine[]> {
-      if (!fileId) return [];
-      const res = await fetch(`${baseUrl}/v1/files/${fileId}/content`, { headers });
-      if (!res.ok) throw new Error(`content of ${fileId} answered ${res.status}: ${await res.text()}`);
-      return (await res.text())
-        .split('\n')
-        .filter((l) => l.length > 0)
-        .map((l) => JSON.parse(l) as ResultLine);
-    },
-  };
-}
 
 /** Every 50th line is refused by the upstream (400: an error line), every 97th fails once with 500 first (a retry). */
 function requestLines(count: number) {
@@ -141,7 +44,7 @@ describe('Scale-out', () => {
   let redis: Redis | null = null;
   let cleanup: (() => Promise<void>) | null = null;
   let env: Record<string, string>;
-  const children: ChildService[] = [];
+  const children: ChildGateway[] = [];
 
   beforeAll(async () => {
     upstream = await startFakeUpstream({ latencyMs: 8 });
@@ -160,7 +63,7 @@ describe('Scale-out', () => {
   });
 
   afterAll(async () => {
-    await Promise.allSettled(children.map((c) => c.kill()));
+    await Promise.allSettled(children.map((c) => c.stop('SIGKILL')));
     if (redis) {
       // The killed worker leaves its Bull keys behind; this run's prefix is its own.
       const keys = await redis.keys(`${env.REDIS_PREFIX}:*`).catch(() => [] as string[]);
@@ -181,30 +84,17 @@ describe('Scale-out', () => {
   }
 
   async function startApi(): Promise<string> {
-    const port = await freePort();
-    const api = new ChildService('api', 'apps/gateway/src/main.ts', { ...env, ROLE: 'api', PORT: String(port) });
+    const api = new ChildGateway({ ...env, ROLE: 'api' }, 'apps/gateway/src/main.ts', 'api');
     children.push(api);
-    api.start();
-    const url = `http://127.0.0.1:${port}`;
-    await withLogs(
-      waitFor(
-        async () => {
-          if (!api.running) throw new Error('The API process exited before it was ready');
-          return fetch(`${url}/v1/files`, { headers: { authorization: `Bearer ${API_KEY}` } }).then((r) => r.status, () => 0);
-        },
-        (status) => status === 200,
-        READY_TIMEOUT_MS,
-        100,
-      ),
-    );
-    return url;
+    await withLogs(api.start(API_KEY, READY_TIMEOUT_MS));
+    return api.url;
   }
 
   /** Starts the workers and waits until each has announced itself in Redis (the heartbeat the concurrency share counts). */
-  async function startWorkers(count: number): Promise<ChildService[]> {
-    const workers = Array.from({ length: count }, (_, i) => new ChildService(`worker-${i + 1}`, 'apps/worker/src/main.ts', env));
+  async function startWorkers(count: number): Promise<ChildGateway[]> {
+    const workers = Array.from({ length: count }, (_, i) => new ChildGateway(env, 'apps/worker/src/main.ts', `worker-${i + 1}`));
     children.push(...workers);
-    for (const w of workers) w.start();
+    for (const w of workers) w.launch();
     await withLogs(
       waitFor(
         async () => {
@@ -222,7 +112,7 @@ describe('Scale-out', () => {
 
   it('runs a batch on an API process and two workers, one killed mid-run: every line exactly once, within max_concurrency', async () => {
     const apiUrl = await startApi();
-    const api = client(apiUrl);
+    const api = restClient(apiUrl, API_KEY);
     const lines = requestLines(LINES);
 
     // The API process alone takes uploads and creates batches, but nothing runs: a batch waits in
@@ -254,7 +144,7 @@ describe('Scale-out', () => {
         20,
       ),
     );
-    await victim.kill();
+    await victim.stop('SIGKILL');
     expect(beforeKill.status).toBe('in_progress');
     expect(beforeKill.request_counts.completed + beforeKill.request_counts.failed).toBeLessThan(LINES / 2);
 

@@ -18,7 +18,8 @@ export async function freePort(): Promise<number> {
 
 /**
  * The gateway (or the worker) as a real child process, run from the sources, with all of its output
- * captured: for crash tests (SIGKILL) and for reading exactly what it logs.
+ * captured: for crash tests (SIGKILL) and for reading exactly what it logs. Its databases, role, routing,
+ * log level and port come from `env` only, never from the test process's own environment.
  */
 export class ChildGateway {
   private child: ChildProcess | null = null;
@@ -28,41 +29,61 @@ export class ChildGateway {
   constructor(
     private readonly env: Record<string, string>,
     private readonly entry = 'apps/gateway/src/main.ts',
+    /** What failure messages call it (`tail()`). */
+    readonly name = 'gateway',
   ) {}
 
-  /** Starts it and waits until `ready` (by default: an authenticated GET /v1/files answers 200). */
+  /** Starts it and waits until an authenticated GET /v1/files answers 200 (each start on a new port unless `env` sets PORT). */
   async start(apiKey: string, timeoutMs = 60_000): Promise<void> {
     const port = Number(this.env.PORT) || (await freePort());
     this.url = `http://127.0.0.1:${port}`;
-    const inherited = { ...process.env } as Record<string, string>;
-    for (const key of ['DATABASE_URL', 'REDIS_URL', 'REDIS_PREFIX', 'ROLE', 'ROUTING_FILE', 'LOG_LEVEL']) delete inherited[key];
-    const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', this.entry], {
-      cwd: REPO_ROOT,
-      env: { ...inherited, ...this.env, PORT: String(port) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child = child;
-    child.stdout!.on('data', (c: Buffer) => (this.output += c.toString('utf8')));
-    child.stderr!.on('data', (c: Buffer) => (this.output += c.toString('utf8')));
+    const child = this.launch({ PORT: String(port) });
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null) {
-        throw new Error(`The gateway exited before it was ready:\n${this.output.slice(-4000)}`);
+        throw new Error(`The ${this.name} exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${this.output.slice(-4000)}`);
       }
       const status = await fetch(`${this.url}/v1/files`, { headers: { authorization: `Bearer ${apiKey}` } }).then(
         (r) => r.status,
         () => 0,
       );
       if (status === 200) return;
-      if (Date.now() > deadline) throw new Error(`The gateway was not ready in time:\n${this.output.slice(-4000)}`);
+      if (Date.now() > deadline) {
+        throw new Error(`The ${this.name} was not ready after ${timeoutMs} ms (last status ${status}):\n${this.output.slice(-4000)}`);
+      }
       await new Promise((r) => setTimeout(r, 100));
     }
   }
 
-  /** Stops it with `signal` and waits for the exit. */
+  /** Starts it without waiting for anything: for a process with no HTTP side (apps/worker), whose readiness the caller checks. */
+  launch(extraEnv: Record<string, string> = {}): ChildProcess {
+    const inherited = { ...process.env } as Record<string, string>;
+    for (const key of ['DATABASE_URL', 'REDIS_URL', 'REDIS_PREFIX', 'ROLE', 'ROUTING_FILE', 'LOG_LEVEL', 'TS_NODE_PROJECT', 'PORT']) delete inherited[key];
+    const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', this.entry], {
+      cwd: REPO_ROOT,
+      env: { ...inherited, ...this.env, ...extraEnv },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    child.stdout!.on('data', (c: Buffer) => (this.output += c.toString('utf8')));
+    child.stderr!.on('data', (c: Buffer) => (this.output += c.toString('utf8')));
+    return child;
+  }
+
+  /** Whether the process is started and has not exited. */
+  get running(): boolean {
+    return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Its name, state and the end of its output, for failure messages. */
+  tail(chars = 3000): string {
+    const state = !this.child ? 'not started' : this.running ? 'running' : `exited ${this.child.exitCode ?? this.child.signalCode}`;
+    return `--- ${this.name} (${state}) ---\n${this.output.slice(-chars)}`;
+  }
+
+  /** Stops it with `signal` and waits for the exit (SIGKILL: no shutdown hook runs). */
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     const child = this.child;
-    this.child = null;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = once(child, 'exit');
     child.kill(signal);
