@@ -1,20 +1,20 @@
 import { AccountsService } from '@app/accounts';
 import { JobQueue, JOBS } from '@app/queue';
 import { WebhookDelivery, WebhooksService } from '@app/webhooks';
-import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Webhook, WebhookVerificationError } from 'standardwebhooks';
+import { adminClient } from './support/admin-client';
+import { ChildGateway, freePort } from './support/child-gateway';
 import { currentDriver } from './support/databases';
 import { FakeUpstream, startFakeUpstream } from './support/fake-upstream';
 import { startGateway, Tenant, testEnvironment, TestGateway, waitFor } from './support/gateway';
 import { jsonl, requestFile, requestLine } from './support/jsonl';
+import { BatchObject, rest, RestAnswer, restClient } from './support/rest-client';
 import { ReceivedWebhook, startSilentListener, startWebhookReceiver, WebhookReceiver } from './support/webhook-receiver';
-import { freePort } from './support/child-gateway';
 
 /**
  * Webhooks end to end: terminal batch events signed per Standard Webhooks and delivered to a real
@@ -30,11 +30,6 @@ const SLOW_MODEL = 'slow-model';
 const TERMINAL = ['completed', 'failed', 'expired', 'cancelled'];
 const PREFIXES = ['/v1', '/api/v1'] as const;
 
-interface Rest {
-  status: number;
-  body: any;
-}
-
 interface WebhookEvent {
   id: string;
   object: string;
@@ -43,29 +38,9 @@ interface WebhookEvent {
   data: any;
 }
 
-async function rest(baseUrl: string, key: string, method: string, path: string, body?: unknown): Promise<Rest> {
-  const headers: Record<string, string> = { authorization: `Bearer ${key}` };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${baseUrl}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  try {
-    return { status: res.status, body: JSON.parse(text) };
-  } catch {
-    return { status: res.status, body: text };
-  }
-}
-
-function ok(res: Rest, what: string): any {
+function ok(res: RestAnswer, what: string): any {
   if (res.status !== 200) throw new Error(`${what} answered ${res.status}: ${JSON.stringify(res.body)}`);
   return res.body;
-}
-
-async function upload(baseUrl: string, key: string, content: string): Promise<string> {
-  const form = new FormData();
-  form.append('purpose', 'batch');
-  form.append('file', new Blob([content], { type: 'application/jsonl' }), 'requests.jsonl');
-  const res = await fetch(`${baseUrl}/v1/files`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: form });
-  return ok({ status: res.status, body: await res.json() }, 'upload').id;
 }
 
 function batchBody(inputFileId: string, callbackUrl?: string) {
@@ -73,25 +48,25 @@ function batchBody(inputFileId: string, callbackUrl?: string) {
 }
 
 /** A batch of `lines` requests to the instant mock model, optionally with a callback_url. */
-async function mockBatch(baseUrl: string, key: string, callbackUrl?: string, lines = 3): Promise<any> {
-  const fileId = await upload(baseUrl, key, requestFile(lines));
-  return ok(await rest(baseUrl, key, 'POST', '/v1/batches', batchBody(fileId, callbackUrl)), 'create batch');
+async function mockBatch(baseUrl: string, key: string, callbackUrl?: string, lines = 3): Promise<BatchObject> {
+  const api = restClient(baseUrl, key);
+  return api.createBatch(await api.upload(requestFile(lines)), { callback_url: callbackUrl });
 }
 
 /** A batch to the slow fake upstream (2 s a line, 2 at a time): it stays in progress for about 20 s. */
-async function slowBatch(gw: TestGateway, key: string, callbackUrl: string): Promise<any> {
+async function slowBatch(gw: TestGateway, key: string, callbackUrl: string): Promise<BatchObject> {
   const lines = Array.from({ length: 20 }, (_, i) =>
     requestLine(i, SLOW_MODEL, { messages: [{ role: 'user', content: `slow line ${i} #latency=2000` }] }),
   );
-  const fileId = await upload(gw.url, key, jsonl(lines));
-  return ok(await rest(gw.url, key, 'POST', '/v1/batches', batchBody(fileId, callbackUrl)), 'create batch');
+  const api = restClient(gw, key);
+  return api.createBatch(await api.upload(jsonl(lines)), { callback_url: callbackUrl });
 }
 
-async function getBatch(baseUrl: string, key: string, id: string): Promise<any> {
-  return ok(await rest(baseUrl, key, 'GET', `/v1/batches/${id}`), 'get batch');
+async function getBatch(baseUrl: string, key: string, id: string): Promise<BatchObject> {
+  return restClient(baseUrl, key).batch(id);
 }
 
-async function waitForStatus(baseUrl: string, key: string, id: string, done: (status: string) => boolean): Promise<any> {
+async function waitForStatus(baseUrl: string, key: string, id: string, done: (status: string) => boolean): Promise<BatchObject> {
   return waitFor(() => getBatch(baseUrl, key, id), (b) => done(b.status), 30_000, 50);
 }
 
@@ -372,7 +347,7 @@ describe(WebhooksService.name, () => {
 
     it('delivers batch.failed for a batch whose input cannot be read back', async () => {
       const hook = await receiver();
-      const fileId = await upload(gw.url, tenant.apiKey, requestFile(2));
+      const fileId = await restClient(gw, tenant.apiKey).upload(requestFile(2));
       // The upload succeeded; losing its stored line index before the prepare step makes the batch fail.
       unlinkSync(join(gw.config.dataDir, 'files', `${fileId}.index`));
       const created = ok(await rest(gw.url, tenant.apiKey, 'POST', '/v1/batches', batchBody(fileId, `${hook.url}/hook`)), 'create batch');
@@ -441,7 +416,7 @@ describe(WebhooksService.name, () => {
         WEBHOOK_RETRY_DELAYS_MS: '600000',
       });
       tenant = await gw.newTenant('ssrf');
-      fileId = await upload(gw.url, tenant.apiKey, requestFile(1));
+      fileId = await restClient(gw, tenant.apiKey).upload(requestFile(1));
     });
 
     afterAll(async () => {
@@ -543,11 +518,10 @@ describe(WebhooksService.name, () => {
   });
 
   describe('a crash while the first attempt is in flight', () => {
-    const REPO_ROOT = resolve(__dirname, '..');
     const API_KEY = `sk-webhooks${randomBytes(12).toString('hex')}`;
     let env: Record<string, string>;
     let cleanup: (() => Promise<void>) | null = null;
-    let child: GatewayProcess | null = null;
+    let child: ChildGateway | null = null;
     const closers: (() => Promise<void>)[] = [];
 
     beforeEach(async () => {
@@ -563,7 +537,7 @@ describe(WebhooksService.name, () => {
     });
 
     afterEach(async () => {
-      await child?.kill();
+      await child?.stop('SIGKILL');
       child = null;
       for (const close of closers.splice(0)) await close();
       await cleanup?.();
@@ -575,8 +549,8 @@ describe(WebhooksService.name, () => {
       const silent = await startSilentListener(port);
       closers.push(() => silent.close().catch(() => undefined));
 
-      child = new GatewayProcess(REPO_ROOT, env, API_KEY);
-      await child.start();
+      child = new ChildGateway(env);
+      await child.start(API_KEY);
       const created = await mockBatch(child.url, API_KEY, `http://127.0.0.1:${port}/hook`);
       const completed = await waitForStatus(child.url, API_KEY, created.id, (s) => TERMINAL.includes(s));
       expect(completed.status).toBe('completed');
@@ -585,19 +559,19 @@ describe(WebhooksService.name, () => {
       const inFlight = await waitFor(async () => silent.received(), (raw) => /\r\n\r\n[\s\S]*"object":"event"/.test(raw), 30_000, 20);
       const eventId = /^webhook-id: (\S+)\r$/im.exec(inFlight)?.[1];
       expect(eventId).toMatch(/^evt_/);
-      await child.kill();
+      await child.stop('SIGKILL');
       await silent.close();
 
       const hook = await startWebhookReceiver({ port });
       closers.push(() => hook.close());
-      await child.start();
+      await child.start(API_KEY);
 
       // Embedded: the boot re-queues pending events at once (the periodic relay alone would take 30 s or
       // more, so the bound tells the two apart). Postgres: the in-flight Bull job survives in Redis and comes
       // back through the stalled-job check once the dead worker's 15 s lock expires.
       const [req] = await hook.waitForRequests(1, currentDriver() === 'sqlite' ? 10_000 : 60_000);
-      const admin = graphql(child.url, env.ADMIN_TOKEN);
-      const { accounts } = await admin<{ accounts: { webhookSecret: string }[] }>('{ accounts { webhookSecret } }');
+      const admin = adminClient(child.url, env.ADMIN_TOKEN);
+      const { accounts } = await admin.query<{ accounts: { webhookSecret: string }[] }>('{ accounts { webhookSecret } }');
       expect(accounts).toHaveLength(1);
       const event = verify(accounts[0].webhookSecret, req);
       expect(req.headers['webhook-id']).toBe(eventId);
@@ -605,7 +579,7 @@ describe(WebhooksService.name, () => {
 
       const query = 'query($id: ID!) { batch(id: $id) { deliveries { eventId status attempts history { attempt statusCode } } } }';
       const settled = await waitFor(
-        () => admin<{ batch: { deliveries: any[] } }>(query, { id: created.id }),
+        () => admin.query<{ batch: { deliveries: any[] } }>(query, { id: created.id }),
         (r) => r.batch.deliveries.length > 0 && r.batch.deliveries[0].status !== 'pending',
         30_000,
         100,
@@ -617,68 +591,3 @@ describe(WebhooksService.name, () => {
     });
   });
 });
-
-/** The gateway as a child process straight from the sources, so that SIGKILL is a real crash. */
-class GatewayProcess {
-  private child: ChildProcess | null = null;
-  private logs = '';
-  url = '';
-
-  constructor(
-    private readonly cwd: string,
-    private readonly env: Record<string, string>,
-    private readonly apiKey: string,
-  ) {}
-
-  async start(): Promise<void> {
-    const port = await freePort();
-    this.url = `http://127.0.0.1:${port}`;
-    const inherited = { ...process.env } as Record<string, string>;
-    for (const key of ['DATABASE_URL', 'REDIS_URL', 'REDIS_PREFIX', 'ROLE', 'ROUTING_FILE', 'TS_NODE_PROJECT']) delete inherited[key];
-    const child = spawn(
-      process.execPath,
-      ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', 'apps/gateway/src/main.ts'],
-      { cwd: this.cwd, env: { ...inherited, ...this.env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    this.child = child;
-    const keep = (chunk: Buffer) => (this.logs = (this.logs + chunk.toString('utf8')).slice(-20_000));
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      if (child.exitCode !== null || child.signalCode !== null) {
-        throw new Error(`The gateway exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${this.logs.slice(-4000)}`);
-      }
-      const status = await fetch(`${this.url}/v1/files`, { headers: { authorization: `Bearer ${this.apiKey}` } }).then(
-        (res) => res.status,
-        () => 0,
-      );
-      if (status === 200) return;
-      if (Date.now() > deadline) throw new Error(`The gateway was not ready after 60 s (last status ${status}):\n${this.logs.slice(-4000)}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-
-  async kill(): Promise<void> {
-    const child = this.child;
-    this.child = null;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = once(child, 'exit');
-    child.kill('SIGKILL');
-    await exited;
-  }
-}
-
-function graphql(baseUrl: string, token: string) {
-  return async <T>(query: string, variables: Record<string, unknown> = {}): Promise<T> => {
-    const res = await fetch(`${baseUrl}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: JSON.stringify({ query, variables }),
-    });
-    const body = (await res.json()) as { data?: T; errors?: unknown[] };
-    if (res.status !== 200 || body.errors?.length) throw new Error(`/graphql answered ${res.status}: ${JSON.stringify(body)}`);
-    return body.data as T;
-  };
-}
-
