@@ -8,6 +8,7 @@ import { AdminClient, adminClient } from './support/admin-client';
 import { FakeUpstream, startFakeUpstream } from './support/fake-upstream';
 import { startGateway, TestGateway, waitFor } from './support/gateway';
 import { jsonl, requestFile } from './support/jsonl';
+import { rest, RestAnswer } from './support/rest-client';
 
 /**
  * The operators' GraphQL API end to end: the admin token guard, accounts and keys that REST clients
@@ -20,27 +21,8 @@ jest.setTimeout(60_000);
 const PREFIXES = ['/v1', '/api/v1'] as const;
 type Prefix = (typeof PREFIXES)[number];
 
-interface Rest {
-  status: number;
-  body: any;
-}
-
-async function rest(gw: TestGateway, key: string, method: string, path: string, body?: unknown): Promise<Rest> {
-  const headers: Record<string, string> = { authorization: `Bearer ${key}` };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${gw.url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  let parsed: unknown = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    // file content is JSONL, kept as text
-  }
-  return { status: res.status, body: parsed };
-}
-
 /** The object of a successful REST answer, unwrapped from whichever envelope the prefix uses. */
-function ok(res: Rest, prefix: Prefix): any {
+function ok(res: RestAnswer, prefix: Prefix): any {
   if (res.status !== 200) throw new Error(`Expected 200 under ${prefix}, got ${res.status}: ${JSON.stringify(res.body)}`);
   if (prefix === '/v1') return res.body;
   expect(res.body).toMatchObject({ success: true, code: '200' });
@@ -48,7 +30,7 @@ function ok(res: Rest, prefix: Prefix): any {
 }
 
 /** The error code of a REST answer under either envelope. */
-function errorCode(res: Rest, prefix: Prefix): string | undefined {
+function errorCode(res: RestAnswer, prefix: Prefix): string | undefined {
   return prefix === '/v1' ? res.body?.error?.code : res.body?.code;
 }
 

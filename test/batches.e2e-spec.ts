@@ -8,6 +8,7 @@ import { adminClient } from './support/admin-client';
 import { FakeUpstream, startFakeUpstream } from './support/fake-upstream';
 import { startGateway, Tenant, TestGateway, waitFor } from './support/gateway';
 import { jsonl, requestLine } from './support/jsonl';
+import { rest, RestAnswer, ResultLine } from './support/rest-client';
 
 /**
  * Batches, routing and execution end to end, through the official SDK and plain HTTP under both
@@ -34,18 +35,6 @@ const UPSTREAM_KEY = 'sk-upstream-secret';
 const TERMINAL = ['completed', 'failed', 'expired', 'cancelled'];
 const DAY = 86_400;
 
-interface HttpAnswer {
-  status: number;
-  body: any;
-}
-
-interface ResultLine {
-  id: string;
-  custom_id: string;
-  response: { status_code: number; request_id: string; body: any } | null;
-  error: { code: string; message: string } | null;
-}
-
 // ---- factories and small clients ----
 
 const tag = () => randomBytes(4).toString('hex');
@@ -56,20 +45,8 @@ function linesWith(model: string, contents: string[], prefix = 'line'): { custom
   return { customIds: lines.map((l) => l.custom_id), file: jsonl(lines) };
 }
 
-async function http(gw: TestGateway, key: string, method: string, path: string, body?: unknown): Promise<HttpAnswer> {
-  const headers: Record<string, string> = { authorization: `Bearer ${key}` };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${gw.url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  try {
-    return { status: res.status, body: JSON.parse(text) };
-  } catch {
-    return { status: res.status, body: text };
-  }
-}
-
 /** The object of a 200 answer, unwrapped from its prefix's envelope (the envelope itself checked). */
-function unwrap(res: HttpAnswer, prefix: Prefix): any {
+function unwrap(res: RestAnswer, prefix: Prefix): any {
   expect({ prefix, status: res.status }).toEqual({ prefix, status: 200 });
   if (prefix === '/v1') return res.body;
   expect(res.body).toEqual({ success: true, code: '200', message: 'successful', data: expect.anything() });
@@ -80,7 +57,7 @@ function unwrap(res: HttpAnswer, prefix: Prefix): any {
 async function expectRefused(gw: TestGateway, key: string, method: string, path: string, body: unknown, status: number, code: string): Promise<any> {
   let v1: any;
   for (const prefix of PREFIXES) {
-    const res = await http(gw, key, method, `${prefix}${path}`, body);
+    const res = await rest(gw, key, method, `${prefix}${path}`, body);
     expect({ prefix, path, status: res.status }).toEqual({ prefix, path, status });
     if (prefix === '/v1') {
       expect(Object.keys(res.body)).toEqual(['error']);
@@ -294,7 +271,7 @@ describe(BatchesService.name, () => {
       expectCompletedTimeline(batch);
 
       // the DashScope-style envelope carries the very same object
-      const enveloped = unwrap(await http(gw, tenant.apiKey, 'GET', `/api/v1/batches/${batch.id}`), '/api/v1');
+      const enveloped = unwrap(await rest(gw, tenant.apiKey, 'GET', `/api/v1/batches/${batch.id}`), '/api/v1');
       expect(enveloped).toEqual(JSON.parse(JSON.stringify(batch)));
 
       const outputFile = await tenant.openai.files.retrieve(batch.output_file_id!);
@@ -320,11 +297,11 @@ describe(BatchesService.name, () => {
       const [first, second, third] = made;
 
       for (const prefix of PREFIXES) {
-        const page1 = unwrap(await http(gw, tenant.apiKey, 'GET', `${prefix}/batches?limit=2`), prefix);
+        const page1 = unwrap(await rest(gw, tenant.apiKey, 'GET', `${prefix}/batches?limit=2`), prefix);
         expect(page1).toEqual({ object: 'list', data: [expect.objectContaining({ id: third, object: 'batch' }), expect.objectContaining({ id: second })], first_id: third, last_id: second, has_more: true });
-        const page2 = unwrap(await http(gw, tenant.apiKey, 'GET', `${prefix}/batches?limit=2&after=${second}`), prefix);
+        const page2 = unwrap(await rest(gw, tenant.apiKey, 'GET', `${prefix}/batches?limit=2&after=${second}`), prefix);
         expect(page2).toEqual({ object: 'list', data: [expect.objectContaining({ id: first })], first_id: first, last_id: first, has_more: false });
-        const whole = unwrap(await http(gw, tenant.apiKey, 'GET', `${prefix}/batches`), prefix);
+        const whole = unwrap(await rest(gw, tenant.apiKey, 'GET', `${prefix}/batches`), prefix);
         expect(whole).toMatchObject({ first_id: third, last_id: first, has_more: false });
         expect(whole.data.map((b: any) => b.id)).toEqual([third, second, first]);
       }
@@ -357,7 +334,7 @@ describe(BatchesService.name, () => {
         expect(res.headers.get('etag')).toBeNull();
         // the read by id and the list are two code paths over the same row: same object, JSON columns and bigint counters included
         const retrieved = unwrap({ status: res.status, body: JSON.parse(text) }, prefix);
-        const listed = unwrap(await http(gw, tenant.apiKey, 'GET', `${prefix}/batches?limit=100`), prefix).data.find((b: any) => b.id === created.id);
+        const listed = unwrap(await rest(gw, tenant.apiKey, 'GET', `${prefix}/batches?limit=100`), prefix).data.find((b: any) => b.id === created.id);
         expect(retrieved).toEqual(listed);
         expect(retrieved).toEqual(JSON.parse(JSON.stringify(done)));
 
@@ -386,7 +363,7 @@ describe(BatchesService.name, () => {
       await expectRefused(gw, stranger.apiKey, 'GET', `/batches?after=${mine.id}`, undefined, 404, 'not_found');
       await expectRefused(gw, tenant.apiKey, 'GET', '/batches/batch_doesnotexist000000000', undefined, 404, 'not_found');
       for (const prefix of PREFIXES) {
-        expect(unwrap(await http(gw, stranger.apiKey, 'GET', `${prefix}/batches`), prefix)).toEqual({ object: 'list', data: [], first_id: null, last_id: null, has_more: false });
+        expect(unwrap(await rest(gw, stranger.apiKey, 'GET', `${prefix}/batches`), prefix)).toEqual({ object: 'list', data: [], first_id: null, last_id: null, has_more: false });
       }
 
       const done = await untilFinished(tenant, mine.id);
@@ -596,7 +573,7 @@ describe(BatchesService.name, () => {
 
     async function expectNoBatches(t: Tenant, ids: string[] = []): Promise<void> {
       for (const prefix of PREFIXES) {
-        const list = unwrap(await http(rig.gw, t.apiKey, 'GET', `${prefix}/batches`), prefix);
+        const list = unwrap(await rest(rig.gw, t.apiKey, 'GET', `${prefix}/batches`), prefix);
         expect({ prefix, ids: list.data.map((b: any) => b.id) }).toEqual({ prefix, ids });
       }
     }
@@ -733,7 +710,7 @@ describe(BatchesService.name, () => {
       expect(await tenant.openai.batches.retrieve(running.id)).toMatchObject({ status: 'cancelling', cancelling_at: cancelling.cancelling_at });
       // cancelling again while it winds down answers the batch as it is
       for (const prefix of PREFIXES) {
-        const again = unwrap(await http(gw, tenant.apiKey, 'POST', `${prefix}/batches/${running.id}/cancel`), prefix);
+        const again = unwrap(await rest(gw, tenant.apiKey, 'POST', `${prefix}/batches/${running.id}/cancel`), prefix);
         expect(again).toMatchObject({ id: running.id, status: 'cancelling', cancelling_at: cancelling.cancelling_at });
       }
       await expectRefused(gw, tenant.apiKey, 'DELETE', inputPath, undefined, 409, 'file_in_use');
@@ -744,11 +721,11 @@ describe(BatchesService.name, () => {
       await expectStoppedWith(batch, customIds, contents, 'batch_cancelled');
 
       for (const prefix of PREFIXES) {
-        const again = unwrap(await http(gw, tenant.apiKey, 'POST', `${prefix}/batches/${batch.id}/cancel`), prefix);
+        const again = unwrap(await rest(gw, tenant.apiKey, 'POST', `${prefix}/batches/${batch.id}/cancel`), prefix);
         expect(again).toMatchObject({ id: batch.id, status: 'cancelled', cancelled_at: batch.cancelled_at });
       }
 
-      const deleted = unwrap(await http(gw, tenant.apiKey, 'DELETE', `/v1${inputPath}`), '/v1');
+      const deleted = unwrap(await rest(gw, tenant.apiKey, 'DELETE', `/v1${inputPath}`), '/v1');
       expect(deleted).toEqual({ id: running.input_file_id, object: 'file', deleted: true });
       await expectRefused(gw, tenant.apiKey, 'GET', inputPath, undefined, 404, 'not_found');
       // the results outlive the input
@@ -769,7 +746,7 @@ describe(BatchesService.name, () => {
       await expectStoppedWith(batch, customIds, contents, 'batch_expired');
 
       await expectRefused(gw, tenant.apiKey, 'POST', `/batches/${batch.id}/cancel`, undefined, 409, 'batch_not_cancellable');
-      const deleted = unwrap(await http(gw, tenant.apiKey, 'DELETE', `/api/v1/files/${running.input_file_id}`), '/api/v1');
+      const deleted = unwrap(await rest(gw, tenant.apiKey, 'DELETE', `/api/v1/files/${running.input_file_id}`), '/api/v1');
       expect(deleted).toEqual({ id: running.input_file_id, object: 'file', deleted: true });
     });
   });
