@@ -28,7 +28,7 @@ export function requestLogFields(req: Request): { id: string | undefined; method
  * Nothing is built for the log unless a line is written, and no per-request async context is kept:
  * nestjs-pino's pino-http middleware made two child loggers per request and bound them in an
  * AsyncLocalStorage, whose promise hooks then taxed every promise of the process (the batch workers'
- * included) — together about a third of a `GET /v1/batches/{id}`. Code that logs about a request
+ * included) — together about a quarter of a `GET /v1/batches/{id}`. Code that logs about a request
  * names it with `requestLogFields` (EnvelopeExceptionFilter does).
  */
 @Injectable()
