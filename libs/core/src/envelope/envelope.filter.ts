@@ -19,6 +19,11 @@ export class EnvelopeExceptionFilter implements ExceptionFilter {
       res.destroy();
       return;
     }
+    if (req.destroyed && !req.complete) {
+      // The client went away mid-request (an aborted upload): nobody to answer, and not a server error.
+      this.logger.debug({ req: requestLogFields(req) }, 'Client closed the request before it was read');
+      return;
+    }
     const envelope = envelopeFor(req.path);
     if (envelope === 'none' && exception instanceof HttpException) {
       // Outside the API prefixes (health checks), a framework error keeps its own body.
