@@ -15,14 +15,14 @@
  * CHUNK_SIZE and WORKER_CONCURRENCY pass through to the gateway. `--cpu-prof` keeps CPU profiles;
  * `--built DIR` runs compiled JavaScript instead of the sources. Prints figures; nothing is asserted.
  */
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
 import { createPostgresDatabase, TEST_REDIS_URL, uniqueName } from '../test/support/databases';
 import { fakeRouting } from '../test/support/fake-upstream';
-import { api, BatchObject, createBatch, procCpuSeconds, report, run, spawnFakeUpstream, spawnGateway, stopAll, uploadFromDisk } from './lib';
+import { api, BatchObject, createBatch, procCpuSeconds, report, reportProfiles, run, spawnFakeUpstream, spawnGateway, stopAll, uploadFromDisk } from './lib';
 
 const MODEL = 'bench-model';
 const UPSTREAM_MODEL = 'bench-upstream-model';
@@ -133,10 +133,7 @@ async function main(): Promise<void> {
         ['ratio gateway/direct', `${ratio.toFixed(2)}x`, { text: `<= ${TARGET_RATIO}x`, met: ratio <= TARGET_RATIO }],
       ]) + '\n',
     );
-    if (profile) {
-      const profiles = readdirSync(workDir).filter((f) => f.endsWith('.cpuprofile'));
-      process.stdout.write(`cpu profile(s): ${profiles.map((f) => join(workDir, f)).join(', ') || 'none written'}\n`);
-    }
+    if (profile) reportProfiles(workDir);
   } finally {
     await stopAll();
     await dropDatabase();

@@ -14,12 +14,12 @@
  * of the sources, which gives the memory figure a deployment would see. Prints figures beside the targets; nothing is asserted.
  */
 import { once } from 'node:events';
-import { createReadStream, createWriteStream, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { createBatch, mb, procCpuSeconds, procMemoryMb, report, run, sampleRss, spawnGateway, stopAll, uploadFromDisk, waitForBatch } from './lib';
+import { createBatch, mb, procCpuSeconds, procMemoryMb, report, reportProfiles, run, sampleRss, spawnGateway, stopAll, uploadFromDisk, waitForBatch } from './lib';
 
 /** The model of the embedded default's built-in mock route. */
 const MODEL = 'batch-test-model';
@@ -170,10 +170,7 @@ async function main(): Promise<void> {
         ['gateway VmHWM after prepare', `${afterPrepareHwmMb.toFixed(0)} MB`],
       ]) + '\n',
     );
-    if (profile) {
-      const profiles = readdirSync(workDir).filter((f) => f.endsWith('.cpuprofile'));
-      process.stdout.write(`cpu profile(s): ${profiles.map((f) => join(workDir, f)).join(', ') || 'none written'}\n`);
-    }
+    if (profile) reportProfiles(workDir);
   } finally {
     await stopAll();
     if (!profile) rmSync(workDir, { recursive: true, force: true });

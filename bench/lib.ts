@@ -7,7 +7,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createReadStream, readFileSync, statSync } from 'node:fs';
+import { createReadStream, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -228,6 +228,12 @@ export function procCpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Names the CPU profiles `--cpu-prof` left in `dir`. */
+export function reportProfiles(dir: string): void {
+  const profiles = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
+  process.stdout.write(`cpu profile(s): ${profiles.map((f) => join(dir, f)).join(', ') || 'none written'}\n`);
 }
 
 /** The q-quantile (0..1) of sorted values, nearest-rank. */

@@ -20,14 +20,14 @@
  * `ROLE=api` processes serve the polling, spread evenly over them as a load balancer would (without its
  * cost), and N `ROLE=worker` processes run the batch; CPU is then shown per role.
  */
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
 import { createPostgresDatabase, TEST_REDIS_URL, uniqueName } from '../test/support/databases';
 import { fakeRouting } from '../test/support/fake-upstream';
-import { api, BatchObject, BENCH_API_KEY, createBatch, GatewayChild, procCpuSeconds, procMemoryMb, quantile, report, run, spawnFakeUpstream, spawnGateway, stopAll, uploadFromDisk, waitForBatch } from './lib';
+import { api, BatchObject, BENCH_API_KEY, createBatch, GatewayChild, procCpuSeconds, procMemoryMb, quantile, report, reportProfiles, run, spawnFakeUpstream, spawnGateway, stopAll, uploadFromDisk, waitForBatch } from './lib';
 
 const MODEL = 'read-path-model';
 const UPSTREAM_LATENCY_MS = 100;
@@ -173,10 +173,7 @@ async function main(): Promise<void> {
         ],
       ]) + '\n',
     );
-    if (profile) {
-      const profiles = readdirSync(workDir).filter((f) => f.endsWith('.cpuprofile'));
-      process.stdout.write(`cpu profile(s): ${profiles.map((f) => join(workDir, f)).join(', ') || 'none written'}\n`);
-    }
+    if (profile) reportProfiles(workDir);
   } finally {
     await stopAll();
     await dropDatabase();
