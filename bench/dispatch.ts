@@ -20,9 +20,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
-import { createPostgresDatabase, TEST_REDIS_URL, uniqueName } from '../test/support/databases';
 import { fakeRouting } from '../test/support/fake-upstream';
-import { api, BatchObject, createBatch, procCpuSeconds, report, reportProfiles, run, spawnFakeUpstream, spawnGateway, stopAll, uploadFromDisk } from './lib';
+import { api, BatchObject, cpuSeconds, createBatch, Layout, procCpuSeconds, report, reportProfiles, run, spawnFakeUpstream, spawnLayout, stopAll, uploadFromDisk } from './lib';
 
 const MODEL = 'bench-model';
 const UPSTREAM_MODEL = 'bench-upstream-model';
@@ -42,15 +41,12 @@ async function main(): Promise<void> {
       latency: { type: 'string', default: '0' },
     },
   });
-  const driver = values.driver;
-  if (driver !== 'sqlite' && driver !== 'postgres') throw new Error(`--driver must be sqlite or postgres, not ${driver}`);
   const lines = Number(values.lines);
   const concurrency = Number(values.concurrency);
   const profile = values['cpu-prof'];
   const workers = values.workers === undefined ? 0 : Number(values.workers);
-  if (workers && driver !== 'postgres') throw new Error('--workers needs --driver postgres (worker processes share PostgreSQL and Redis)');
   const workDir = mkdtempSync(join(tmpdir(), 'bg-bench-dispatch-'));
-  let dropDatabase = async () => {};
+  let layout: Layout | undefined;
   try {
     const latencyMs = Number(values.latency);
     const upstream = await spawnFakeUpstream(latencyMs);
@@ -63,21 +59,9 @@ async function main(): Promise<void> {
       MAX_FILE_LINES: String(Math.max(lines, 50_000)),
     };
     for (const key of ['CHUNK_SIZE', 'WORKER_CONCURRENCY']) if (process.env[key]) env[key] = process.env[key]!;
-    if (driver === 'postgres') {
-      const db = await createPostgresDatabase();
-      dropDatabase = db.drop;
-      env.DATABASE_URL = db.url;
-      env.REDIS_URL = TEST_REDIS_URL;
-      env.REDIS_PREFIX = uniqueName('bgbench');
-    }
-    const nodeArgs = profile ? ['--cpu-prof', `--cpu-prof-dir=${workDir}`] : [];
-    const gateway = await spawnGateway(workers ? { ...env, ROLE: 'api' } : env, { nodeArgs, builtDir: values.built });
-    const workerProcesses = [];
-    for (let i = 0; i < workers; i++) {
-      workerProcesses.push(await spawnGateway({ ...env, ROLE: 'worker' }, { nodeArgs, builtDir: values.built, readyWhen: 'health' }));
-    }
-    const gatewayPids = [gateway.pid, ...workerProcesses.map((w) => w.pid)];
-    const gatewayCpuSeconds = () => gatewayPids.reduce((sum, pid) => sum + procCpuSeconds(pid), 0);
+    layout = await spawnLayout(env, { driver: values.driver, workers, builtDir: values.built, profileDir: profile ? workDir : undefined });
+    const gateway = layout.apis[0];
+    const processes = [...layout.apis, ...layout.workers];
 
     const bodies = Array.from({ length: lines }, (_, i) => ({
       model: MODEL,
@@ -92,7 +76,7 @@ async function main(): Promise<void> {
     const uploadMs = performance.now() - started;
 
     started = performance.now();
-    const cpuBefore = { gateway: gatewayCpuSeconds(), upstream: procCpuSeconds(upstream.pid), each: gatewayPids.map(procCpuSeconds) };
+    const cpuBefore = { upstream: procCpuSeconds(upstream.pid), each: processes.map((p) => cpuSeconds([p])) };
     let batch = await createBatch(gateway.url, fileId);
     // When each status was first seen (polled every 25 ms), to split the time into phases.
     const seen = new Map<string, number>([[batch.status, 0]]);
@@ -102,9 +86,9 @@ async function main(): Promise<void> {
       if (!seen.has(batch.status)) seen.set(batch.status, performance.now() - started);
     }
     const gatewayMs = performance.now() - started;
-    const gatewayCpu = { gateway: gatewayCpuSeconds() - cpuBefore.gateway, upstream: procCpuSeconds(upstream.pid) - cpuBefore.upstream };
-    const cpuEach = gatewayPids.map((pid, i) => procCpuSeconds(pid) - cpuBefore.each[i]);
-    await Promise.all([gateway, ...workerProcesses].map((p) => p.stop()));
+    const cpuEach = processes.map((p, i) => cpuSeconds([p]) - cpuBefore.each[i]);
+    const gatewayCpu = { gateway: cpuEach.reduce((sum, c) => sum + c, 0), upstream: procCpuSeconds(upstream.pid) - cpuBefore.upstream };
+    await layout.stop();
 
     const directUpstreamCpu = procCpuSeconds(upstream.pid);
     const clientCpu = process.cpuUsage();
@@ -122,7 +106,7 @@ async function main(): Promise<void> {
     const ratio = gatewayMs / direct.ms;
     process.stdout.write(
       report([
-        ['gateway', `${values.built ? `compiled JavaScript from ${values.built}` : 'the sources through ts-node (transpile-only)'}, ${driver === 'postgres' ? 'PostgreSQL + Bull/Redis' : 'SQLite + in-process queue'}, ${workers ? `1 api + ${workers} worker process(es)` : 'one process (ROLE=all)'}`],
+        ['gateway', `${values.built ? `compiled JavaScript from ${values.built}` : 'the sources through ts-node (transpile-only)'}, ${layout.description}`],
         ['requests', `${lines}, upstream latency ${latencyMs} ms, concurrency ${concurrency}, chunk size ${env.CHUNK_SIZE ?? 'default'}, worker concurrency ${env.WORKER_CONCURRENCY ?? 'default'}`],
         ['upload + validation', `${(uploadMs / 1000).toFixed(2)} s`],
         ['gateway create -> end', `${(gatewayMs / 1000).toFixed(2)} s  ${perSecond(gatewayMs)} req/s  (status ${batch.status}; ${batch.request_counts.completed} completed, ${batch.request_counts.failed} failed)`],
@@ -136,7 +120,7 @@ async function main(): Promise<void> {
     if (profile) reportProfiles(workDir);
   } finally {
     await stopAll();
-    await dropDatabase();
+    await layout?.stop();
     if (!profile) rmSync(workDir, { recursive: true, force: true });
     else rmSync(join(workDir, 'data'), { recursive: true, force: true });
   }

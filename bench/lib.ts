@@ -14,6 +14,7 @@ import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
+import { createPostgresDatabase, TEST_REDIS_URL, uniqueName } from '../test/support/databases';
 
 export const REPO_ROOT = resolve(__dirname, '..');
 const TS_NODE = ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register'];
@@ -95,6 +96,71 @@ export async function spawnGateway(env: Record<string, string>, options: Gateway
     await new Promise((r) => setTimeout(r, 100));
   }
   return { url, pid: child.pid!, stop: () => stop(child) };
+}
+
+export interface LayoutOptions {
+  /** `sqlite` (the embedded default) or `postgres` (a fresh database, Bull on Redis; TEST_PG_URL, TEST_REDIS_URL as in the tests). */
+  driver: string;
+  /** ROLE=worker processes beside the API; 0 runs one ROLE=all process. Needs `postgres`. */
+  workers: number;
+  /** ROLE=api processes when `workers` > 0. */
+  apis?: number;
+  builtDir?: string;
+  /** Keep a CPU profile of every process in this directory. */
+  profileDir?: string;
+}
+
+export interface Layout {
+  apis: GatewayChild[];
+  workers: GatewayChild[];
+  /** What ran, for the report: driver and processes. */
+  description: string;
+  /** Stops every process, then drops the PostgreSQL database if one was made; calling it again does nothing more. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The gateway as a bench runs it: one process on the embedded default or on PostgreSQL + Redis, or
+ * `apis` ROLE=api and `workers` ROLE=worker processes sharing one PostgreSQL database, one Redis
+ * prefix and `env.DATA_DIR`. Refuses combinations that cannot run.
+ */
+export async function spawnLayout(env: Record<string, string>, options: LayoutOptions): Promise<Layout> {
+  const { driver, workers, apis = 1 } = options;
+  if (driver !== 'sqlite' && driver !== 'postgres') throw new Error(`--driver must be sqlite or postgres, not ${driver}`);
+  if (workers && driver !== 'postgres') throw new Error('--workers needs --driver postgres (worker processes share PostgreSQL and Redis)');
+  if (apis !== 1 && !workers) throw new Error('--apis needs --workers (several ROLE=api processes beside the worker processes)');
+  let drop = async () => {};
+  const shared = { ...env };
+  if (driver === 'postgres') {
+    const db = await createPostgresDatabase();
+    drop = db.drop;
+    Object.assign(shared, { DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL, REDIS_PREFIX: uniqueName('bgbench') });
+  }
+  let stopped: Promise<void> | null = null;
+  const spawnOptions = { nodeArgs: options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [], builtDir: options.builtDir };
+  const layout: Layout = {
+    apis: [],
+    workers: [],
+    description: `${driver === 'postgres' ? 'PostgreSQL + Bull/Redis' : 'SQLite + in-process queue'}, ${workers ? `${apis} api + ${workers} worker process(es)` : 'one process (ROLE=all)'}`,
+    stop: () =>
+      (stopped ??= (async () => {
+        await Promise.all([...layout.apis, ...layout.workers].map((p) => p.stop()));
+        await drop();
+      })()),
+  };
+  try {
+    for (let i = 0; i < apis; i++) layout.apis.push(await spawnGateway(workers ? { ...shared, ROLE: 'api' } : shared, spawnOptions));
+    for (let i = 0; i < workers; i++) layout.workers.push(await spawnGateway({ ...shared, ROLE: 'worker' }, { ...spawnOptions, readyWhen: 'health' }));
+  } catch (err) {
+    await layout.stop();
+    throw err;
+  }
+  return layout;
+}
+
+/** CPU seconds the processes have used so far, added up. */
+export function cpuSeconds(children: { pid: number }[]): number {
+  return children.reduce((sum, c) => sum + procCpuSeconds(c.pid), 0);
 }
 
 /** The fake upstream (test/support/fake-upstream.ts) in its own process; resolves to its base URL. */

@@ -25,9 +25,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
-import { createPostgresDatabase, TEST_REDIS_URL, uniqueName } from '../test/support/databases';
 import { fakeRouting } from '../test/support/fake-upstream';
-import { api, BatchObject, BENCH_API_KEY, createBatch, GatewayChild, procCpuSeconds, procMemoryMb, quantile, report, reportProfiles, run, spawnFakeUpstream, spawnGateway, stopAll, uploadFromDisk, waitForBatch } from './lib';
+import { api, BatchObject, BENCH_API_KEY, cpuSeconds, createBatch, Layout, procMemoryMb, quantile, report, reportProfiles, run, spawnFakeUpstream, spawnLayout, stopAll, uploadFromDisk, waitForBatch } from './lib';
 
 const MODEL = 'read-path-model';
 const UPSTREAM_LATENCY_MS = 100;
@@ -85,35 +84,21 @@ async function main(): Promise<void> {
       apis: { type: 'string', default: '1' },
     },
   });
-  const driver = values.driver;
-  if (driver !== 'sqlite' && driver !== 'postgres') throw new Error(`--driver must be sqlite or postgres, not ${driver}`);
   const workers = Number(values.workers);
-  const apis = Number(values.apis);
-  if (workers && driver !== 'postgres') throw new Error('--workers needs --driver postgres (worker processes share PostgreSQL and Redis)');
-  if (apis !== 1 && !workers) throw new Error('--apis needs --workers (several ROLE=api processes beside the worker processes)');
   const concurrency = Number(values.concurrency);
   const durationMs = Math.min(60, Number(values.seconds)) * 1000;
   const lines = Number(values.lines);
   const profile = values['cpu-prof'];
   const workDir = mkdtempSync(join(tmpdir(), 'bg-bench-read-'));
-  let dropDatabase = async () => {};
+  let layout: Layout | undefined;
   try {
     const upstream = await spawnFakeUpstream(UPSTREAM_LATENCY_MS);
     const routingFile = join(workDir, 'routing.yaml');
     writeFileSync(routingFile, fakeRouting(upstream.url, { model: MODEL, maxConcurrency: UPSTREAM_CONCURRENCY }));
     const env: Record<string, string> = { DATA_DIR: join(workDir, 'data'), ROUTING_FILE: routingFile, FAKE_UPSTREAM_KEY: 'bench-key' };
-    if (driver === 'postgres') {
-      const db = await createPostgresDatabase();
-      dropDatabase = db.drop;
-      Object.assign(env, { DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL, REDIS_PREFIX: uniqueName('bgbench') });
-    }
-    const options = { nodeArgs: profile ? ['--cpu-prof', `--cpu-prof-dir=${workDir}`] : [], builtDir: values.built };
-    const apiProcesses: GatewayChild[] = [];
-    for (let i = 0; i < apis; i++) apiProcesses.push(await spawnGateway(workers ? { ...env, ROLE: 'api' } : env, options));
-    const workerProcesses: GatewayChild[] = [];
-    for (let i = 0; i < workers; i++) workerProcesses.push(await spawnGateway({ ...env, ROLE: 'worker' }, { ...options, readyWhen: 'health' }));
+    layout = await spawnLayout(env, { driver: values.driver, workers, apis: Number(values.apis), builtDir: values.built, profileDir: profile ? workDir : undefined });
+    const { apis: apiProcesses, workers: workerProcesses } = layout;
     const gateway = apiProcesses[0];
-    const cpuOf = (children: GatewayChild[]) => children.reduce((sum, c) => sum + procCpuSeconds(c.pid), 0);
 
     const path = join(workDir, 'requests.jsonl');
     writeFileSync(
@@ -135,17 +120,17 @@ async function main(): Promise<void> {
     const urls = apiProcesses.map((p) => `${p.url}/v1/batches/${created.id}`);
     const agent = new Agent({ connections: concurrency, keepAliveTimeout: 30_000, pipelining: 1 });
     await poll(urls, agent, concurrency, WARM_UP_MS);
-    const cpuBefore = { api: cpuOf(apiProcesses), workers: cpuOf(workerProcesses) };
+    const cpuBefore = { api: cpuSeconds(apiProcesses), workers: cpuSeconds(workerProcesses) };
     const before = await getBatch();
     const window = await poll(urls, agent, concurrency, durationMs);
-    const cpuSeconds = cpuOf(apiProcesses) - cpuBefore.api;
-    const workerCpuSeconds = cpuOf(workerProcesses) - cpuBefore.workers;
+    const apiCpuSeconds = cpuSeconds(apiProcesses) - cpuBefore.api;
+    const workerCpuSeconds = cpuSeconds(workerProcesses) - cpuBefore.workers;
     const after = await getBatch();
     const rssMb = apiProcesses.reduce((sum, p) => sum + procMemoryMb(p.pid, 'VmRSS'), 0);
     // One client alone: the service time of a request, without queueing behind the others.
     const single = await poll(urls.slice(0, 1), agent, 1, SINGLE_CLIENT_MS);
     await agent.close();
-    await Promise.all([...apiProcesses, ...workerProcesses].map((p) => p.stop()));
+    await layout.stop();
     await upstream.stop();
 
     const { latencies } = window;
@@ -154,10 +139,7 @@ async function main(): Promise<void> {
     process.stdout.write(
       report([
         ['gateway', values.built ? `compiled JavaScript from ${values.built}` : 'the sources through ts-node (transpile-only)'],
-        [
-          'layout',
-          `${driver === 'postgres' ? 'PostgreSQL + Bull/Redis' : 'SQLite + in-process queue'}, ${workers ? `${apis} api + ${workers} worker process(es)` : 'one process (ROLE=all)'}`,
-        ],
+        ['layout', layout.description],
         ['load', `GET /v1/batches/{id}, ${concurrency} concurrent, ${(window.ms / 1000).toFixed(1)} s after a ${WARM_UP_MS / 1000} s warm-up`],
         ['batch while measured', `${after.status}, ${finished(before)} → ${finished(after)} of ${after.request_counts.total} lines finished (${((finished(after) - finished(before)) / (window.ms / 1000)).toFixed(0)} lines/s; ${idleRate.toFixed(0)} lines/s unpolled)`],
         ['requests', `${latencies.length} ok, ${window.errors} errors, ${(latencies.length / (window.ms / 1000)).toFixed(0)} req/s`],
@@ -168,7 +150,7 @@ async function main(): Promise<void> {
         ['one client alone', `p50 ${ms(quantile(single.latencies, 0.5))}, p99 ${ms(quantile(single.latencies, 0.99))}, ${(single.latencies.length / (single.ms / 1000)).toFixed(0)} req/s`],
         [
           workers ? 'api CPU' : 'gateway CPU',
-          `${((cpuSeconds / (window.ms / 1000)) * 100).toFixed(0)}% of one core, ${((cpuSeconds * 1e6) / Math.max(1, latencies.length)).toFixed(0)} µs a request; RSS ${rssMb.toFixed(0)} MB` +
+          `${((apiCpuSeconds / (window.ms / 1000)) * 100).toFixed(0)}% of one core, ${((apiCpuSeconds * 1e6) / Math.max(1, latencies.length)).toFixed(0)} µs a request; RSS ${rssMb.toFixed(0)} MB` +
             (workers ? `; workers ${((workerCpuSeconds / (window.ms / 1000)) * 100).toFixed(0)}% of one core` : ''),
         ],
       ]) + '\n',
@@ -176,7 +158,7 @@ async function main(): Promise<void> {
     if (profile) reportProfiles(workDir);
   } finally {
     await stopAll();
-    await dropDatabase();
+    await layout?.stop();
     if (!profile) rmSync(workDir, { recursive: true, force: true });
   }
 }
