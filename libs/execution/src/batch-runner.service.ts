@@ -24,10 +24,7 @@ export class BatchRunner {
   private readonly logger = new Logger(BatchRunner.name);
   /** Aborted at shutdown: in-flight requests stop, and their chunks are handed back to the queue. */
   private readonly shutdown = new AbortController();
-  private readonly stops = new BatchStopWatch(async (batchId) => {
-    const now = await this.batches.getRun(batchId);
-    return !!now && now.status === 'in_progress' && !now.stopReason;
-  }, STOP_CHECK_MS);
+  private readonly stops = new BatchStopWatch(async (batchId) => isDispatching(await this.batches.getRun(batchId)), STOP_CHECK_MS);
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -94,7 +91,7 @@ export class BatchRunner {
 
   async runChunk({ batchId, firstLine, lastLine }: RunChunkJob): Promise<void> {
     const batch = await this.batches.getRun(batchId);
-    if (!batch || batch.status !== 'in_progress' || batch.stopReason) return;
+    if (!isDispatching(batch)) return;
     const pending = await this.rows.pendingInRange(batchId, firstLine, lastLine);
     if (pending.length > 0) {
       const provider = await this.routing.getProvider(batch.providerId);
@@ -154,6 +151,11 @@ export class BatchRunner {
       await buffer.close();
     }
   }
+}
+
+/** Whether lines of the batch may be sent: it exists, is in progress, and was neither cancelled nor expired. */
+function isDispatching(batch: BatchRun | null): batch is BatchRun {
+  return !!batch && batch.status === 'in_progress' && !batch.stopReason;
 }
 
 /** The input file's stored bytes or line index cannot be read back: the batch cannot run. */

@@ -1,4 +1,4 @@
-import type { DataSource, EntityManager } from 'typeorm';
+import type { DataSource, EntityManager, QueryResult } from 'typeorm';
 
 /**
  * The two SQL dialects the gateway runs on. Hot paths that write or read thousands of rows use
@@ -36,21 +36,19 @@ export class Placeholders {
 
 /** Runs a statement and returns the rows it produced (a SELECT, or a RETURNING clause) on either driver. */
 export async function queryRows<T>(manager: EntityManager, sql: string, parameters: unknown[]): Promise<T[]> {
-  const runner = manager.queryRunner ?? manager.connection.createQueryRunner();
-  try {
-    const result = await runner.query(sql, parameters, true);
-    return (result.records ?? []) as T[];
-  } finally {
-    if (!manager.queryRunner) await runner.release();
-  }
+  return ((await run(manager, sql, parameters)).records ?? []) as T[];
 }
 
 /** Runs a statement that produces no rows and returns how many rows it changed. */
 export async function execute(manager: EntityManager, sql: string, parameters: unknown[]): Promise<number> {
+  return (await run(manager, sql, parameters)).affected ?? 0;
+}
+
+/** On the manager's query runner inside a transaction, otherwise on a pooled one for this statement. */
+async function run(manager: EntityManager, sql: string, parameters: unknown[]): Promise<QueryResult> {
   const runner = manager.queryRunner ?? manager.connection.createQueryRunner();
   try {
-    const result = await runner.query(sql, parameters, true);
-    return result.affected ?? 0;
+    return await runner.query(sql, parameters, true);
   } finally {
     if (!manager.queryRunner) await runner.release();
   }
