@@ -55,7 +55,7 @@ async function main(): Promise<void> {
     const env: Record<string, string> = {
       DATA_DIR: join(workDir, 'data'),
       ROUTING_FILE: routingFile,
-      FAKE_UPSTREAM_KEY: UPSTREAM_KEY,
+      UPSTREAM_FAKE_KEY: UPSTREAM_KEY,
       MAX_FILE_LINES: String(Math.max(lines, 50_000)),
     };
     for (const key of ['CHUNK_SIZE', 'WORKER_CONCURRENCY']) if (process.env[key]) env[key] = process.env[key]!;

@@ -95,7 +95,7 @@ async function main(): Promise<void> {
     const upstream = await spawnFakeUpstream(UPSTREAM_LATENCY_MS);
     const routingFile = join(workDir, 'routing.yaml');
     writeFileSync(routingFile, fakeRouting(upstream.url, { model: MODEL, maxConcurrency: UPSTREAM_CONCURRENCY }));
-    const env: Record<string, string> = { DATA_DIR: join(workDir, 'data'), ROUTING_FILE: routingFile, FAKE_UPSTREAM_KEY: 'bench-key' };
+    const env: Record<string, string> = { DATA_DIR: join(workDir, 'data'), ROUTING_FILE: routingFile, UPSTREAM_FAKE_KEY: 'bench-key' };
     layout = await spawnLayout(env, { driver: values.driver, workers, apis: Number(values.apis), builtDir: values.built, profileDir: profile ? workDir : undefined });
     const { apis: apiProcesses, workers: workerProcesses } = layout;
     const gateway = apiProcesses[0];

@@ -288,11 +288,11 @@ describe(AdminModule.name, () => {
 
     beforeAll(async () => {
       slow = await startFakeUpstream();
-      gw = await startGateway({ FAKE_UPSTREAM_KEY: 'fake-key' });
+      gw = await startGateway({ UPSTREAM_FAKE_KEY: 'fake-key' });
       admin = adminClient(gw.url, gw.adminToken);
       // a second, slow route added through the API, so one batch can be cancelled before it finishes
       await admin.query('mutation($p: ProviderUpsertInput!) { upsertProvider(input: $p) { id } }', {
-        p: { id: 'slow', kind: 'openai', baseUrl: slow.url, apiKeyEnv: 'FAKE_UPSTREAM_KEY', maxConcurrency: 2 },
+        p: { id: 'slow', kind: 'openai', baseUrl: slow.url, apiKeyEnv: 'UPSTREAM_FAKE_KEY', maxConcurrency: 2 },
       });
       await admin.query('mutation($s: SkuUpsertInput!) { upsertSku(input: $s) { id } }', {
         s: { id: 'slow-model@slow', model: 'slow-model', providerId: 'slow', upstreamModel: 'slow-upstream', priority: 5 },
@@ -460,7 +460,7 @@ describe(AdminModule.name, () => {
           '  - id: slow-a',
           '    kind: openai',
           `    base_url: ${upstreamA.url}`,
-          '    api_key_env: FAKE_UPSTREAM_KEY',
+          '    api_key_env: UPSTREAM_FAKE_KEY',
           '    max_concurrency: 4',
           'skus:',
           ...sku('cancel-model'),
@@ -468,7 +468,7 @@ describe(AdminModule.name, () => {
           '',
         ].join('\n'),
       );
-      gw = await startGateway({ ROUTING_FILE: routingFile, FAKE_UPSTREAM_KEY: 'fake-key', CHUNK_SIZE: '10' });
+      gw = await startGateway({ ROUTING_FILE: routingFile, UPSTREAM_FAKE_KEY: 'fake-key', CHUNK_SIZE: '10' });
       admin = adminClient(gw.url, gw.adminToken);
     });
     afterAll(async () => {
@@ -547,9 +547,9 @@ describe(AdminModule.name, () => {
 
       // a second provider and a higher-priority SKU for the same model, and the old SKU switched off
       const { upsertProvider } = await admin.query('mutation($p: ProviderUpsertInput!) { upsertProvider(input: $p) { id kind baseUrl apiKeyEnv maxConcurrency } }', {
-        p: { id: 'fast-b', kind: 'openai', baseUrl: upstreamB.url, apiKeyEnv: 'FAKE_UPSTREAM_KEY', maxConcurrency: 8 },
+        p: { id: 'fast-b', kind: 'openai', baseUrl: upstreamB.url, apiKeyEnv: 'UPSTREAM_FAKE_KEY', maxConcurrency: 8 },
       });
-      expect(upsertProvider).toEqual({ id: 'fast-b', kind: 'openai', baseUrl: upstreamB.url, apiKeyEnv: 'FAKE_UPSTREAM_KEY', maxConcurrency: 8 });
+      expect(upsertProvider).toEqual({ id: 'fast-b', kind: 'openai', baseUrl: upstreamB.url, apiKeyEnv: 'UPSTREAM_FAKE_KEY', maxConcurrency: 8 });
       const { upsertSku } = await admin.query('mutation($s: SkuUpsertInput!) { upsertSku(input: $s) { id model providerId upstreamModel batchCapable active priority weight } }', {
         s: { id: 'route-model@fast-b', model: 'route-model', providerId: 'fast-b', upstreamModel: 'b-route-model', batchCapable: true, active: true, priority: 20, weight: 1 },
       });

@@ -164,7 +164,7 @@ function writeRouting(dir: string, upstreamUrl: string, maxConcurrency: number):
       '  - id: fake',
       '    kind: openai',
       `    base_url: ${upstreamUrl}`,
-      '    api_key_env: FAKE_UPSTREAM_KEY',
+      '    api_key_env: UPSTREAM_FAKE_KEY',
       `    max_concurrency: ${maxConcurrency}`,
       '  - id: dead',
       '    kind: openai',
@@ -196,7 +196,7 @@ async function startRig(opts: { latencyMs: number; maxConcurrency: number; env: 
   try {
     const gw = await startGateway({
       ROUTING_FILE: writeRouting(dir, upstream.url, opts.maxConcurrency),
-      FAKE_UPSTREAM_KEY: UPSTREAM_KEY,
+      UPSTREAM_FAKE_KEY: UPSTREAM_KEY,
       UPSTREAM_TIMEOUT_MS: '500',
       UPSTREAM_MAX_ATTEMPTS: '4',
       ...opts.env,

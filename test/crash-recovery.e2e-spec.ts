@@ -58,7 +58,7 @@ describe('Crash recovery', () => {
     const environment = await testEnvironment({
       LOG_LEVEL: 'warn',
       BOOTSTRAP_API_KEY: API_KEY,
-      FAKE_UPSTREAM_KEY: 'fake-key',
+      UPSTREAM_FAKE_KEY: 'fake-key',
       CHUNK_SIZE: '100',
     });
     env = environment.env;

@@ -102,7 +102,7 @@ describe('Observability', () => {
     upstream = await startFakeUpstream({ latencyMs: 30 });
     receiver = await startWebhookReceiver();
     upstreamKey = `sk-upstream-${randomBytes(12).toString('hex')}`;
-    gw = await startGateway({ ROUTING_FILE: routingFile(upstream), FAKE_UPSTREAM_KEY: upstreamKey, CHUNK_SIZE: '10', UPSTREAM_MAX_ATTEMPTS: '3' });
+    gw = await startGateway({ ROUTING_FILE: routingFile(upstream), UPSTREAM_FAKE_KEY: upstreamKey, CHUNK_SIZE: '10', UPSTREAM_MAX_ATTEMPTS: '3' });
   });
 
   afterAll(async () => {
@@ -423,7 +423,7 @@ describe('Logs at debug level', () => {
       LOG_LEVEL: 'debug',
       BOOTSTRAP_API_KEY: bootstrapKey,
       ROUTING_FILE: routingFile(upstream),
-      FAKE_UPSTREAM_KEY: upstreamKey,
+      UPSTREAM_FAKE_KEY: upstreamKey,
       WEBHOOK_ALLOW_HTTP: 'true',
       WEBHOOK_ALLOW_PRIVATE: 'true',
     });

@@ -50,7 +50,7 @@ describe('Scale-out', () => {
     upstream = await startFakeUpstream({ latencyMs: 8 });
     const environment = await testEnvironment({
       BOOTSTRAP_API_KEY: API_KEY,
-      FAKE_UPSTREAM_KEY: 'fake-key',
+      UPSTREAM_FAKE_KEY: 'fake-key',
       CHUNK_SIZE: String(CHUNK_SIZE),
       WORKER_CONCURRENCY: String(WORKER_CONCURRENCY),
     });

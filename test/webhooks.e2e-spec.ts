@@ -126,7 +126,7 @@ function routingFile(dir: string, upstreamUrl: string): string {
       '  - id: fake',
       '    kind: openai',
       `    base_url: ${upstreamUrl}`,
-      '    api_key_env: FAKE_UPSTREAM_KEY',
+      '    api_key_env: UPSTREAM_FAKE_KEY',
       '    max_concurrency: 2',
       'skus:',
       '  - id: batch-test-model@mock',
@@ -166,7 +166,7 @@ describe(WebhooksService.name, () => {
       routingDir = mkdtempSync(join(tmpdir(), 'bg-webhooks-'));
       gw = await startGateway({
         ROUTING_FILE: routingFile(routingDir, upstream.url),
-        FAKE_UPSTREAM_KEY: 'fake-key',
+        UPSTREAM_FAKE_KEY: 'fake-key',
         WEBHOOK_RETRY_DELAYS_MS: '200,400',
         WEBHOOK_TIMEOUT_MS: '1000',
       });

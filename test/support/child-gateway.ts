@@ -1,5 +1,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 
@@ -68,6 +69,14 @@ export class ChildGateway {
     child.stdout!.on('data', (c: Buffer) => (this.output += c.toString('utf8')));
     child.stderr!.on('data', (c: Buffer) => (this.output += c.toString('utf8')));
     return child;
+  }
+
+  /** Its peak resident memory so far in MB (VmHWM from /proc, Linux only). */
+  peakRssMb(): number {
+    const status = readFileSync(`/proc/${this.child!.pid}/status`, 'utf8');
+    const kb = /^VmHWM:\s+(\d+) kB/m.exec(status);
+    if (!kb) throw new Error(`No VmHWM in /proc/${this.child!.pid}/status`);
+    return Number(kb[1]) / 1024;
   }
 
   /** Whether the process is started and has not exited. */

@@ -9,6 +9,14 @@ import { AddressInfo, Socket } from 'node:net';
  *   `#status=400`    always answer 400 (no count: every attempt)
  *   `#hang`          never answer (the gateway's timeout must fire)
  *   `#latency=200`   wait 200 ms before answering
+ * and hostile answers (each one every attempt):
+ *   `#pretty`        a valid answer, pretty-printed over many lines
+ *   `#nonjson`       200 with a text/plain body of several lines
+ *   `#trickle=500`   200 headers, then one byte of JSON every 500 ms, never ending
+ *   `#huge=50`       200 with a 50 MB JSON body, streamed without a Content-Length (`#huge-declared=50`: with one)
+ *   `#reset`         200 headers and half a body, then the connection is destroyed
+ *   `#nul`           400 whose error message holds a NUL character
+ *   `#deep`          200 with JSON nested 200,000 levels deep (parses, cannot be serialised again)
  * and globally by `knobs` (default latency, a fixed status for everything).
  */
 export interface FakeUpstreamKnobs {
@@ -63,6 +71,7 @@ export async function startFakeUpstream(knobs: Partial<FakeUpstreamKnobs> = {}):
     attempts.set(content, attempt);
 
     if (content.includes('#hang')) return; // never answers; the socket is destroyed on close()
+    if (await hostileAnswer(content, body.model, res)) return;
     const latency = marker(content, 'latency');
     const wait = latency ? Number(latency[1]) : state.latencyMs;
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
@@ -120,6 +129,62 @@ export async function startFakeUpstream(knobs: Partial<FakeUpstreamKnobs> = {}):
   };
 }
 
+const completion = (model: string, content: string) => ({
+  id: 'chatcmpl-fake-hostile',
+  object: 'chat.completion',
+  created: 1700000000,
+  model,
+  choices: [{ index: 0, message: { role: 'assistant', content: `echo: ${content}` }, finish_reason: 'stop' }],
+  usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
+});
+
+/** Writes `chunk` and waits for the socket to take it; false once the gateway has hung up. */
+async function write(res: ServerResponse, chunk: string | Buffer): Promise<boolean> {
+  if (res.destroyed) return false;
+  if (!res.write(chunk)) await Promise.race([new Promise((r) => res.once('drain', r)), new Promise((r) => res.once('close', r))]);
+  return !res.destroyed;
+}
+
+/** The hostile modes of the file header comment; true when one answered. */
+async function hostileAnswer(content: string, model: string, res: ServerResponse): Promise<boolean> {
+  const json = { 'content-type': 'application/json' };
+  if (content.includes('#pretty')) {
+    res.writeHead(200, json).end(JSON.stringify(completion(model, content), null, 2));
+  } else if (content.includes('#nonjson')) {
+    res.writeHead(200, { 'content-type': 'text/plain' }).end('plain text\nover two lines');
+  } else if (content.includes('#nul')) {
+    res.writeHead(400, json).end(JSON.stringify({ error: { message: 'bad\u0000request', type: 'invalid_request_error' } }));
+  } else if (content.includes('#deep')) {
+    const depth = 200_000;
+    res.writeHead(200, json).end('['.repeat(depth) + ']'.repeat(depth));
+  } else if (content.includes('#reset')) {
+    res.writeHead(200, json);
+    res.write(JSON.stringify(completion(model, content)).slice(0, 40));
+    setTimeout(() => res.socket?.destroy(), 20);
+  } else if (marker(content, 'trickle')) {
+    const every = Number(marker(content, 'trickle')![1]);
+    res.writeHead(200, json);
+    const text = JSON.stringify(completion(model, content)) + ' '.repeat(1_000_000);
+    for (let i = 0; i < text.length && (await write(res, text[i])); i++) await new Promise((r) => setTimeout(r, every));
+  } else if (marker(content, 'huge') || marker(content, 'huge-declared')) {
+    const declared = marker(content, 'huge-declared');
+    const bytes = Number((declared ?? marker(content, 'huge'))![1]) * 1024 * 1024;
+    const filler = Buffer.alloc(64 * 1024, 'a');
+    const head = Buffer.from('{"object":"chat.completion","padding":"');
+    const tail = Buffer.from('"}');
+    const fill = bytes - head.length - tail.length;
+    res.writeHead(200, declared ? { ...json, 'content-length': String(bytes) } : json);
+    if (!(await write(res, head))) return true;
+    for (let sent = 0; sent < fill; sent += filler.length) {
+      if (!(await write(res, filler.subarray(0, Math.min(filler.length, fill - sent))))) return true;
+    }
+    res.end(tail);
+  } else {
+    return false;
+  }
+  return true;
+}
+
 /** A routing file (YAML) that sends `model` to the fake upstream as `upstreamModel`. */
 export function fakeRouting(upstreamUrl: string, opts: { model?: string; upstreamModel?: string; maxConcurrency?: number; timeoutMs?: number } = {}): string {
   const model = opts.model ?? 'fake-model';
@@ -128,7 +193,7 @@ export function fakeRouting(upstreamUrl: string, opts: { model?: string; upstrea
     '  - id: fake',
     '    kind: openai',
     `    base_url: ${upstreamUrl}`,
-    '    api_key_env: FAKE_UPSTREAM_KEY',
+    '    api_key_env: UPSTREAM_FAKE_KEY',
     `    max_concurrency: ${opts.maxConcurrency ?? 16}`,
     ...(opts.timeoutMs ? [`    timeout_ms: ${opts.timeoutMs}`] : []),
     'skus:',

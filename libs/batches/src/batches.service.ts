@@ -1,5 +1,5 @@
 import { APP_CONFIG, ApiError, AppConfig, Clock, IdGenerator, ListObject, toListPage } from '@app/core';
-import { FilesService } from '@app/files';
+import { FilesService, MAX_KEPT_MODELS } from '@app/files';
 import { JobQueue, JOBS, STOP_FINALIZE_DELAY_MS } from '@app/queue';
 import { RoutingService } from '@app/routing';
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
@@ -62,7 +62,7 @@ export class BatchesService implements OnModuleInit {
     if (file.models.length > 1) {
       throw new ApiError(
         'batch_multiple_models',
-        `A batch must use one model; the file uses ${file.models.length}: ${file.models.slice(0, 5).join(', ')}`,
+        `A batch must use one model; the file uses ${file.models.length >= MAX_KEPT_MODELS ? 'at least ' : ''}${file.models.length}: ${file.models.join(', ')}`,
         'input_file_id',
       );
     }

@@ -9,6 +9,7 @@ import { Metrics } from './metrics/metrics.service';
 import { QuietLogger } from './quiet-logger';
 import { Clock } from './util/clock';
 import { IdGenerator } from './util/ids';
+import { NulPipe } from './nul.pipe';
 import { createValidationPipe } from './validation.pipe';
 
 /**
@@ -44,6 +45,8 @@ export class CoreModule {
         Metrics,
         RequestTelemetry,
         { provide: APP_FILTER, useClass: EnvelopeExceptionFilter },
+        // NUL first: the validators (and class-transformer) then only ever see text the database can store.
+        { provide: APP_PIPE, useClass: NulPipe },
         { provide: APP_PIPE, useFactory: createValidationPipe },
       ],
       exports: [APP_CONFIG, Clock, IdGenerator, QuietLogger, Metrics, RequestTelemetry],

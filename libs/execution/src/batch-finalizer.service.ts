@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import { BatchRunner } from './batch-runner.service';
 import { RequestRowsService, ResultRow } from './request-rows.service';
-import { REQUEST_ERROR_CODES } from './upstream/upstream.service';
+import { REQUEST_ERROR_CODES } from './upstream/upstream-client';
 
 /** A stable id derived from a seed, so that finalizing again after a crash reuses the same ids. */
 function stableId(prefix: string, seed: string): string {

@@ -1,6 +1,6 @@
 import { BatchesService, BatchRun, BatchStateMachine } from '@app/batches';
 import { APP_CONFIG, AppConfig } from '@app/core';
-import { FilesService } from '@app/files';
+import { FilesService, parseRequestLine } from '@app/files';
 import { JobQueue, JOBS, RunChunkJob, STOP_GRACE_MS } from '@app/queue';
 import { Provider, RoutingService } from '@app/routing';
 import { Inject, Injectable, Logger } from '@nestjs/common';
@@ -8,7 +8,8 @@ import { setMaxListeners } from 'node:events';
 import { BatchStopWatch } from './batch-stop-watch';
 import { LineReader } from './line-reader';
 import { FinishedRow, PendingRow, RequestRowsService } from './request-rows.service';
-import { UpstreamService } from './upstream/upstream.service';
+import { REQUEST_ERROR_CODES } from './upstream/upstream-client';
+import { noAnswer, UpstreamService } from './upstream/upstream.service';
 
 const FLUSH_EVERY_ROWS = 500;
 const FLUSH_EVERY_MS = 250;
@@ -130,17 +131,27 @@ export class BatchRunner {
       grace = setTimeout(() => stop.abort(), STOP_GRACE_MS);
     });
     const buffer = new ResultBuffer((finished) => this.rows.finish(batch.id, finished));
+    // An unexpected failure (the input cannot be read back, a database error) ends the chunk, but only
+    // after every request already in flight has finished and been recorded: a retried job never sends
+    // a line again that already has a result. A line that cannot be run is not such a failure: it ends
+    // as an error line of its own.
+    let failure: { error: unknown } | null = null;
     try {
       let next = 0;
       const reader = new LineReader(pending, (offset, length) => this.files.readLine(batch.inputFileId, offset, length));
       const lanes = Array.from({ length: Math.min(pending.length, provider.maxConcurrency) }, async () => {
-        while (next < pending.length && !stopping) {
+        while (next < pending.length && !stopping && !failure) {
           const index = next++;
-          const row = pending[index];
-          const line = await reader.line(index);
-          const request = JSON.parse(line.toString('utf8')) as { body: Record<string, unknown> };
-          const outcome = await this.upstream.execute(provider, { ...request.body, model: batch.upstreamModel }, stop.signal);
-          if (outcome) buffer.add({ line: row.line, outcome });
+          try {
+            const request = upstreamRequest(await reader.line(index), batch.upstreamModel);
+            const outcome =
+              'invalid' in request
+                ? { ...noAnswer(REQUEST_ERROR_CODES.invalidLine, request.invalid), attempts: 0, latencyMs: 0 }
+                : await this.upstream.execute(provider, request.json, stop.signal);
+            if (outcome) buffer.add({ line: pending[index].line, outcome });
+          } catch (error) {
+            failure ??= { error };
+          }
         }
       });
       await Promise.all(lanes);
@@ -150,7 +161,19 @@ export class BatchRunner {
       this.shutdown.signal.removeEventListener('abort', onShutdown);
       await buffer.close();
     }
+    if (failure) throw (failure as { error: unknown }).error;
   }
+}
+
+/**
+ * The body sent upstream for one input line (with the locked upstream model), read by the same rule as
+ * the upload validator; `invalid` when the line cannot be run, so it ends as an error line instead.
+ */
+export function upstreamRequest(line: Uint8Array, upstreamModel: string): { json: string } | { invalid: string } {
+  const parsed = parseRequestLine(line);
+  if (!parsed.ok) return { invalid: `The input line ${parsed.reason}` };
+  if (parsed.problems.length > 0) return { invalid: `The input line cannot be run: ${parsed.problems.join('; ')}` };
+  return { json: JSON.stringify({ ...parsed.body, model: upstreamModel }) };
 }
 
 /** Whether lines of the batch may be sent: it exists, is in progress, and was neither cancelled nor expired. */

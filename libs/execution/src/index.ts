@@ -1,5 +1,5 @@
 export * from './execution.module';
 export { RequestRowsService } from './request-rows.service';
 export { SweeperService } from './sweeper.service';
-export { REQUEST_ERROR_CODES } from './upstream/upstream.service';
+export { REQUEST_ERROR_CODES } from './upstream/upstream-client';
 export { parseRetryAfter } from './upstream/openai.upstream';

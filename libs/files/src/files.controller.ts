@@ -1,11 +1,12 @@
 import { AccountId } from '@app/accounts';
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, UploadedFile, UseInterceptors } from '@nestjs/common';
 import { FileInterceptor } from '@nestjs/platform-express';
+import { DiscardUploadOnError } from './discard-upload-on-error.interceptor';
 import { ListFilesQuery } from './dto/list-files.query';
 import { FilesService } from './files.service';
 import type { StoredUpload } from './upload-storage.engine';
 
-/** Multipart fields other than the file; checked by the service so a rejected upload is cleaned up. */
+/** Multipart fields other than the file; checked by the service (a refused upload is discarded by DiscardUploadOnError). */
 interface UploadFields {
   purpose?: unknown;
 }
@@ -16,7 +17,7 @@ export class FilesController {
 
   @Post()
   @HttpCode(200)
-  @UseInterceptors(FileInterceptor('file'))
+  @UseInterceptors(FileInterceptor('file'), DiscardUploadOnError)
   upload(@AccountId() accountId: string, @UploadedFile() file: StoredUpload | undefined, @Body() fields: UploadFields) {
     return this.files.upload(accountId, file, fields?.purpose);
   }

@@ -31,14 +31,13 @@ export class FilesService {
   async upload(accountId: string, upload: StoredUpload | undefined, purpose: unknown): Promise<FileObject> {
     if (!upload) throw new ApiError('missing_file', "The multipart field 'file' is required", 'file');
     if (purpose !== 'batch') {
-      await this.removeStored(upload.fileId);
       const message = purpose === undefined ? "'purpose' is required and must be 'batch'" : `Invalid purpose '${String(purpose)}': uploads must use 'batch'`;
       throw new ApiError('invalid_purpose', message, 'purpose');
     }
     const entity = this.files.create({
       id: upload.fileId,
       accountId,
-      filename: upload.originalname || 'upload.jsonl',
+      filename: storedFilename(upload.originalname),
       purpose: 'batch',
       bytes: upload.size,
       status: 'processed',
@@ -49,12 +48,12 @@ export class FilesService {
       models: upload.summary.models,
       validationErrors: upload.summary.errors,
     });
-    try {
-      return toFileObject(await this.files.save(entity));
-    } catch (err) {
-      await this.removeStored(upload.fileId);
-      throw err;
-    }
+    return toFileObject(await this.files.save(entity));
+  }
+
+  /** Removes the stored bytes of an upload that was refused after it was stored (DiscardUploadOnError). */
+  discardUpload(fileId: string): Promise<void> {
+    return this.removeStored(fileId);
   }
 
   async list(accountId: string, query: ListFilesQuery): Promise<ListObject<FileObject>> {
@@ -181,6 +180,16 @@ function toFileObject(file: FileEntity): FileObject {
     expires_at: file.expiresAt,
     status_details: null,
   };
+}
+
+/**
+ * The client's filename as kept: control characters (NUL among them, which PostgreSQL refuses in text)
+ * become "_", and it is cut to 255 characters, as file systems do.
+ */
+function storedFilename(name: string | undefined): string {
+  // eslint-disable-next-line no-control-regex
+  const clean = (name ?? '').replace(/[\u0000-\u001f\u007f]/g, '_').slice(0, 255);
+  return clean || 'upload.jsonl';
 }
 
 /** An attachment header that survives any filename: an ASCII fallback plus the RFC 5987 UTF-8 form. */

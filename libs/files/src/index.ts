@@ -1,4 +1,5 @@
 export * from './files.module';
 export * from './files.service';
 export * from './file.types';
-export type { LineIndexEntry } from './validation/jsonl-scanner';
+export { MAX_KEPT_MODELS, type LineIndexEntry } from './validation/jsonl-scanner';
+export { parseRequestLine, REQUEST_ENDPOINT } from './validation/request-line';

@@ -1,4 +1,4 @@
-import { APP_CONFIG, AppConfig, InvalidConfigError } from '@app/core';
+import { ApiError, APP_CONFIG, AppConfig, InvalidConfigError } from '@app/core';
 import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
@@ -49,8 +49,13 @@ export class RoutingSeeder implements OnApplicationBootstrap {
   async onApplicationBootstrap(): Promise<void> {
     if (this.config.role === 'worker') return;
     const seed = this.config.routingFile ? readRoutingFile(this.config.routingFile) : DEFAULT_ROUTING;
-    for (const provider of seed.providers ?? []) await this.routing.upsertProvider(provider);
-    for (const sku of seed.skus ?? []) await this.routing.upsertSku(sku);
+    try {
+      for (const provider of seed.providers ?? []) await this.routing.upsertProvider(provider);
+      for (const sku of seed.skus ?? []) await this.routing.upsertSku(sku);
+    } catch (err) {
+      if (err instanceof ApiError) throw new InvalidRoutingFileError(`ROUTING_FILE ${this.config.routingFile} is invalid: ${err.message}`);
+      throw err;
+    }
     this.logger.log(
       { providers: seed.providers?.length ?? 0, skus: seed.skus?.length ?? 0, source: this.config.routingFile ?? 'built-in mock' },
       'Routing seeded',

@@ -1,5 +1,5 @@
-import { ApiError, Clock } from '@app/core';
-import { Injectable } from '@nestjs/common';
+import { ApiError, APP_CONFIG, AppConfig, Clock } from '@app/core';
+import { Inject, Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, Repository } from 'typeorm';
 import { ProviderInput, SkuInput } from './dto/routing.inputs';
@@ -42,6 +42,7 @@ export class RoutingService {
     @InjectRepository(ProviderEntity) private readonly providers: Repository<ProviderEntity>,
     @InjectRepository(SkuEntity) private readonly skus: Repository<SkuEntity>,
     private readonly clock: Clock,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   /**
@@ -68,6 +69,15 @@ export class RoutingService {
   async upsertProvider(input: ProviderInput): Promise<Provider> {
     if (input.kind === 'openai' && !input.base_url) {
       throw new ApiError('invalid_request_error', `Provider '${input.id}' of kind openai needs base_url`, 'base_url');
+    }
+    const prefix = this.config.apiKeyEnvPrefix;
+    if (input.api_key_env && !input.api_key_env.startsWith(prefix)) {
+      // Otherwise any variable of the gateway (the admin token, DATABASE_URL) could be sent to any host as a bearer token.
+      throw new ApiError(
+        'invalid_request_error',
+        `Provider '${input.id}': api_key_env must start with ${prefix} (API_KEY_ENV_PREFIX); got ${input.api_key_env}`,
+        'api_key_env',
+      );
     }
     const now = this.clock.nowSeconds();
     const existing = await this.providers.findOneBy({ id: input.id });

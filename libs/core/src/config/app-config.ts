@@ -35,6 +35,8 @@ class EnvironmentVariables {
   @IsOptional() @Transform(toInt) @IsInt() @Min(100) UPSTREAM_TIMEOUT_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(20) UPSTREAM_MAX_ATTEMPTS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) UPSTREAM_RETRY_BASE_MS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1024) UPSTREAM_MAX_RESPONSE_BYTES?: number;
+  @IsOptional() @Matches(/^[A-Z][A-Z0-9]*_$/, { message: 'must be upper-case letters and digits ending with "_", e.g. UPSTREAM_' }) API_KEY_ENV_PREFIX?: string;
   @IsOptional() @Transform(toInt) @IsInt() @Min(10) SWEEP_INTERVAL_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(100) WEBHOOK_TIMEOUT_MS?: number;
   @IsOptional() @Matches(/^\d+(,\d+)*$/, { message: 'must be a comma-separated list of milliseconds' }) WEBHOOK_RETRY_DELAYS_MS?: string;
@@ -61,7 +63,9 @@ export interface AppConfig {
   webhookRetryDelaysMs: number[];
   logLevel: string;
   limits: { maxFileBytes: number; maxLines: number; maxLineBytes: number };
-  /** Reads a secret named by configuration (a provider's api_key_env) from the same environment. */
+  /** The prefix every provider's `api_key_env` must have: no other variable can be sent upstream as a key. */
+  apiKeyEnvPrefix: string;
+  /** Reads a provider's secret (its api_key_env) from the same environment; only names with `apiKeyEnvPrefix`. */
   readSecret(name: string): string | undefined;
   execution: {
     chunkSize: number;
@@ -69,6 +73,8 @@ export interface AppConfig {
     upstreamTimeoutMs: number;
     upstreamMaxAttempts: number;
     upstreamRetryBaseMs: number;
+    /** Largest upstream answer read; a larger one ends its line with upstream_response_too_large. */
+    upstreamMaxResponseBytes: number;
     sweepIntervalMs: number;
   };
 }
@@ -98,6 +104,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       `Invalid environment variable ROLE=${JSON.stringify(role)}: separate api and worker processes need DATABASE_URL and REDIS_URL`,
     );
   }
+  const apiKeyEnvPrefix = vars.API_KEY_ENV_PREFIX ?? 'UPSTREAM_';
   return {
     nodeEnv: (vars.NODE_ENV as AppConfig['nodeEnv']) ?? 'development',
     port: vars.PORT ?? 3000,
@@ -114,7 +121,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     webhookTimeoutMs: vars.WEBHOOK_TIMEOUT_MS ?? 10_000,
     webhookRetryDelaysMs: (vars.WEBHOOK_RETRY_DELAYS_MS ?? DEFAULT_WEBHOOK_RETRY_DELAYS_MS).split(',').map(Number),
     logLevel: vars.LOG_LEVEL ?? 'info',
-    readSecret: (name: string) => env[name],
+    apiKeyEnvPrefix,
+    readSecret: (name: string) => (name.startsWith(apiKeyEnvPrefix) ? env[name] : undefined),
     limits: {
       maxFileBytes: vars.MAX_FILE_BYTES ?? 200 * 1024 * 1024,
       maxLines: vars.MAX_FILE_LINES ?? 50_000,
@@ -126,6 +134,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       upstreamTimeoutMs: vars.UPSTREAM_TIMEOUT_MS ?? 120_000,
       upstreamMaxAttempts: vars.UPSTREAM_MAX_ATTEMPTS ?? 5,
       upstreamRetryBaseMs: vars.UPSTREAM_RETRY_BASE_MS ?? 500,
+      upstreamMaxResponseBytes: vars.UPSTREAM_MAX_RESPONSE_BYTES ?? 10 * 1024 * 1024,
       sweepIntervalMs: vars.SWEEP_INTERVAL_MS ?? 30_000,
     },
   };
@@ -136,7 +145,8 @@ class EnvironmentVariablesKeys {
   PORT = 0; DATA_DIR = 0; DATABASE_URL = 0; REDIS_URL = 0; REDIS_PREFIX = 0; ROLE = 0; ADMIN_TOKEN = 0;
   BOOTSTRAP_API_KEY = 0; ROUTING_FILE = 0; WEBHOOK_ALLOW_HTTP = 0; WEBHOOK_ALLOW_PRIVATE = 0; LOG_LEVEL = 0;
   NODE_ENV = 0; MAX_FILE_BYTES = 0; MAX_FILE_LINES = 0; MAX_LINE_BYTES = 0; CHUNK_SIZE = 0; WORKER_CONCURRENCY = 0;
-  UPSTREAM_TIMEOUT_MS = 0; UPSTREAM_MAX_ATTEMPTS = 0; UPSTREAM_RETRY_BASE_MS = 0; SWEEP_INTERVAL_MS = 0;
+  UPSTREAM_TIMEOUT_MS = 0; UPSTREAM_MAX_ATTEMPTS = 0; UPSTREAM_RETRY_BASE_MS = 0; UPSTREAM_MAX_RESPONSE_BYTES = 0;
+  API_KEY_ENV_PREFIX = 0; SWEEP_INTERVAL_MS = 0;
   WEBHOOK_TIMEOUT_MS = 0; WEBHOOK_RETRY_DELAYS_MS = 0;
 }
 

@@ -1,7 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { ApiError } from '../errors/api-error';
-import { codeForStatus } from '../errors/error-codes';
+import { codeForStatus, ErrorCode } from '../errors/error-codes';
 import { requestLogFields } from '../http/request-telemetry';
 import { envelopeFor, errorBody } from './envelope';
 
@@ -36,6 +36,8 @@ export class EnvelopeExceptionFilter implements ExceptionFilter {
 
   private toApiError(exception: unknown, req: Request): ApiError {
     if (exception instanceof ApiError) return exception;
+    const refused = bodyParserError(exception);
+    if (refused) return refused;
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const response = exception.getResponse();
@@ -51,4 +53,38 @@ export class EnvelopeExceptionFilter implements ExceptionFilter {
     this.logger.error({ err: exception, req: requestLogFields(req) }, 'Unhandled error');
     return new ApiError('internal_error', 'The server had an error while processing your request');
   }
+}
+
+/** What body-parser (through raw-body and http-errors) says when it refuses a request body. */
+interface BodyParserError {
+  type?: string;
+  status: number;
+  expose: boolean;
+  limit?: number;
+  charset?: string;
+  encoding?: string;
+}
+
+const BODY_PARSER_ERRORS: Record<string, { code: ErrorCode; message: (e: BodyParserError) => string }> = {
+  'entity.too.large': { code: 'request_too_large', message: (e) => `The request body is larger than the limit of ${e.limit} bytes` },
+  'charset.unsupported': { code: 'unsupported_media_type', message: (e) => `Unsupported charset "${e.charset}"; send the body as UTF-8` },
+  'encoding.unsupported': {
+    code: 'unsupported_media_type',
+    message: (e) => `Unsupported Content-Encoding "${e.encoding}"; use gzip, deflate, br or identity`,
+  },
+  'entity.parse.failed': { code: 'invalid_request_error', message: () => 'The request body is not valid JSON' },
+};
+
+/**
+ * A refused request body as a catalogued client error, never a 500: body-parser's errors are
+ * http-errors (an exposable 4xx status), with a `type` for the cases it names, and without one when the
+ * body could not be decoded (a Content-Encoding whose data is corrupt). Null for anything else.
+ */
+function bodyParserError(exception: unknown): ApiError | null {
+  const e = exception as Partial<BodyParserError> | null;
+  if (typeof e?.status !== 'number' || e.status < 400 || e.status >= 500 || e.expose !== true || exception instanceof HttpException) return null;
+  const known = e.type ? BODY_PARSER_ERRORS[e.type] : undefined;
+  if (known) return new ApiError(known.code, known.message(e as BodyParserError));
+  if (!e.type) return new ApiError(codeForStatus(e.status), 'The request body could not be decoded as its Content-Encoding says');
+  return new ApiError(codeForStatus(e.status), (exception as Error).message);
 }

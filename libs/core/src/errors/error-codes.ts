@@ -15,6 +15,7 @@ export const ERROR_CATALOGUE = {
   batch_multiple_models: { status: 400, type: 'invalid_request_error' },
   batch_model_not_supported: { status: 400, type: 'invalid_request_error' },
   batch_routing_unavailable: { status: 400, type: 'invalid_request_error' },
+  query_too_complex: { status: 400, type: 'invalid_request_error' },
   invalid_api_key: { status: 401, type: 'authentication_error' },
   invalid_admin_token: { status: 401, type: 'authentication_error' },
   not_found: { status: 404, type: 'invalid_request_error' },
@@ -22,6 +23,8 @@ export const ERROR_CATALOGUE = {
   batch_not_cancellable: { status: 409, type: 'invalid_request_error' },
   conflict: { status: 409, type: 'invalid_request_error' },
   file_too_large: { status: 413, type: 'invalid_request_error' },
+  request_too_large: { status: 413, type: 'invalid_request_error' },
+  unsupported_media_type: { status: 415, type: 'invalid_request_error' },
   unprocessable_entity: { status: 422, type: 'invalid_request_error' },
   rate_limit_exceeded: { status: 429, type: 'rate_limit_error' },
   internal_error: { status: 500, type: 'server_error' },
@@ -40,6 +43,8 @@ export function codeForStatus(status: number): ErrorCode {
       return 'conflict';
     case 413:
       return 'file_too_large';
+    case 415:
+      return 'unsupported_media_type';
     case 422:
       return 'unprocessable_entity';
     case 429:

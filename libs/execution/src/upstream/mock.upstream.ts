@@ -8,12 +8,13 @@ const words = (text: string) => (text.match(/\S+/g) ?? []).length;
  * short reply derived from the last message, so the embedded default runs end to end out of the box.
  */
 export class MockUpstream implements UpstreamClient {
-  async send(body: Record<string, unknown>): Promise<UpstreamAttempt> {
+  async send(json: string): Promise<UpstreamAttempt> {
+    const body = JSON.parse(json) as Record<string, unknown>;
     const messages = Array.isArray(body.messages) ? (body.messages as { content?: unknown }[]) : [];
     const texts = messages.map((m) => (typeof m.content === 'string' ? m.content : JSON.stringify(m.content ?? '')));
     const last = texts[texts.length - 1] ?? '';
     const reply = `This is a mock reply to: ${last.slice(0, 200)}`;
-    const digest = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 24);
+    const digest = createHash('sha256').update(json).digest('hex').slice(0, 24);
     const promptTokens = texts.reduce((n, t) => n + words(t), 0);
     const completionTokens = words(reply);
     const response = {

@@ -1,44 +1,56 @@
-import { Agent, request } from 'undici';
-import type { UpstreamAttempt, UpstreamClient } from './upstream-client';
+import { Agent, Dispatcher, request } from 'undici';
+import { REQUEST_ERROR_CODES, UpstreamAttempt, UpstreamClient, UpstreamFailure } from './upstream-client';
+
+export interface OpenAiUpstreamOptions {
+  baseUrl: string;
+  apiKey: string | undefined;
+  connections: number;
+  /** The whole attempt, headers and body; no pause in the body may be longer either. */
+  timeoutMs: number;
+  /** Largest answer read; a larger one ends the attempt. */
+  maxResponseBytes: number;
+}
 
 /**
  * An OpenAI-compatible realtime endpoint (vLLM, DashScope compatible mode, OpenAI): a keep-alive
- * connection pool sized to the provider's concurrency, and a per-attempt timeout. The timeout is
- * undici's own (no response headers within it, or no body bytes for that long), which costs nothing
- * per request, where a timer signal combined with the stop signal costs several microseconds each.
+ * connection pool sized to the provider's concurrency. Each attempt has undici's header and idle-body
+ * timeouts, an overall deadline (one plain timer, so an answer that trickles in cannot hold a line
+ * forever), and a size limit on the answer, checked on the declared length and again as bytes arrive.
  */
 export class OpenAiUpstream implements UpstreamClient {
   private readonly agent: Agent;
   private readonly url: string;
   private readonly headers: Record<string, string>;
 
-  constructor(
-    baseUrl: string,
-    apiKey: string | undefined,
-    connections: number,
-    private readonly timeoutMs: number,
-  ) {
-    this.url = `${baseUrl.replace(/\/+$/, '')}/chat/completions`;
-    this.agent = new Agent({ connections, keepAliveTimeout: 30_000, pipelining: 1 });
+  constructor(private readonly options: OpenAiUpstreamOptions) {
+    this.url = `${options.baseUrl.replace(/\/+$/, '')}/chat/completions`;
+    this.agent = new Agent({ connections: options.connections, keepAliveTimeout: 30_000, pipelining: 1 });
     this.headers = { 'content-type': 'application/json', accept: 'application/json' };
-    if (apiKey) this.headers.authorization = `Bearer ${apiKey}`;
+    if (options.apiKey) this.headers.authorization = `Bearer ${options.apiKey}`;
   }
 
-  async send(body: Record<string, unknown>, signal: AbortSignal): Promise<UpstreamAttempt> {
+  async send(json: string, signal: AbortSignal): Promise<UpstreamAttempt> {
+    const { timeoutMs, maxResponseBytes } = this.options;
+    const started = performance.now();
     const res = await request(this.url, {
       method: 'POST',
       headers: this.headers,
-      body: JSON.stringify(body),
+      body: json,
       dispatcher: this.agent,
       signal,
-      headersTimeout: this.timeoutMs,
-      bodyTimeout: this.timeoutMs,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
     });
-    const text = await res.body.text();
     const header = (name: string) => {
       const v = res.headers[name];
       return Array.isArray(v) ? v[0] : (v ?? null);
     };
+    const declared = Number(header('content-length'));
+    if (declared > maxResponseBytes) {
+      res.body.destroy();
+      throw tooLarge(maxResponseBytes);
+    }
+    const text = await readBody(res.body, maxResponseBytes, timeoutMs - (performance.now() - started));
     return {
       statusCode: res.statusCode,
       requestId: header('x-request-id'),
@@ -50,6 +62,43 @@ export class OpenAiUpstream implements UpstreamClient {
   async close(): Promise<void> {
     await this.agent.close();
   }
+}
+
+const tooLarge = (max: number) =>
+  new UpstreamFailure(REQUEST_ERROR_CODES.tooLarge, `The upstream's answer is larger than ${max} bytes (UPSTREAM_MAX_RESPONSE_BYTES)`, false);
+
+/** Reads an answer to its end within `max` bytes and `remainingMs`; failures say what happened to the answer. */
+function readBody(body: Dispatcher.ResponseData['body'], max: number, remainingMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const deadline = setTimeout(
+      () => body.destroy(new UpstreamFailure(REQUEST_ERROR_CODES.timeout, 'The upstream did not finish its answer in time', true)),
+      Math.max(0, remainingMs),
+    );
+    body.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) body.destroy(tooLarge(max));
+      else chunks.push(chunk);
+    });
+    body.once('end', () => {
+      clearTimeout(deadline);
+      resolve((chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size)).toString('utf8'));
+    });
+    body.once('error', (err: Error & { code?: string }) => {
+      clearTimeout(deadline);
+      if (err instanceof UpstreamFailure) return reject(err);
+      if (err.code === 'UND_ERR_BODY_TIMEOUT') return reject(new UpstreamFailure(REQUEST_ERROR_CODES.timeout, 'The upstream paused its answer for too long', true));
+      if (err.name === 'AbortError' || err.code === 'UND_ERR_ABORTED') return reject(err);
+      reject(
+        new UpstreamFailure(
+          REQUEST_ERROR_CODES.disconnected,
+          `The upstream connection closed before the answer was complete (${err.code ?? err.name})`,
+          true,
+        ),
+      );
+    });
+  });
 }
 
 /** `Retry-After` as seconds or an HTTP date; null when absent or unreadable. */

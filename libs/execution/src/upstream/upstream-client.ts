@@ -1,3 +1,17 @@
+/** Error codes a request line can end with; documented in docs/api.md. */
+export const REQUEST_ERROR_CODES = {
+  clientError: 'upstream_client_error',
+  serverError: 'upstream_server_error',
+  rateLimited: 'upstream_rate_limited',
+  timeout: 'upstream_timeout',
+  unreachable: 'upstream_unreachable',
+  disconnected: 'upstream_disconnected',
+  tooLarge: 'upstream_response_too_large',
+  invalidLine: 'invalid_request_line',
+  cancelled: 'batch_cancelled',
+  expired: 'batch_expired',
+} as const;
+
 /** What one request line became after all its attempts. */
 export interface UpstreamOutcome {
   ok: boolean;
@@ -5,7 +19,7 @@ export interface UpstreamOutcome {
   latencyMs: number;
   statusCode: number | null;
   requestId: string | null;
-  /** The response body as JSON text (a JSON string literal when the upstream sent no JSON). */
+  /** The response body as compact JSON text on one line (a JSON string literal when the upstream sent no JSON). */
   body: string | null;
   promptTokens: number;
   completionTokens: number;
@@ -20,8 +34,19 @@ export interface UpstreamAttempt {
   retryAfterMs: number | null;
 }
 
-/** A provider kind: sends one chat-completion request body and returns the raw exchange. */
+/** An attempt that ended without a whole answer, for a reason the client recognised (the rest are network errors). */
+export class UpstreamFailure extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly retryable: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/** A provider kind: sends one request body (JSON text) and returns the raw exchange. */
 export interface UpstreamClient {
-  send(body: Record<string, unknown>, signal: AbortSignal): Promise<UpstreamAttempt>;
+  send(json: string, signal: AbortSignal): Promise<UpstreamAttempt>;
   close(): Promise<void>;
 }

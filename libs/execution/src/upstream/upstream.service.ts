@@ -7,21 +7,10 @@ import { OpenAiUpstream } from './openai.upstream';
 import { Semaphore } from './semaphore';
 import { TokenBucket } from './token-bucket';
 import { JobQueue } from '@app/queue';
-import type { UpstreamAttempt, UpstreamClient, UpstreamOutcome } from './upstream-client';
+import { REQUEST_ERROR_CODES, UpstreamAttempt, UpstreamClient, UpstreamFailure, UpstreamOutcome } from './upstream-client';
 
 const MAX_BACKOFF_MS = 30_000;
 const MAX_RETRY_AFTER_MS = 120_000;
-
-/** Error codes a request line can end with; documented in docs/api.md. */
-export const REQUEST_ERROR_CODES = {
-  clientError: 'upstream_client_error',
-  serverError: 'upstream_server_error',
-  rateLimited: 'upstream_rate_limited',
-  timeout: 'upstream_timeout',
-  unreachable: 'upstream_unreachable',
-  cancelled: 'batch_cancelled',
-  expired: 'batch_expired',
-} as const;
 
 interface ProviderHandle {
   signature: string;
@@ -55,7 +44,7 @@ export class UpstreamService implements OnApplicationShutdown {
   ) {}
 
   /** Runs one request to its outcome; null when `signal` aborted it (the batch stopped). */
-  async execute(provider: Provider, body: Record<string, unknown>, signal: AbortSignal): Promise<UpstreamOutcome | null> {
+  async execute(provider: Provider, json: string, signal: AbortSignal): Promise<UpstreamOutcome | null> {
     const handle = this.handle(provider, this.workers.checkedAt === 0 ? await this.liveWorkers() : this.liveWorkersNow());
     const { upstreamMaxAttempts, upstreamRetryBaseMs } = this.config.execution;
     let last: UpstreamOutcome | null = null;
@@ -72,12 +61,12 @@ export class UpstreamService implements OnApplicationShutdown {
       handle.count.dispatched.inc();
       const started = performance.now();
       let exchange: UpstreamAttempt | null = null;
-      let failure: { code: string; message: string } | null = null;
+      let failure: UpstreamFailure | null = null;
       try {
-        exchange = await handle.client.send(body, signal);
+        exchange = await handle.client.send(json, signal);
       } catch (err) {
         if (signal.aborted) return null;
-        failure = describeNetworkError(err as Error);
+        failure = err instanceof UpstreamFailure ? err : describeNetworkError(err as Error);
       } finally {
         release();
       }
@@ -89,8 +78,8 @@ export class UpstreamService implements OnApplicationShutdown {
       }
       last = exchange
         ? { ...httpFailure(exchange), attempts: attempt, latencyMs }
-        : { ok: false, attempts: attempt, latencyMs, statusCode: null, requestId: null, body: null, promptTokens: 0, completionTokens: 0, error: failure };
-      const retryable = !exchange || exchange.statusCode === 429 || exchange.statusCode >= 500;
+        : { ...noAnswer(failure!.code, failure!.message), attempts: attempt, latencyMs };
+      const retryable = exchange ? exchange.statusCode === 429 || exchange.statusCode >= 500 : failure!.retryable;
       if (!retryable || attempt === upstreamMaxAttempts) {
         handle.count.failed.inc();
         break;
@@ -147,12 +136,13 @@ export class UpstreamService implements OnApplicationShutdown {
       const client =
         provider.kind === 'mock'
           ? new MockUpstream()
-          : new OpenAiUpstream(
-              provider.baseUrl,
-              provider.apiKeyEnv ? this.config.readSecret(provider.apiKeyEnv) : undefined,
-              provider.maxConcurrency,
+          : new OpenAiUpstream({
+              baseUrl: provider.baseUrl,
+              apiKey: provider.apiKeyEnv ? this.config.readSecret(provider.apiKeyEnv) : undefined,
+              connections: provider.maxConcurrency,
               timeoutMs,
-            );
+              maxResponseBytes: this.config.execution.upstreamMaxResponseBytes,
+            });
       const series = (outcome: string) => this.metrics.upstreamRequests.labels({ provider: provider.id, outcome });
       handle = {
         signature,
@@ -177,67 +167,71 @@ export class UpstreamService implements OnApplicationShutdown {
   }
 }
 
-function jsonText(text: string): string {
+/** An outcome for a line that got no HTTP answer (or was never sent): `error` says why. */
+export function noAnswer(code: string, message: string): Omit<UpstreamOutcome, 'attempts' | 'latencyMs'> {
+  return { ok: false, statusCode: null, requestId: null, body: null, promptTokens: 0, completionTokens: 0, error: { code, message } };
+}
+
+/**
+ * An answer body as it is stored and written to the output files: compact JSON on one line whatever
+ * the upstream sent (pretty-printed JSON would break JSONL), or the text as a JSON string when it is
+ * not JSON. `value` is the parsed body, when it parsed.
+ */
+function storedBody(text: string): { json: string; value: unknown } {
   try {
-    JSON.parse(text);
-    return text;
+    const value: unknown = JSON.parse(text);
+    return { json: JSON.stringify(value), value };
   } catch {
-    return JSON.stringify(text);
+    // Not JSON, or nested too deeply to serialise again: kept as a JSON string.
+    return { json: JSON.stringify(text), value: undefined };
   }
 }
 
+/** Text that came from an upstream, made safe to store: no NUL (PostgreSQL refuses it in text), bounded length. */
+function plainText(text: string, max = 1000): string {
+  const clean = text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text;
+  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
+}
+
 function success(exchange: UpstreamAttempt): Omit<UpstreamOutcome, 'attempts' | 'latencyMs'> {
-  let promptTokens = 0;
-  let completionTokens = 0;
-  let body = exchange.body;
-  try {
-    const usage = JSON.parse(body)?.usage;
-    promptTokens = Number(usage?.prompt_tokens) || 0;
-    completionTokens = Number(usage?.completion_tokens) || 0;
-  } catch {
-    // A 2xx without JSON still counts as answered; it just reports no usage, and its text is kept as a JSON string.
-    body = JSON.stringify(body);
-  }
+  const { json, value } = storedBody(exchange.body);
+  // A 2xx without JSON still counts as answered; it just reports no usage.
+  const usage = (value as { usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } } | null | undefined)?.usage;
   return {
     ok: true,
     statusCode: exchange.statusCode,
     requestId: exchange.requestId,
-    body,
-    promptTokens,
-    completionTokens,
+    body: json,
+    promptTokens: Number(usage?.prompt_tokens) || 0,
+    completionTokens: Number(usage?.completion_tokens) || 0,
     error: null,
   };
 }
 
 function httpFailure(exchange: UpstreamAttempt): Omit<UpstreamOutcome, 'attempts' | 'latencyMs'> {
   const status = exchange.statusCode;
-  let upstreamMessage = '';
-  try {
-    const parsed = JSON.parse(exchange.body);
-    upstreamMessage = typeof parsed?.error?.message === 'string' ? parsed.error.message : '';
-  } catch {
-    upstreamMessage = exchange.body.slice(0, 200);
-  }
+  const { json, value } = storedBody(exchange.body);
+  const reported = (value as { error?: { message?: unknown } } | null | undefined)?.error?.message;
+  const upstreamMessage = plainText(typeof reported === 'string' ? reported : value === undefined ? exchange.body : '', 200);
   const code =
     status === 429 ? REQUEST_ERROR_CODES.rateLimited : status >= 500 ? REQUEST_ERROR_CODES.serverError : REQUEST_ERROR_CODES.clientError;
   return {
     ok: false,
     statusCode: status,
     requestId: exchange.requestId,
-    body: jsonText(exchange.body),
+    body: json,
     promptTokens: 0,
     completionTokens: 0,
     error: { code, message: `Upstream answered HTTP ${status}${upstreamMessage ? `: ${upstreamMessage}` : ''}` },
   };
 }
 
-function describeNetworkError(err: Error): { code: string; message: string } {
+function describeNetworkError(err: Error): UpstreamFailure {
   const code = (err as { code?: unknown }).code;
-  // DOMExceptions (AbortSignal.timeout) carry a legacy numeric code; their name is what tells.
   const name = typeof code === 'string' ? code : err.name;
   // The stop signal was ruled out before, so an abort here is our own per-attempt timeout.
   if (name === 'TimeoutError' || name === 'AbortError' || name === 'UND_ERR_ABORTED' || name === 'UND_ERR_HEADERS_TIMEOUT' || name === 'UND_ERR_BODY_TIMEOUT') {
-    return { code: REQUEST_ERROR_CODES.timeout, message: 'The upstream did not answer in time' };
+    return new UpstreamFailure(REQUEST_ERROR_CODES.timeout, 'The upstream did not answer in time', true);
   }
-  return { code: REQUEST_ERROR_CODES.unreachable, message: `The upstream could not be reached (${name})` };
+  return new UpstreamFailure(REQUEST_ERROR_CODES.unreachable, `The upstream could not be reached (${plainText(name, 100)})`, true);
 }

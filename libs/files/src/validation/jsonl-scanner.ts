@@ -1,6 +1,7 @@
 import { ApiError } from '@app/core';
 import { PassThrough, Transform, TransformCallback } from 'node:stream';
 import type { LineProblem } from '../entities/file.entity';
+import { parseRequestLine } from './request-line';
 
 export interface ScanLimits {
   maxLines: number;
@@ -19,7 +20,8 @@ export interface ScanSummary {
 export type LineIndexEntry = [offset: number, length: number, customId: string];
 
 const MAX_KEPT_ERRORS = 20;
-const ENDPOINT = '/v1/chat/completions';
+/** Distinct models kept in the summary: one is all a batch may use, a few more name the mix in the error. */
+export const MAX_KEPT_MODELS = 8;
 
 /**
  * Passes an upload through unchanged while checking it line by line: UTF-8, one JSON object per line,
@@ -29,7 +31,6 @@ const ENDPOINT = '/v1/chat/completions';
  */
 export class JsonlScanner extends Transform {
   readonly index = new PassThrough();
-  private readonly decoder = new TextDecoder('utf-8', { fatal: true });
   private readonly customIds = new Map<string, number>();
   private readonly models = new Set<string>();
   private readonly errors: LineProblem[] = [];
@@ -102,52 +103,22 @@ export class JsonlScanner extends Transform {
     if (this.firstBlankLine !== 0) {
       throw new ApiError('invalid_file_format', `Line ${this.firstBlankLine} is empty; only the last line may be blank`, 'file');
     }
-    let text: string;
-    try {
-      text = this.decoder.decode(content);
-    } catch {
-      throw new ApiError('invalid_encoding', `Line ${n} is not valid UTF-8`, 'file');
-    }
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      throw new ApiError('invalid_file_format', `Line ${n} is not valid JSON; the file must be JSONL (one JSON object per line)`, 'file');
-    }
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      throw new ApiError('invalid_file_format', `Line ${n} is not a JSON object; the file must be JSONL (one JSON object per line)`, 'file');
-    }
+    const parsed = parseRequestLine(content);
+    if (!parsed.ok) throw new ApiError(parsed.code, `Line ${n} ${parsed.reason}`, 'file');
     this.lineCount += 1;
     if (this.lineCount > this.limits.maxLines) {
       throw new ApiError('too_many_lines', `The file has more than ${this.limits.maxLines} lines`, 'file');
     }
-    const customId = this.checkRequest(value as Record<string, unknown>, n);
+    for (const message of parsed.problems) this.problem(n, message);
+    const customId = parsed.customId ?? '';
+    if (customId !== '') {
+      const first = this.customIds.get(customId);
+      if (first !== undefined) this.problem(n, `custom_id '${customId}' is a duplicate of line ${first}`);
+      else this.customIds.set(customId, n);
+    }
+    if (parsed.model !== null && this.models.size < MAX_KEPT_MODELS) this.models.add(parsed.model);
     const entry: LineIndexEntry = [this.lineStart, content.length, customId];
     this.index.write(JSON.stringify(entry) + '\n');
-  }
-
-  /** Checks one request line's fields; returns its custom_id ('' when it has none). */
-  private checkRequest(request: Record<string, unknown>, n: number): string {
-    const { custom_id: customId, method, url, body } = request;
-    if (typeof customId !== 'string' || customId.length === 0) {
-      this.problem(n, 'custom_id must be a non-empty string');
-    } else if (customId.length > 512) {
-      this.problem(n, 'custom_id must be at most 512 characters');
-    } else if (this.customIds.has(customId)) {
-      this.problem(n, `custom_id '${customId}' is a duplicate of line ${this.customIds.get(customId)}`);
-    } else {
-      this.customIds.set(customId, n);
-    }
-    if (method !== 'POST') this.problem(n, `method must be "POST"`);
-    if (url !== ENDPOINT) this.problem(n, `url must be "${ENDPOINT}"`);
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-      this.problem(n, 'body must be a JSON object');
-    } else {
-      const model = (body as Record<string, unknown>).model;
-      if (typeof model !== 'string' || model.length === 0) this.problem(n, 'body.model must be a non-empty string');
-      else this.models.add(model);
-    }
-    return typeof customId === 'string' ? customId : '';
   }
 
   private problem(line: number, message: string): void {
