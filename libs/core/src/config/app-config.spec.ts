@@ -21,8 +21,21 @@ describe('loadConfig', () => {
   });
 
   it('reads provider secrets only through readSecret, from the same environment', () => {
-    const config = loadConfig({ VLLM_KEY: 'secret-value' });
-    expect(config.readSecret('VLLM_KEY')).toBe('secret-value');
+    const config = loadConfig({ UPSTREAM_VLLM_KEY: 'secret-value' });
+    expect(config.readSecret('UPSTREAM_VLLM_KEY')).toBe('secret-value');
     expect(JSON.stringify(config)).not.toContain('secret-value');
+  });
+
+  it('reads no variable without the api_key_env prefix as a secret, so none of its own can be sent upstream', () => {
+    const env = { ADMIN_TOKEN: 'admin-token-value-123', DATABASE_URL: 'postgres://u:pw@h/db', UPSTREAM_KEY: 'k', OTHER_KEY: 'o' };
+    const config = loadConfig(env);
+    expect(config.apiKeyEnvPrefix).toBe('UPSTREAM_');
+    expect(['ADMIN_TOKEN', 'DATABASE_URL', 'OTHER_KEY'].map((name) => config.readSecret(name))).toEqual([undefined, undefined, undefined]);
+    expect(config.readSecret('UPSTREAM_KEY')).toBe('k');
+    const custom = loadConfig({ ...env, API_KEY_ENV_PREFIX: 'OTHER_' });
+    expect([custom.readSecret('OTHER_KEY'), custom.readSecret('UPSTREAM_KEY')]).toEqual(['o', undefined]);
+    expect(() => loadConfig({ API_KEY_ENV_PREFIX: '' })).not.toThrow();
+    expect(() => loadConfig({ API_KEY_ENV_PREFIX: 'lower_' })).toThrow(/API_KEY_ENV_PREFIX="lower_"/);
+    expect(() => loadConfig({ UPSTREAM_MAX_RESPONSE_BYTES: '10' })).toThrow(/UPSTREAM_MAX_RESPONSE_BYTES="10"/);
   });
 });
