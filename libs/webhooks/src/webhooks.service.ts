@@ -1,6 +1,6 @@
 import { AccountsService } from '@app/accounts';
 import { BatchesService, BatchStateMachine, Transition } from '@app/batches';
-import { APP_CONFIG, ApiError, AppConfig, Clock, IdGenerator, Metrics } from '@app/core';
+import { APP_CONFIG, AppConfig, Clock, IdGenerator, Metrics } from '@app/core';
 import { JobQueue, JOBS } from '@app/queue';
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
@@ -8,7 +8,8 @@ import { Agent, request } from 'undici';
 import { EntityManager, In, LessThanOrEqual, Repository } from 'typeorm';
 import { WebhookAttemptEntity } from './entities/webhook-attempt.entity';
 import { WebhookEventEntity } from './entities/webhook-event.entity';
-import { checkTargetSyntax, resolveSafeTarget, TargetPolicy, UnsafeTargetError } from './ssrf-guard';
+import { resolveSafeTarget, TargetPolicy, UnsafeTargetError } from './ssrf-guard';
+import { checkWebhookUrl } from './webhook-url';
 import { signedHeaders } from './webhook-signer';
 
 const EVENT_TYPES: Partial<Record<Transition, string>> = {
@@ -62,30 +63,12 @@ export class WebhooksService implements OnModuleInit {
 
   onModuleInit(): void {
     this.states.onTransition((manager, change) => this.recordEvent(manager, change));
-    this.batches.registerCallbackUrlCheck(async (url) => this.checkUrl(url, 'callback_url'));
+    this.batches.registerCallbackUrlCheck(async (url) => void checkWebhookUrl(url.href, 'callback_url', this.policy));
   }
 
-  /** The create-time rule for a webhook URL: scheme, and literal addresses (resolution is checked at delivery). */
-  checkUrl(url: URL, param: string): void {
-    try {
-      checkTargetSyntax(url, this.policy);
-    } catch (err) {
-      if (err instanceof UnsafeTargetError) throw new ApiError('invalid_request_error', `${param} is not allowed: ${err.message}`, param);
-      throw err;
-    }
-  }
-
-  /** Validates and sets (or clears, with null) an account's default webhook URL. */
+  /** Validates and sets (or clears, with null) an account's default webhook URL: the same rule as a batch's callback_url. */
   async setAccountWebhook(accountId: string, rawUrl: string | null) {
-    if (rawUrl !== null) {
-      let url: URL;
-      try {
-        url = new URL(rawUrl);
-      } catch {
-        throw new ApiError('invalid_request_error', 'url must be an absolute URL', 'url');
-      }
-      this.checkUrl(url, 'url');
-    }
+    if (rawUrl !== null) checkWebhookUrl(rawUrl, 'url', this.policy);
     return this.accounts.setWebhookUrl(accountId, rawUrl);
   }
 

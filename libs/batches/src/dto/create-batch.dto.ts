@@ -1,4 +1,4 @@
-import { IsIn, IsOptional, IsString, MaxLength, MinLength, registerDecorator, ValidationArguments } from 'class-validator';
+import { IsDefined, IsIn, IsNotEmpty, IsOptional, IsString, MaxLength, MinLength, registerDecorator, ValidationArguments } from 'class-validator';
 
 export const SUPPORTED_ENDPOINTS = ['/v1/chat/completions'] as const;
 export const SUPPORTED_WINDOWS = ['24h'] as const;
@@ -27,10 +27,15 @@ function IsBatchMetadata() {
 }
 
 export class CreateBatchDto {
-  @IsString() @MinLength(1) @MaxLength(64) input_file_id: string;
+  @IsDefined({ message: 'input_file_id is required' }) @IsString() @MinLength(1) @MaxLength(64) input_file_id: string;
   @IsOptional() @IsIn(SUPPORTED_ENDPOINTS, { message: `endpoint must be one of: ${SUPPORTED_ENDPOINTS.join(', ')}` }) endpoint?: string;
   @IsOptional() @IsIn(SUPPORTED_WINDOWS, { message: `completion_window must be one of: ${SUPPORTED_WINDOWS.join(', ')}` })
   completion_window?: string;
   @IsOptional() @IsBatchMetadata() metadata?: Record<string, string> | null;
-  @IsOptional() @IsString() @MaxLength(2048) callback_url?: string | null;
+  /** null or absent: the account's default webhook. An empty string is not a way to say "none". */
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty({ message: "callback_url must not be empty: send an absolute https URL, or omit it (or send null) for the account's default webhook" })
+  @MaxLength(2048)
+  callback_url?: string | null;
 }
