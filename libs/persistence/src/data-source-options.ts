@@ -3,13 +3,15 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DataSourceOptions } from 'typeorm';
 import { MIGRATIONS } from './migrations';
+import { TypeOrmLogger } from './typeorm-logger';
 
 /**
  * The database: PostgreSQL when DATABASE_URL is set, otherwise an SQLite file in DATA_DIR.
  * Schema changes only through migrations, never synchronize.
  */
 export function dataSourceOptions(config: Pick<AppConfig, 'databaseUrl' | 'dataDir'>): DataSourceOptions {
-  const common = { migrations: MIGRATIONS, migrationsRun: true, synchronize: false, logging: ['error' as const] };
+  // TypeORM's logging goes through the application's JSON logger, without query parameters.
+  const common = { migrations: MIGRATIONS, migrationsRun: true, synchronize: false, logger: new TypeOrmLogger() };
   if (config.databaseUrl) {
     return { ...common, type: 'postgres', url: config.databaseUrl, extra: { max: 20 } };
   }
