@@ -232,8 +232,17 @@ export class RequestRowsService {
     return rows.map((r) => ({ providerId: r.providerId, finished: Number(r.finished), failed: Number(r.failed) }));
   }
 
-  async page(batchId: string, afterLine: number, limit: number, status?: string): Promise<BatchRequestEntity[]> {
-    const qb = this.rows.createQueryBuilder('r').where('r.batch_id = :batchId AND r.line > :afterLine', { batchId, afterLine });
+  /** A page of a batch's rows for listing: the columns a list shows, never the stored response bodies. */
+  async page(
+    batchId: string,
+    afterLine: number,
+    limit: number,
+    status?: string,
+  ): Promise<Pick<BatchRequestEntity, 'line' | 'customId' | 'status' | 'attempts' | 'statusCode' | 'latencyMs' | 'errorCode' | 'errorMessage' | 'finishedAt'>[]> {
+    const qb = this.rows
+      .createQueryBuilder('r')
+      .select(['r.batchId', 'r.line', 'r.customId', 'r.status', 'r.attempts', 'r.statusCode', 'r.latencyMs', 'r.errorCode', 'r.errorMessage', 'r.finishedAt'])
+      .where('r.batch_id = :batchId AND r.line > :afterLine', { batchId, afterLine });
     if (status) qb.andWhere('r.status = :status', { status });
     return qb.orderBy('r.line', 'ASC').take(limit).getMany();
   }
