@@ -14,6 +14,7 @@ import { BatchesResolver } from './batches.resolver';
 import { formatAdminError } from './format-error';
 import { AdminLoaderFactory } from './loaders';
 import { OverviewResolver } from './overview.resolver';
+import { queryLimitsPlugin, QueryTokensMiddleware } from './query-limits';
 import { RoutingResolver } from './routing.resolver';
 
 @Module({
@@ -37,13 +38,14 @@ class AdminLoadersModule {}
       inject: [APP_CONFIG, AdminLoaderFactory],
       useFactory: (config: AppConfig, loaders: AdminLoaderFactory) => {
         const development = config.nodeEnv !== 'production';
+        const plugins = [queryLimitsPlugin(), ...(development ? [ApolloServerPluginLandingPageLocalDefault({ embed: true })] : [])];
         return {
           path: '/graphql',
           autoSchemaFile: true,
           sortSchema: true,
           introspection: development,
           playground: false,
-          plugins: development ? [ApolloServerPluginLandingPageLocalDefault({ embed: true })] : [],
+          plugins,
           csrfPrevention: true,
           formatError: formatAdminError,
           context: ({ req }: { req: unknown }) => ({ req, loaders: loaders.create() }),
@@ -55,9 +57,9 @@ class AdminLoadersModule {}
 })
 export class AdminModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {
-    // Apollo answers /graphql and every path below it, so the guard covers both.
+    // Apollo answers /graphql and every path below it, so the guard (then the token count) covers both.
     consumer
-      .apply(AdminTokenMiddleware)
+      .apply(AdminTokenMiddleware, QueryTokensMiddleware)
       .forRoutes({ path: 'graphql', method: RequestMethod.ALL }, { path: 'graphql/{*path}', method: RequestMethod.ALL });
   }
 }

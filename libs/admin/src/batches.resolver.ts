@@ -5,6 +5,7 @@ import { BatchesArgs } from './graphql/inputs';
 import { decodeCursor, encodeCursor, toBatchModel } from './graphql/mappers';
 import { Batch, BatchConnection, BatchRequestPage, Provider, Sku, WebhookDelivery } from './graphql/models';
 import type { AdminLoaders } from './loaders';
+import { ADMIN_QUERY_LIMITS, pagedCost, requestRowsPageSize } from './query-limits';
 import { ApiError } from '@app/core';
 
 @Resolver(() => Batch)
@@ -14,7 +15,11 @@ export class BatchesResolver {
     private readonly requestRows: RequestRowsService,
   ) {}
 
-  @Query(() => BatchConnection, { name: 'batches', description: 'Batches of every account, newest first' })
+  @Query(() => BatchConnection, {
+    name: 'batches',
+    description: 'Batches of every account, newest first',
+    complexity: pagedCost(1, ADMIN_QUERY_LIMITS.batchesPageMax),
+  })
   async batchesQuery(@Args() { filter, first, after }: BatchesArgs): Promise<BatchConnection> {
     const afterSeq = after ? decodeCursor(after) : null;
     if (after && afterSeq === null) throw new ApiError('invalid_request_error', 'after is not a cursor from this API', 'after');
@@ -51,14 +56,17 @@ export class BatchesResolver {
     return loaders.deliveries.load(batch.id);
   }
 
-  @ResolveField(() => BatchRequestPage, { description: 'Request rows in line order' })
+  @ResolveField(() => BatchRequestPage, {
+    description: 'Request rows in line order',
+    complexity: pagedCost(ADMIN_QUERY_LIMITS.queryCost, ADMIN_QUERY_LIMITS.requestRowsMax),
+  })
   async requests(
     @Parent() batch: Batch,
     @Args('first', { type: () => Int, defaultValue: 50 }) first: number,
     @Args('afterLine', { type: () => Int, defaultValue: 0 }) afterLine: number,
     @Args('status', { type: () => String, nullable: true }) status?: string,
   ): Promise<BatchRequestPage> {
-    const limit = Math.min(Math.max(first, 1), 1000);
+    const limit = requestRowsPageSize(first);
     const rows = await this.requestRows.page(batch.id, afterLine, limit, status ?? undefined);
     return {
       rows: rows.map((r) => ({

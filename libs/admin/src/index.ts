@@ -1,1 +1,2 @@
 export * from './admin.module';
+export { ADMIN_QUERY_LIMITS } from './query-limits';

@@ -2,6 +2,7 @@ import { ArgsType, Field, ID, InputType, Int, Float } from '@nestjs/graphql';
 import { Type } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsNumber, IsOptional, IsString, Matches, Max, Min, MinLength, ValidateNested } from 'class-validator';
 import { BATCH_STATUSES } from '@app/batches';
+import { ADMIN_QUERY_LIMITS } from '../query-limits';
 
 @InputType()
 export class BatchFilter {
@@ -17,7 +18,7 @@ export class BatchFilter {
 @ArgsType()
 export class BatchesArgs {
   @Field(() => BatchFilter, { nullable: true }) @IsOptional() @ValidateNested() @Type(() => BatchFilter) filter?: BatchFilter;
-  @Field(() => Int, { defaultValue: 20 }) @IsInt() @Min(1) @Max(500) first: number;
+  @Field(() => Int, { defaultValue: 20 }) @IsInt() @Min(1) @Max(ADMIN_QUERY_LIMITS.batchesPageMax) first: number;
   @Field(() => String, { nullable: true }) @IsOptional() @IsString() after?: string;
 }
 

@@ -1,4 +1,5 @@
 import { Field, Float, ID, Int, ObjectType } from '@nestjs/graphql';
+import { countedByPage } from '../query-limits';
 
 @ObjectType()
 export class KeyValue {
@@ -69,7 +70,7 @@ export class BatchRequestRow {
 
 @ObjectType()
 export class BatchRequestPage {
-  @Field(() => [BatchRequestRow]) rows: BatchRequestRow[];
+  @Field(() => [BatchRequestRow], { complexity: countedByPage }) rows: BatchRequestRow[];
   @Field(() => Int, { nullable: true, description: 'Pass as afterLine for the next page' }) nextAfterLine: number | null;
 }
 
@@ -141,7 +142,7 @@ export class PageInfo {
 
 @ObjectType()
 export class BatchConnection {
-  @Field(() => [BatchEdge]) edges: BatchEdge[];
+  @Field(() => [BatchEdge], { complexity: countedByPage }) edges: BatchEdge[];
   @Field(() => PageInfo) pageInfo: PageInfo;
   @Field(() => Int) totalCount: number;
 }
