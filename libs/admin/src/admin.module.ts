@@ -11,7 +11,7 @@ import { GraphQLModule } from '@nestjs/graphql';
 import { AccountsResolver } from './accounts.resolver';
 import { AdminTokenMiddleware } from './admin-token.middleware';
 import { BatchesResolver } from './batches.resolver';
-import { formatAdminError } from './format-error';
+import { adminErrorFormatter } from './format-error';
 import { AdminLoaderFactory } from './loaders';
 import { OverviewResolver } from './overview.resolver';
 import { queryLimitsPlugin, QueryTokensMiddleware } from './query-limits';
@@ -46,8 +46,10 @@ class AdminLoadersModule {}
           introspection: development,
           playground: false,
           plugins,
+          // No "Did you mean …?" naming other fields in production's errors: Apollo's option for validation, the formatter for the rest.
+          hideSchemaDetailsFromClientErrors: !development,
           csrfPrevention: true,
-          formatError: formatAdminError,
+          formatError: adminErrorFormatter(!development),
           context: ({ req }: { req: unknown }) => ({ req, loaders: loaders.create() }),
         };
       },

@@ -4,6 +4,9 @@ import type { GraphQLFormattedError } from 'graphql';
 
 const logger = new Logger('AdminGraphQL');
 
+/** graphql-js's closing suggestion of other names from the schema: ` Did you mean "status"?`. */
+const SUGGESTION = / ?Did you mean .+\?$/;
+
 /** GraphQL errors carry the same codes as REST: `extensions.code` from the one catalogue, and the HTTP status it stands for. */
 export function formatAdminError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
   const original = (error as { originalError?: unknown })?.originalError;
@@ -19,4 +22,18 @@ export function formatAdminError(formatted: GraphQLFormattedError, error: unknow
     return { message: 'Internal server error', path: formatted.path, extensions: { code: 'internal_error', status: 500 } };
   }
   return formatted;
+}
+
+/**
+ * `formatAdminError`, and with `hideSchemaDetails` no suggestion of field, argument or type names in
+ * any message. Apollo's `hideSchemaDetailsFromClientErrors` strips them from validation errors only;
+ * variables that do not coerce ("Field "statsu" is not defined by type "BatchFilter". Did you mean
+ * "status"?") come from execution and pass here.
+ */
+export function adminErrorFormatter(hideSchemaDetails: boolean): (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError {
+  if (!hideSchemaDetails) return formatAdminError;
+  return (formatted, error) => {
+    const answer = formatAdminError(formatted, error);
+    return { ...answer, message: answer.message.replace(SUGGESTION, '') };
+  };
 }
