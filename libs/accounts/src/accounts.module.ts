@@ -8,10 +8,11 @@ import { BootstrapService } from './bootstrap.service';
 import { AccountEntity } from './entities/account.entity';
 import { ApiKeyEntity } from './entities/api-key.entity';
 import { SettingEntity } from './entities/setting.entity';
+import { KeyRevocations } from './key-revocations';
 
 @Module({
   imports: [TypeOrmModule.forFeature([AccountEntity, ApiKeyEntity, SettingEntity])],
-  providers: [AccountsService, AdminTokenService, BootstrapService, { provide: APP_GUARD, useClass: ApiKeyGuard }],
+  providers: [AccountsService, AdminTokenService, BootstrapService, KeyRevocations, { provide: APP_GUARD, useClass: ApiKeyGuard }],
   exports: [AccountsService, AdminTokenService],
 })
 export class AccountsModule {}

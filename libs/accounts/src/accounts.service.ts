@@ -4,6 +4,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { IsNull, Repository } from 'typeorm';
 import { AccountEntity } from './entities/account.entity';
 import { ApiKeyEntity } from './entities/api-key.entity';
+import { KeyRevocations } from './key-revocations';
 import { hashSecret, keyPrefix, newApiKey, newWebhookSecret } from './secrets';
 
 export interface Account {
@@ -27,20 +28,28 @@ export interface CreatedApiKey extends ApiKeySummary {
   secret: string;
 }
 
-/** Key lookups are cached briefly: a key revoked in another process stops working within this time. */
+/**
+ * Key lookups are cached briefly. A revocation clears the entry in every API process at once (through
+ * Redis when there are several); this expiry bounds a revocation announcement that got lost.
+ */
 const KEY_CACHE_TTL_MS = 5_000;
 const KEY_CACHE_MAX = 10_000;
 
 @Injectable()
 export class AccountsService {
   private readonly keyCache = new Map<string, { accountId: string | null; until: number }>();
+  /** Revocations seen so far: a lookup that a revocation overtook does not cache what it read. */
+  private revocationsSeen = 0;
 
   constructor(
     @InjectRepository(AccountEntity) private readonly accounts: Repository<AccountEntity>,
     @InjectRepository(ApiKeyEntity) private readonly keys: Repository<ApiKeyEntity>,
     private readonly ids: IdGenerator,
     private readonly clock: Clock,
-  ) {}
+    private readonly revocations: KeyRevocations,
+  ) {
+    revocations.onRevoked((keyHash) => this.forgetKey(keyHash));
+  }
 
   async createAccount(name: string): Promise<Account> {
     name = name.trim();
@@ -97,7 +106,8 @@ export class AccountsService {
       key.revokedAt = this.clock.nowSeconds();
       await this.keys.save(key);
     }
-    this.keyCache.delete(key.keyHash);
+    this.forgetKey(key.keyHash);
+    await this.revocations.announce(key.keyHash);
     return this.summary(key);
   }
 
@@ -112,10 +122,11 @@ export class AccountsService {
     const now = Date.now();
     const cached = this.keyCache.get(keyHash);
     if (cached && cached.until > now) return cached.accountId;
+    const seen = this.revocationsSeen;
     const key = await this.keys.findOneBy({ keyHash, revokedAt: IsNull() });
     const accountId = key?.accountId ?? null;
     // Unknown keys are not cached, so a flood of random keys cannot fill the cache.
-    if (accountId) {
+    if (accountId && seen === this.revocationsSeen) {
       if (this.keyCache.size >= KEY_CACHE_MAX) this.keyCache.clear();
       this.keyCache.set(keyHash, { accountId, until: now + KEY_CACHE_TTL_MS });
     }
@@ -132,6 +143,11 @@ export class AccountsService {
     const account = await this.getAccount(accountId);
     account.webhookSecret = newWebhookSecret();
     return this.accounts.save(account);
+  }
+
+  private forgetKey(keyHash: string): void {
+    this.revocationsSeen += 1;
+    this.keyCache.delete(keyHash);
   }
 
   private summary(key: ApiKeyEntity): ApiKeySummary {
