@@ -468,7 +468,7 @@ describe(AdminModule.name, () => {
           '',
         ].join('\n'),
       );
-      gw = await startGateway({ ROUTING_FILE: routingFile, UPSTREAM_FAKE_KEY: 'fake-key', CHUNK_SIZE: '10' });
+      gw = await startGateway({ ROUTING_FILE: routingFile, UPSTREAM_FAKE_KEY: 'fake-key' });
       admin = adminClient(gw.url, gw.adminToken);
     });
     afterAll(async () => {

@@ -398,8 +398,7 @@ describe(BatchesService.name, () => {
     let tenant: Tenant;
 
     beforeAll(async () => {
-      // small chunks and two chunk workers, so a batch of a few dozen lines is sent over several chunks in turn
-      rig = await startRig({ latencyMs: 0, maxConcurrency: 16, env: { CHUNK_SIZE: '4', WORKER_CONCURRENCY: '2' } });
+      rig = await startRig({ latencyMs: 0, maxConcurrency: 16, env: {} });
     });
     afterAll(() => stopRig(rig));
     beforeEach(async () => {
@@ -516,7 +515,7 @@ describe(BatchesService.name, () => {
     it('keeps the SKU a batch locked at create while routing changes under it; new batches take the new route', async () => {
       const admin = adminClient(rig.gw.url, rig.gw.adminToken);
       const t = tag();
-      // 40 lines of 300 ms, four per chunk, two chunks at a time: about 3 s, mostly sent after the change
+      // 40 lines of 300 ms, sixteen at a time (the provider's max_concurrency): about 0.9 s, mostly sent after the change
       const contents = Array.from({ length: 40 }, (_, i) => `locked ${t} ${i} #latency=300`);
       const { customIds, file } = linesWith(LOCKED_MODEL, contents);
       const locked = await createBatch(tenant, file);
@@ -660,8 +659,8 @@ describe(BatchesService.name, () => {
     const LINES = 300;
 
     beforeAll(async () => {
-      // 300 lines of 50 ms, four at a time, in chunks of 10: about 4 s if left alone
-      rig = await startRig({ latencyMs: 50, maxConcurrency: 4, env: { CHUNK_SIZE: '10' } });
+      // 300 lines of 50 ms, four at a time: about 4 s if left alone
+      rig = await startRig({ latencyMs: 50, maxConcurrency: 4, env: {} });
     });
     afterAll(() => stopRig(rig));
     beforeEach(async () => {

@@ -13,8 +13,9 @@ import { BatchObject, RestClient, restClient } from './support/rest-client';
  * input line in exactly one of the output and error files. The gateway runs as a child process
  * straight from the sources, so the kill is a real one: no shutdown hook runs.
  *
- * On the postgres project the queue is Bull: the killed process's running chunk jobs come back only
- * through Bull's stalled-job check (15 s lock, 5 s interval), hence the long timeouts.
+ * On the postgres project the lines the killed process had claimed come back only when their leases
+ * run out (15 s without renewal; on SQLite, one process, they are given back at boot), and its
+ * finalize job through Bull's stalled-job check (15 s lock, 5 s interval), hence the long timeouts.
  */
 
 const MODEL = 'crash-model';
@@ -59,7 +60,6 @@ describe('Crash recovery', () => {
       LOG_LEVEL: 'warn',
       BOOTSTRAP_API_KEY: API_KEY,
       UPSTREAM_FAKE_KEY: 'fake-key',
-      CHUNK_SIZE: '100',
     });
     env = environment.env;
     cleanup = environment.cleanup;

@@ -68,7 +68,6 @@ describe('Hostile inputs', () => {
         UPSTREAM_FAKE_KEY: 'fake-key',
         UPSTREAM_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
         UPSTREAM_MAX_RESPONSE_BYTES: String(MAX_RESPONSE_BYTES),
-        CHUNK_SIZE: '8',
       });
       cleanup = environment.cleanup;
       dataDir = environment.env.DATA_DIR;

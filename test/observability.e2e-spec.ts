@@ -16,9 +16,11 @@ jest.setTimeout(90_000);
 const MODEL = 'obs-model';
 const PROVIDER = 'fake';
 
+const MAX_CONCURRENCY = 4;
+
 function routingFile(upstream: FakeUpstream): string {
   const path = join(mkdtempSync(join(tmpdir(), 'bg-obs-')), 'routing.yaml');
-  writeFileSync(path, fakeRouting(upstream.url, { model: MODEL, maxConcurrency: 4 }));
+  writeFileSync(path, fakeRouting(upstream.url, { model: MODEL, maxConcurrency: MAX_CONCURRENCY }));
   return path;
 }
 
@@ -79,7 +81,8 @@ const UPSTREAM = 'batch_gateway_upstream_requests_total';
 const LATENCY_COUNT = 'batch_gateway_upstream_latency_seconds_count';
 const HTTP = 'batch_gateway_http_requests_total';
 const BATCHES = 'batch_gateway_batches';
-const QUEUE_JOBS = 'batch_gateway_queue_jobs';
+const IN_FLIGHT = 'batch_gateway_upstream_in_flight';
+const QUEUED = 'batch_gateway_queued_lines';
 const WEBHOOKS = 'batch_gateway_webhook_deliveries_total';
 
 interface Overview {
@@ -102,7 +105,7 @@ describe('Observability', () => {
     upstream = await startFakeUpstream({ latencyMs: 30 });
     receiver = await startWebhookReceiver();
     upstreamKey = `sk-upstream-${randomBytes(12).toString('hex')}`;
-    gw = await startGateway({ ROUTING_FILE: routingFile(upstream), UPSTREAM_FAKE_KEY: upstreamKey, CHUNK_SIZE: '10', UPSTREAM_MAX_ATTEMPTS: '3' });
+    gw = await startGateway({ ROUTING_FILE: routingFile(upstream), UPSTREAM_FAKE_KEY: upstreamKey, UPSTREAM_MAX_ATTEMPTS: '3' });
   });
 
   afterAll(async () => {
@@ -197,7 +200,10 @@ describe('Observability', () => {
         before.value(UPSTREAM, { provider: PROVIDER, outcome: 'dispatched' }),
       );
       expect(during.value(LATENCY_COUNT, { provider: PROVIDER })).toBeGreaterThan(before.value(LATENCY_COUNT, { provider: PROVIDER }));
-      expect(during.value(QUEUE_JOBS, { queue: 'batch-chunk' })).toBeGreaterThanOrEqual(1);
+      expect(during.value(IN_FLIGHT, { provider: PROVIDER })).toBeGreaterThanOrEqual(1);
+      expect(during.value(IN_FLIGHT, { provider: PROVIDER })).toBeLessThanOrEqual(MAX_CONCURRENCY);
+      expect(during.value(QUEUED, { provider: PROVIDER })).toBeGreaterThan(0);
+      expect(during.value(QUEUED, { provider: PROVIDER })).toBeLessThanOrEqual(total);
 
       const c = mid.batch.requestCounts;
       expect(mid.batch.status).toBe('in_progress');
@@ -208,11 +214,12 @@ describe('Observability', () => {
 
       await waitFor(() => tenant.openai.batches.retrieve(batch.id), (b) => b.status === 'completed', 60_000);
       await receiver.waitForRequests(hooksBefore + 1, 30_000);
-      // The delivery counter moves right after the receiver answers; the chunk queue drains right after the last chunk.
+      // The delivery counter moves right after the receiver answers; the queued lines gauge drops at the next scheduler tick.
       const after = await waitFor(
         () => scrape(gw.url),
-        (s) => s.value(WEBHOOKS, { outcome: 'delivered' }) > before.value(WEBHOOKS, { outcome: 'delivered' }) && s.value(QUEUE_JOBS, { queue: 'batch-chunk' }) === 0,
+        (s) => s.value(WEBHOOKS, { outcome: 'delivered' }) > before.value(WEBHOOKS, { outcome: 'delivered' }) && s.value(QUEUED, { provider: PROVIDER }) === 0,
       );
+      expect(after.value(IN_FLIGHT, { provider: PROVIDER })).toBe(0);
       const delta = (name: string, labels: Record<string, string>) => after.value(name, labels) - before.value(name, labels);
 
       expect(after.value(UPSTREAM, { provider: PROVIDER, outcome: 'succeeded' })).toBeGreaterThan(

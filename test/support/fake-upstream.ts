@@ -30,6 +30,8 @@ export interface FakeUpstream {
   knobs: FakeUpstreamKnobs;
   /** Attempts seen per message content. */
   attempts: Map<string, number>;
+  /** Message contents in the order their requests arrived (every attempt). */
+  arrivals: string[];
   totalRequests(): number;
   maxInFlight(): number;
   /** Authorization headers and models seen (to check key injection and upstream_model). */
@@ -43,6 +45,7 @@ const marker = (content: string, name: string) => new RegExp(`#${name}=(\\d+)(?:
 export async function startFakeUpstream(knobs: Partial<FakeUpstreamKnobs> = {}): Promise<FakeUpstream> {
   const state: FakeUpstreamKnobs = { latencyMs: 0, forceStatus: null, ...knobs };
   const attempts = new Map<string, number>();
+  const arrivals: string[] = [];
   const authorizations = new Set<string>();
   const models = new Set<string>();
   const sockets = new Set<Socket>();
@@ -69,6 +72,7 @@ export async function startFakeUpstream(knobs: Partial<FakeUpstreamKnobs> = {}):
     const content = String(messages[messages.length - 1]?.content ?? '');
     const attempt = (attempts.get(content) ?? 0) + 1;
     attempts.set(content, attempt);
+    arrivals.push(content);
 
     if (content.includes('#hang')) return; // never answers; the socket is destroyed on close()
     if (await hostileAnswer(content, body.model, res)) return;
@@ -118,6 +122,7 @@ export async function startFakeUpstream(knobs: Partial<FakeUpstreamKnobs> = {}):
     url: `http://127.0.0.1:${port}/v1`,
     knobs: state,
     attempts,
+    arrivals,
     totalRequests: () => total,
     maxInFlight: () => maxInFlight,
     authorizations,

@@ -1,7 +1,7 @@
 import { ApiError, Clock, IdGenerator } from '@app/core';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { IsNull, Repository } from 'typeorm';
+import { In, IsNull, Repository } from 'typeorm';
 import { AccountEntity } from './entities/account.entity';
 import { ApiKeyEntity } from './entities/api-key.entity';
 import { KeyRevocations } from './key-revocations';
@@ -13,7 +13,11 @@ export interface Account {
   webhookUrl: string | null;
   webhookSecret: string;
   createdAt: number;
+  weight: number;
 }
+
+/** Bounds of an account's scheduling weight. */
+export const MAX_ACCOUNT_WEIGHT = 1000;
 
 export interface ApiKeySummary {
   id: string;
@@ -60,6 +64,7 @@ export class AccountsService {
       webhookUrl: null,
       webhookSecret: newWebhookSecret(),
       createdAt: this.clock.nowSeconds(),
+      weight: 1,
     });
     return this.accounts.save(account);
   }
@@ -137,6 +142,23 @@ export class AccountsService {
     const account = await this.getAccount(accountId);
     account.webhookUrl = url;
     return this.accounts.save(account);
+  }
+
+  /** Sets the account's share of a busy provider relative to other accounts (1 by default). */
+  async setWeight(accountId: string, weight: number): Promise<Account> {
+    if (!Number.isInteger(weight) || weight < 1 || weight > MAX_ACCOUNT_WEIGHT) {
+      throw new ApiError('invalid_request_error', `weight must be an integer from 1 to ${MAX_ACCOUNT_WEIGHT}`, 'weight');
+    }
+    const account = await this.getAccount(accountId);
+    account.weight = weight;
+    return this.accounts.save(account);
+  }
+
+  /** The weights of these accounts (1 for any it does not know). */
+  async weights(ids: readonly string[]): Promise<Map<string, number>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.accounts.find({ where: { id: In([...ids]) }, select: { id: true, weight: true } });
+    return new Map(rows.map((r) => [r.id, r.weight]));
   }
 
   async rotateWebhookSecret(accountId: string): Promise<Account> {

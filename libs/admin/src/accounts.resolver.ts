@@ -1,6 +1,6 @@
 import { AccountsService } from '@app/accounts';
 import { WebhooksService } from '@app/webhooks';
-import { Args, ID, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
+import { Args, ID, Int, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
 import { Account, ApiKey, CreatedApiKey } from './graphql/models';
 
 @Resolver(() => Account)
@@ -36,6 +36,11 @@ export class AccountsResolver {
     @Args('url', { type: () => String, nullable: true }) url: string | null,
   ): Promise<Account> {
     return this.webhooks.setAccountWebhook(accountId, url ?? null);
+  }
+
+  @Mutation(() => Account, { description: "Sets the account's scheduling weight (1 to 1000)" })
+  setAccountWeight(@Args('accountId', { type: () => ID }) accountId: string, @Args('weight', { type: () => Int }) weight: number): Promise<Account> {
+    return this.accountsService.setWeight(accountId, weight);
   }
 
   @Mutation(() => Account)

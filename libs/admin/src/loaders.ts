@@ -1,3 +1,5 @@
+import { Clock } from '@app/core';
+import { RequestRowsService } from '@app/execution';
 import { RoutingService, Provider, Sku } from '@app/routing';
 import { WebhookDelivery, WebhooksService } from '@app/webhooks';
 import { Injectable } from '@nestjs/common';
@@ -7,6 +9,7 @@ export interface AdminLoaders {
   sku: DataLoader<string, Sku | null>;
   provider: DataLoader<string, Provider | null>;
   deliveries: DataLoader<string, WebhookDelivery[]>;
+  throughput: DataLoader<string, { linesLastMinute: number; providerShare: number }>;
 }
 
 /** Per-request DataLoaders, so a page of batches costs one query per related kind, not one per batch. */
@@ -15,6 +18,8 @@ export class AdminLoaderFactory {
   constructor(
     private readonly routing: RoutingService,
     private readonly webhooks: WebhooksService,
+    private readonly requestRows: RequestRowsService,
+    private readonly clock: Clock,
   ) {}
 
   create(): AdminLoaders {
@@ -26,6 +31,17 @@ export class AdminLoaderFactory {
       provider: new DataLoader(async (ids) => {
         const found = new Map((await this.routing.findProvidersByIds(ids)).map((p) => [p.id, p]));
         return ids.map((id) => found.get(id) ?? null);
+      }),
+      // One read of the last minute's finished lines for every batch asked about in the request.
+      throughput: new DataLoader(async (batchIds) => {
+        const recent = await this.requestRows.recentByBatch(this.clock.nowSeconds() - 60);
+        const perProvider = new Map<string, number>();
+        for (const r of recent) perProvider.set(r.providerId, (perProvider.get(r.providerId) ?? 0) + r.finished);
+        const byBatch = new Map(recent.map((r) => [r.batchId, r]));
+        return batchIds.map((id) => {
+          const r = byBatch.get(id);
+          return r ? { linesLastMinute: r.finished, providerShare: r.finished / perProvider.get(r.providerId)! } : { linesLastMinute: 0, providerShare: 0 };
+        });
       }),
       deliveries: new DataLoader(async (batchIds) => {
         const all = await this.webhooks.deliveriesForBatches(batchIds);

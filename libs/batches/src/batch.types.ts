@@ -43,6 +43,8 @@ export interface BatchRun {
   providerId: string;
   upstreamModel: string;
   total: number;
+  /** Lines finished so far (completed or failed). */
+  finished: number;
   expiresAt: number;
 }
 

@@ -2,6 +2,7 @@ import { FilesModule } from '@app/files';
 import { RoutingModule } from '@app/routing';
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { BatchJobs } from './batch-jobs';
 import { BatchStateMachine } from './batch-state-machine';
 import { BatchesController } from './batches.controller';
 import { BatchesService } from './batches.service';
@@ -10,7 +11,7 @@ import { BatchEntity } from './entities/batch.entity';
 @Module({
   imports: [TypeOrmModule.forFeature([BatchEntity]), FilesModule, RoutingModule],
   controllers: [BatchesController],
-  providers: [BatchesService, BatchStateMachine],
-  exports: [BatchesService, BatchStateMachine],
+  providers: [BatchesService, BatchStateMachine, BatchJobs],
+  exports: [BatchesService, BatchStateMachine, BatchJobs],
 })
 export class BatchesModule {}

@@ -1,6 +1,6 @@
 import { APP_CONFIG, ApiError, AppConfig, Clock, IdGenerator, ListObject, toListPage } from '@app/core';
 import { FilesService, MAX_KEPT_MODELS } from '@app/files';
-import { JobQueue, JOBS, STOP_FINALIZE_DELAY_MS } from '@app/queue';
+import { BatchJobs } from './batch-jobs';
 import { RoutingService } from '@app/routing';
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
@@ -29,7 +29,7 @@ export class BatchesService implements OnModuleInit {
     private readonly files: FilesService,
     private readonly routing: RoutingService,
     private readonly states: BatchStateMachine,
-    private readonly queue: JobQueue,
+    private readonly jobs: BatchJobs,
     private readonly ids: IdGenerator,
     private readonly clock: Clock,
   ) {}
@@ -95,7 +95,7 @@ export class BatchesService implements OnModuleInit {
         callbackUrl: dto.callback_url ?? null,
       }),
     );
-    await this.queue.add(JOBS.prepareBatch, { batchId: batch.id }, { jobId: `prepare:${batch.id}` });
+    await this.jobs.prepare(batch.id);
     return toBatchObject(batch);
   }
 
@@ -119,7 +119,7 @@ export class BatchesService implements OnModuleInit {
     const batch = accountId ? await this.find(accountId, id) : await this.findAny(id);
     const cancelling = await this.states.apply(batch.id, 'requestCancel');
     if (cancelling) {
-      await this.queue.add(JOBS.finalizeBatch, { batchId: batch.id }, { jobId: `finalize:${batch.id}`, delayMs: STOP_FINALIZE_DELAY_MS });
+      await this.jobs.finalizeStopped(batch.id);
       return toBatchObject(cancelling);
     }
     const current = await this.findAny(id);
@@ -197,6 +197,12 @@ export class BatchesService implements OnModuleInit {
   }
 
   /** Batches a worker must pick up again after a restart. */
+  /** Batches whose lines may be sent now: in progress, neither cancelled nor expiring. */
+  async dispatching(): Promise<BatchRun[]> {
+    const rows = await this.batches.find({ where: { status: 'in_progress', stopReason: IsNull() } });
+    return rows.map(toRun);
+  }
+
   async findUnfinished(): Promise<BatchRun[]> {
     const rows = await this.batches.find({ where: { status: In(['validating', 'in_progress', 'finalizing', 'cancelling']) } });
     return rows.map(toRun);
@@ -273,6 +279,7 @@ function toRun(b: BatchEntity): BatchRun {
     providerId: b.providerId,
     upstreamModel: b.upstreamModel,
     total: b.total,
+    finished: b.completed + b.failed,
     expiresAt: b.expiresAt,
   };
 }

@@ -6,3 +6,4 @@ export { BatchStateMachine, TERMINAL_STATUSES, TRANSITIONS } from './batch-state
 export type { Transition, TransitionHook } from './batch-state-machine';
 export { BATCH_STATUSES } from './entities/batch.entity';
 export type { BatchStatus, BatchErrorEntry } from './entities/batch.entity';
+export { BatchJobs } from './batch-jobs';

@@ -1,3 +1,4 @@
+import { AccountsModule } from '@app/accounts';
 import { BatchesModule } from '@app/batches';
 import { FilesModule } from '@app/files';
 import { RoutingModule } from '@app/routing';
@@ -8,12 +9,14 @@ import { BatchRunner } from './batch-runner.service';
 import { BatchRequestEntity } from './entities/batch-request.entity';
 import { ExecutionWorkers } from './execution.workers';
 import { RequestRowsService } from './request-rows.service';
+import { LineLeases } from './scheduler/line-leases.repository';
+import { Scheduler } from './scheduler/scheduler.service';
 import { SweeperService } from './sweeper.service';
 import { UpstreamService } from './upstream/upstream.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([BatchRequestEntity]), BatchesModule, FilesModule, RoutingModule],
-  providers: [BatchRunner, BatchFinalizer, RequestRowsService, SweeperService, UpstreamService, ExecutionWorkers],
+  imports: [TypeOrmModule.forFeature([BatchRequestEntity]), AccountsModule, BatchesModule, FilesModule, RoutingModule],
+  providers: [BatchRunner, BatchFinalizer, RequestRowsService, SweeperService, UpstreamService, LineLeases, Scheduler, ExecutionWorkers],
   exports: [RequestRowsService, SweeperService],
 })
 export class ExecutionModule {}

@@ -1,15 +1,18 @@
-import { BatchesService } from '@app/batches';
+import { BatchesService, BatchJobs } from '@app/batches';
 import { APP_CONFIG, AppConfig } from '@app/core';
 import { JobQueue, JOBS } from '@app/queue';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { BatchFinalizer } from './batch-finalizer.service';
 import { BatchRunner } from './batch-runner.service';
+import { Scheduler } from './scheduler/scheduler.service';
 import { SweeperService } from './sweeper.service';
 
 /**
- * In worker roles (`worker`, `all`): consumes the batch queues, starts the sweeper, and picks up
- * every unfinished batch left by a previous process (its jobs are re-added; job ids make that a no-op
- * where they still exist). Handlers only delegate to the services, which are idempotent.
+ * In worker roles (`worker`, `all`): consumes the lifecycle queues (prepare, finalize), starts the
+ * scheduler that pulls request lines and the sweeper, and picks up every unfinished batch left by a
+ * previous process (its jobs are re-added; job ids make that a no-op where they still exist; running
+ * batches need nothing, the scheduler finds them). Handlers only delegate to the services, which are
+ * idempotent.
  */
 @Injectable()
 export class ExecutionWorkers implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -22,22 +25,23 @@ export class ExecutionWorkers implements OnApplicationBootstrap, BeforeApplicati
     private readonly finalizer: BatchFinalizer,
     private readonly sweeper: SweeperService,
     private readonly batches: BatchesService,
+    private readonly jobs: BatchJobs,
+    private readonly scheduler: Scheduler,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
     if (this.config.role === 'api') return;
-    const concurrency = this.config.execution.workerConcurrency;
     this.queue.process(JOBS.prepareBatch, 2, (job) => this.timed('prepare', job.batchId, () => this.runner.prepare(job.batchId)));
-    this.queue.process(JOBS.runChunk, concurrency, (job) => this.runner.runChunk(job));
     this.queue.process(JOBS.finalizeBatch, 2, (job) => this.timed('finalize', job.batchId, () => this.finalizer.finalize(job.batchId)));
     this.sweeper.start();
+    await this.scheduler.start();
     await this.resume();
   }
 
-  /** SIGTERM: stop taking jobs, release running chunks (their pending rows go back to the queue), then let the process exit. */
+  /** SIGTERM: stop sending (lines in flight are aborted and given back with the rest), stop taking jobs, then let the process exit. */
   async beforeApplicationShutdown(): Promise<void> {
     if (this.config.role === 'api') return;
-    this.runner.stopAll();
+    await this.scheduler.stop();
     await this.queue.drain();
     this.logger.log('Workers stopped');
   }
@@ -45,9 +49,8 @@ export class ExecutionWorkers implements OnApplicationBootstrap, BeforeApplicati
   private async resume(): Promise<void> {
     const unfinished = await this.batches.findUnfinished();
     for (const batch of unfinished) {
-      if (batch.status === 'validating') await this.queue.add(JOBS.prepareBatch, { batchId: batch.id }, { jobId: `prepare:${batch.id}` });
-      else if (batch.status === 'in_progress' && !batch.stopReason) await this.runner.dispatch(batch.id, batch.total);
-      else await this.runner.requestFinalize(batch.id);
+      if (batch.status === 'validating') await this.jobs.prepare(batch.id);
+      else if (batch.status !== 'in_progress' || batch.stopReason) await this.jobs.finalize(batch.id);
     }
     if (unfinished.length > 0) this.logger.log({ batches: unfinished.length }, 'Resumed unfinished batches');
   }

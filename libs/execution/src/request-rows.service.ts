@@ -97,17 +97,6 @@ export class RequestRowsService {
     return count;
   }
 
-  async pendingInRange(batchId: string, firstLine: number, lastLine: number): Promise<PendingRow[]> {
-    const sql = new Placeholders(this.dialect);
-    const rows = await queryRows<{ line: number; byte_offset: number | string; byte_length: number }>(
-      this.dataSource.manager,
-      `SELECT line, byte_offset, byte_length FROM batch_requests
-       WHERE batch_id = ${sql.next()} AND status = 'pending' AND line BETWEEN ${sql.next()} AND ${sql.next()} ORDER BY line`,
-      [batchId, firstLine, lastLine],
-    );
-    return rows.map((r) => ({ line: r.line, byteOffset: Number(r.byte_offset), byteLength: r.byte_length }));
-  }
-
   /** Whether any row of the batch is still pending (stops at the first one it finds). */
   async hasPending(batchId: string): Promise<boolean> {
     const sql = new Placeholders(this.dialect);
@@ -148,7 +137,7 @@ export class RequestRowsService {
     // status index, which would scan every pending row of the batch once per VALUES row.
     const pendingStatus = this.dialect === 'sqlite' ? '+r.status' : 'r.status';
     const statement = `WITH v(${FINISH_COLUMNS.map(([column]) => column).join(', ')}) AS (VALUES ${values.join(',')})
-      UPDATE batch_requests AS r SET ${set.join(', ')}, finished_at = ${sql.next('integer')}
+      UPDATE batch_requests AS r SET ${set.join(', ')}, lease_owner = NULL, lease_until = NULL, finished_at = ${sql.next('integer')}
       FROM v WHERE r.batch_id = ${sql.next()} AND r.line = v.finished_line AND ${pendingStatus} = 'pending'
       RETURNING line`;
     params.push(this.clock.nowSeconds(), batchId);
@@ -172,7 +161,7 @@ export class RequestRowsService {
       const result = await manager
         .createQueryBuilder()
         .update(BatchRequestEntity)
-        .set({ status: 'failed', errorCode: code, errorMessage: message, finishedAt: this.clock.nowSeconds() })
+        .set({ status: 'failed', errorCode: code, errorMessage: message, leaseOwner: null, leaseUntil: null, finishedAt: this.clock.nowSeconds() })
         .where('batch_id = :batchId AND status = :pending', { batchId, pending: 'pending' })
         .execute();
       const failed = result.affected ?? 0;
@@ -216,6 +205,21 @@ export class RequestRowsService {
       if (page.length < pageSize) return;
       after = page[page.length - 1].line;
     }
+  }
+
+  /** Requests answered or given up on since `since` (unix seconds), per batch, with its provider (lines never sent, such as cancelled ones, do not count). */
+  async recentByBatch(since: number): Promise<{ batchId: string; providerId: string; finished: number }[]> {
+    const rows: { batchId: string; providerId: string; finished: string | number }[] = await this.rows
+      .createQueryBuilder('r')
+      .innerJoin('batches', 'b', 'b.id = r.batch_id')
+      .select('r.batch_id', 'batchId')
+      .addSelect('b.provider_id', 'providerId')
+      .addSelect('COUNT(*)', 'finished')
+      .where('r.finished_at >= :since AND r.attempts > 0', { since })
+      .groupBy('r.batch_id')
+      .addGroupBy('b.provider_id')
+      .getRawMany();
+    return rows.map((r) => ({ batchId: r.batchId, providerId: r.providerId, finished: Number(r.finished) }));
   }
 
   /** Requests finished since `since` (unix seconds), per provider: how many, and how many failed. */

@@ -1,8 +1,6 @@
-import { BatchesService } from '@app/batches';
+import { BatchesService, BatchJobs } from '@app/batches';
 import { APP_CONFIG, AppConfig } from '@app/core';
-import { STOP_FINALIZE_DELAY_MS } from '@app/queue';
 import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
-import { BatchRunner } from './batch-runner.service';
 
 /** Expires batches whose completion window has passed: it marks them, and the finalizer ends them. */
 @Injectable()
@@ -14,7 +12,7 @@ export class SweeperService implements OnApplicationShutdown {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly batches: BatchesService,
-    private readonly runner: BatchRunner,
+    private readonly jobs: BatchJobs,
   ) {}
 
   start(): void {
@@ -27,7 +25,7 @@ export class SweeperService implements OnApplicationShutdown {
     try {
       for (const batchId of await this.batches.markExpiring()) {
         this.logger.log({ batchId }, 'Batch expired; finalizing what finished');
-        await this.runner.requestFinalize(batchId, STOP_FINALIZE_DELAY_MS);
+        await this.jobs.finalizeStopped(batchId);
       }
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, 'Sweep failed; will try again');

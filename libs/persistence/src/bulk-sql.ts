@@ -53,3 +53,27 @@ async function run(manager: EntityManager, sql: string, parameters: unknown[]): 
     if (!manager.queryRunner) await runner.release();
   }
 }
+
+/**
+ * A statement written with named parameters (`:name`) in the dialect's own form: `$n` on PostgreSQL
+ * (a name used twice binds one value), `?` on SQLite (the value repeated for each use).
+ */
+export function named(dialect: SqlDialect, sql: string, values: Record<string, unknown>): [string, unknown[]] {
+  const params: unknown[] = [];
+  const numbers = new Map<string, number>();
+  const text = sql.replace(/:([a-zA-Z_]\w*)/g, (_, name: string) => {
+    if (!(name in values)) throw new Error(`No value for :${name}`);
+    if (dialect === 'sqlite') {
+      params.push(values[name]);
+      return '?';
+    }
+    let n = numbers.get(name);
+    if (n === undefined) {
+      params.push(values[name]);
+      n = params.length;
+      numbers.set(name, n);
+    }
+    return `$${n}`;
+  });
+  return [text, params];
+}

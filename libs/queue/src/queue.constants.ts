@@ -1,7 +1,6 @@
 /** Job names, their payloads, and the retry options of each: the one place queues are described. */
 export const JOBS = {
   prepareBatch: 'batch-prepare',
-  runChunk: 'batch-chunk',
   finalizeBatch: 'batch-finalize',
   deliverWebhook: 'webhook-deliver',
 } as const;
@@ -10,13 +9,6 @@ export type JobName = (typeof JOBS)[keyof typeof JOBS];
 
 export interface PrepareBatchJob {
   batchId: string;
-}
-
-/** Request lines [firstLine, lastLine] (1-based, inclusive) of one batch. */
-export interface RunChunkJob {
-  batchId: string;
-  firstLine: number;
-  lastLine: number;
 }
 
 export interface FinalizeBatchJob {
@@ -29,7 +21,6 @@ export interface DeliverWebhookJob {
 
 export interface JobPayloads {
   [JOBS.prepareBatch]: PrepareBatchJob;
-  [JOBS.runChunk]: RunChunkJob;
   [JOBS.finalizeBatch]: FinalizeBatchJob;
   [JOBS.deliverWebhook]: DeliverWebhookJob;
 }
@@ -46,7 +37,6 @@ export interface JobOptions {
  */
 export const JOB_RETRY: Record<JobName, { attempts: number; backoffMs: number }> = {
   [JOBS.prepareBatch]: { attempts: 10, backoffMs: 1000 },
-  [JOBS.runChunk]: { attempts: 10, backoffMs: 1000 },
   [JOBS.finalizeBatch]: { attempts: 10, backoffMs: 1000 },
   [JOBS.deliverWebhook]: { attempts: 1, backoffMs: 1000 },
 };

@@ -128,6 +128,13 @@ export class Batch {
   providerId: string;
 }
 
+@ObjectType({ description: "How fast a batch's lines finish now, and its part of its provider's throughput" })
+export class BatchThroughput {
+  @Field(() => Int, { description: 'Lines of this batch finished in the last minute' }) linesLastMinute: number;
+  @Field(() => Float, { description: "This batch's part of the lines its provider finished in the last minute, 0 to 1 (0 when none)" })
+  providerShare: number;
+}
+
 @ObjectType()
 export class BatchEdge {
   @Field() cursor: string;
@@ -168,6 +175,8 @@ export class Account {
   @Field(() => String, { nullable: true }) webhookUrl: string | null;
   @Field({ description: 'Standard Webhooks signing secret (whsec_…)' }) webhookSecret: string;
   @Field(() => Int) createdAt: number;
+  @Field(() => Int, { description: "Share of a busy provider against other accounts' (default 1): weights 3 and 1 split it 75/25" })
+  weight: number;
 }
 
 @ObjectType()

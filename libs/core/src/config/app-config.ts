@@ -30,8 +30,6 @@ class EnvironmentVariables {
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) MAX_FILE_BYTES?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) MAX_FILE_LINES?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(64) MAX_LINE_BYTES?: number;
-  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(10000) CHUNK_SIZE?: number;
-  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(256) WORKER_CONCURRENCY?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(100) UPSTREAM_TIMEOUT_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(20) UPSTREAM_MAX_ATTEMPTS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) UPSTREAM_RETRY_BASE_MS?: number;
@@ -68,8 +66,6 @@ export interface AppConfig {
   /** Reads a provider's secret (its api_key_env) from the same environment; only names with `apiKeyEnvPrefix`. */
   readSecret(name: string): string | undefined;
   execution: {
-    chunkSize: number;
-    workerConcurrency: number;
     upstreamTimeoutMs: number;
     upstreamMaxAttempts: number;
     upstreamRetryBaseMs: number;
@@ -129,8 +125,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxLineBytes: vars.MAX_LINE_BYTES ?? 1024 * 1024,
     },
     execution: {
-      chunkSize: vars.CHUNK_SIZE ?? 200,
-      workerConcurrency: vars.WORKER_CONCURRENCY ?? 8,
       upstreamTimeoutMs: vars.UPSTREAM_TIMEOUT_MS ?? 120_000,
       upstreamMaxAttempts: vars.UPSTREAM_MAX_ATTEMPTS ?? 5,
       upstreamRetryBaseMs: vars.UPSTREAM_RETRY_BASE_MS ?? 500,
@@ -144,7 +138,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 class EnvironmentVariablesKeys {
   PORT = 0; DATA_DIR = 0; DATABASE_URL = 0; REDIS_URL = 0; REDIS_PREFIX = 0; ROLE = 0; ADMIN_TOKEN = 0;
   BOOTSTRAP_API_KEY = 0; ROUTING_FILE = 0; WEBHOOK_ALLOW_HTTP = 0; WEBHOOK_ALLOW_PRIVATE = 0; LOG_LEVEL = 0;
-  NODE_ENV = 0; MAX_FILE_BYTES = 0; MAX_FILE_LINES = 0; MAX_LINE_BYTES = 0; CHUNK_SIZE = 0; WORKER_CONCURRENCY = 0;
+  NODE_ENV = 0; MAX_FILE_BYTES = 0; MAX_FILE_LINES = 0; MAX_LINE_BYTES = 0;
   UPSTREAM_TIMEOUT_MS = 0; UPSTREAM_MAX_ATTEMPTS = 0; UPSTREAM_RETRY_BASE_MS = 0; UPSTREAM_MAX_RESPONSE_BYTES = 0;
   API_KEY_ENV_PREFIX = 0; SWEEP_INTERVAL_MS = 0;
   WEBHOOK_TIMEOUT_MS = 0; WEBHOOK_RETRY_DELAYS_MS = 0;

@@ -32,6 +32,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly upstreamInFlight = new Gauge({
+    name: 'batch_gateway_upstream_in_flight',
+    help: 'Requests in flight to each provider from this process (at most its share of max_concurrency)',
+    labelNames: ['provider'] as const,
+    registers: [this.registry],
+  });
+
+  readonly queuedLines = new Gauge({
+    name: 'batch_gateway_queued_lines',
+    help: 'Lines not yet finished in the running batches of each provider (all processes)',
+    labelNames: ['provider'] as const,
+    registers: [this.registry],
+  });
+
   readonly webhookDeliveries = new Counter({
     name: 'batch_gateway_webhook_deliveries_total',
     help: 'Webhook delivery attempts by outcome: delivered, retrying, failed',

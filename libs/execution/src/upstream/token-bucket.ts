@@ -27,6 +27,16 @@ export class TokenBucket {
     }
   }
 
+  /** Takes a token if one is there; otherwise says how many ms until one will be. */
+  tryTake(): { taken: true } | { taken: false; waitMs: number } {
+    this.refill();
+    if (this.tokens >= 1) {
+      this.tokens -= 1;
+      return { taken: true };
+    }
+    return { taken: false, waitMs: Math.ceil((1 - this.tokens) / this.perMs()) };
+  }
+
   private perMs(): number {
     return this.perMinute / 60_000;
   }

@@ -43,21 +43,40 @@ export class UpstreamService implements OnApplicationShutdown {
     private readonly queue: JobQueue,
   ) {}
 
-  /** Runs one request to its outcome; null when `signal` aborted it (the batch stopped). */
-  async execute(provider: Provider, json: string, signal: AbortSignal): Promise<UpstreamOutcome | null> {
+  /**
+   * This process's capacity for a provider: its concurrency slots (the provider's max_concurrency shared
+   * out between the live worker processes) and its rate limit. The scheduler starts a line only when it
+   * holds a slot (and a token), and passes the slot to `execute`.
+   */
+  async capacity(provider: Provider): Promise<{ limit: Semaphore; rate: TokenBucket | null }> {
+    const handle = this.handle(provider, this.workers.checkedAt === 0 ? await this.liveWorkers() : this.liveWorkersNow());
+    return { limit: handle.limit, rate: handle.rate };
+  }
+
+  /**
+   * Runs one request to its outcome; null when `signal` aborted it (the batch stopped). `slot` is a
+   * concurrency slot (and rate token) the caller already holds for the first attempt; retries wait for
+   * their own, and hold none while they back off.
+   */
+  async execute(provider: Provider, json: string, signal: AbortSignal, slot?: () => void): Promise<UpstreamOutcome | null> {
     const handle = this.handle(provider, this.workers.checkedAt === 0 ? await this.liveWorkers() : this.liveWorkersNow());
     const { upstreamMaxAttempts, upstreamRetryBaseMs } = this.config.execution;
     let last: UpstreamOutcome | null = null;
+    let held = slot ?? null;
     for (let attempt = 1; attempt <= upstreamMaxAttempts; attempt++) {
-      if (signal.aborted) return null;
-      if (handle.rate) {
+      if (signal.aborted) {
+        held?.();
+        return null;
+      }
+      if (!held && handle.rate) {
         try {
           await handle.rate.take(signal);
         } catch {
           return null;
         }
       }
-      const release = await handle.limit.acquire();
+      const release = held ?? (await handle.limit.acquire());
+      held = null;
       handle.count.dispatched.inc();
       const started = performance.now();
       let exchange: UpstreamAttempt | null = null;

@@ -22,14 +22,13 @@ export class BullJobQueue extends JobQueue implements BeforeApplicationShutdown 
 
   constructor(
     @InjectQueue(JOBS.prepareBatch) prepare: Queue,
-    @InjectQueue(JOBS.runChunk) chunks: Queue,
     @InjectQueue(JOBS.finalizeBatch) finalize: Queue,
     @InjectQueue(JOBS.deliverWebhook) webhooks: Queue,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     super();
     this.workersKey = `${config.redisPrefix}:workers`;
-    for (const queue of [prepare, chunks, finalize, webhooks]) this.queues.set(queue.name as JobName, queue);
+    for (const queue of [prepare, finalize, webhooks]) this.queues.set(queue.name as JobName, queue);
   }
 
   async add<N extends JobName>(name: N, data: JobPayloads[N], options: JobOptions = {}): Promise<void> {

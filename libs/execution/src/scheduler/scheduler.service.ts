@@ -1,0 +1,193 @@
+import { AccountsService } from '@app/accounts';
+import { BatchesService, BatchJobs, BatchRun } from '@app/batches';
+import { APP_CONFIG, AppConfig, Metrics, randomToken } from '@app/core';
+import { FilesService } from '@app/files';
+import { STOP_GRACE_MS } from '@app/queue';
+import { Provider, RoutingService } from '@app/routing';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { RequestRowsService } from '../request-rows.service';
+import { UpstreamService } from '../upstream/upstream.service';
+import { BatchLines, BatchLinesContext } from './batch-lines';
+import { LineLeases } from './line-leases.repository';
+import { ProviderDispatcher } from './provider-dispatcher';
+
+/** How often running batches are looked up: a new batch starts, and a cancelled one stops, within this. */
+const TICK_MS = 500;
+/** A claimed line stays with its worker this long without a renewal (renewed every third of it). */
+export const LEASE_MS = 15_000;
+
+/**
+ * Pulls work in worker processes. Every tick it reads the running batches (in progress, neither
+ * cancelled nor expiring) and the accounts' weights, gives each batch to its provider's dispatcher,
+ * which claims the batch's lines in leases and sends them as the provider's capacity frees up, fairly
+ * between accounts and batches; it stops batches that are no longer running, and asks for a batch's
+ * finalize job once none of its lines is left anywhere. Leases are renewed while held and given back
+ * at shutdown, so a dead worker's lines return to the others when its leases run out.
+ */
+@Injectable()
+export class Scheduler {
+  private readonly logger = new Logger(Scheduler.name);
+  private readonly owner = `${hostname()}:${process.pid}:${randomToken(6)}`;
+  private readonly dispatchers = new Map<string, ProviderDispatcher>();
+  private readonly running = new Map<string, { lines: BatchLines; dispatcher: ProviderDispatcher }>();
+  private readonly context: BatchLinesContext;
+  private tickTimer: NodeJS.Timeout | null = null;
+  private renewTimer: NodeJS.Timeout | null = null;
+  private ticking: Promise<void> | null = null;
+  private again = false;
+  private stopped = true;
+  /** The running batches at the last tick. */
+  private active: BatchRun[] = [];
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly batches: BatchesService,
+    private readonly accounts: AccountsService,
+    private readonly routing: RoutingService,
+    private readonly upstream: UpstreamService,
+    private readonly files: FilesService,
+    private readonly rows: RequestRowsService,
+    private readonly leases: LineLeases,
+    private readonly jobs: BatchJobs,
+    private readonly metrics: Metrics,
+  ) {
+    this.context = {
+      leases,
+      owner: this.owner,
+      leaseMs: LEASE_MS,
+      readLine: (fileId, offset, length) => this.files.readLine(fileId, offset, length),
+      finish: (batchId, finished) => this.rows.finish(batchId, finished),
+      onClaimed: () => this.pumpAll(),
+      warn: (fields, message) => this.logger.warn(fields, message),
+    };
+    metrics.onScrape(async () => this.report());
+  }
+
+  async start(): Promise<void> {
+    // The embedded default is one process: leases left by a killed predecessor need not run out first.
+    if (!this.config.redisUrl) await this.leases.releaseAll();
+    this.stopped = false;
+    this.renewTimer = setInterval(() => {
+      this.leases.renew(this.owner, Date.now() + LEASE_MS).catch((err) => this.logger.warn({ err: (err as Error).message }, 'Could not renew leases'));
+    }, LEASE_MS / 3);
+    this.wake();
+  }
+
+  /** Looks for running batches now (a batch was just started here) instead of at the next tick. */
+  wake(): void {
+    if (this.stopped) return;
+    if (this.ticking) {
+      this.again = true;
+      return;
+    }
+    if (this.tickTimer) clearTimeout(this.tickTimer);
+    this.tickTimer = null;
+    this.ticking = this.tick()
+      .catch((err) => this.logger.warn({ err: (err as Error).message }, 'Scheduler tick failed; will try again'))
+      .finally(() => {
+        this.ticking = null;
+        if (this.stopped) return;
+        if (this.again) {
+          this.again = false;
+          this.wake();
+        } else {
+          this.tickTimer = setTimeout(() => this.wake(), TICK_MS);
+        }
+      });
+  }
+
+  /** Graceful shutdown: stops sending, aborts what is in flight, records what finished and gives the rest back. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.tickTimer) clearTimeout(this.tickTimer);
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    await this.ticking;
+    for (const { lines } of this.running.values()) lines.stop(0);
+    while ([...this.running.values()].some(({ lines }) => lines.inFlight > 0)) await sleep(10);
+    await Promise.all([...this.running.values()].map(({ lines }) => lines.results.close()));
+    this.running.clear();
+    await this.leases.release(this.owner).catch((err) => this.logger.warn({ err: (err as Error).message }, 'Could not give leases back'));
+  }
+
+  private async tick(): Promise<void> {
+    const active = await this.batches.dispatching();
+    const weights = await this.accounts.weights([...new Set(active.map((b) => b.accountId))]);
+    const providers = new Map<string, Provider | null>();
+    for (const batch of active) {
+      if (!providers.has(batch.providerId)) providers.set(batch.providerId, await this.routing.getProvider(batch.providerId).catch(() => null));
+    }
+    for (const [id, provider] of providers) {
+      if (!provider) continue;
+      let dispatcher = this.dispatchers.get(id);
+      if (!dispatcher) {
+        dispatcher = new ProviderDispatcher(provider, this.upstream, (fields, message) => this.logger.warn(fields, message));
+        this.dispatchers.set(id, dispatcher);
+      }
+      dispatcher.update(provider, await this.upstream.capacity(provider));
+    }
+
+    const activeIds = new Set(active.map((b) => b.id));
+    for (const batch of active) this.keep(batch, weights.get(batch.accountId) ?? 1);
+    for (const [batchId, entry] of this.running) {
+      if (!activeIds.has(batchId)) await this.release(batchId, entry);
+      else await this.check(batchId, entry);
+    }
+    this.active = active;
+    this.pumpAll();
+  }
+
+  /** Adds a batch that is not yet running here, or updates its account's weight. */
+  private keep(batch: BatchRun, weight: number): void {
+    const dispatcher = this.dispatchers.get(batch.providerId);
+    if (!dispatcher) return;
+    const known = this.running.get(batch.id);
+    if (known) {
+      dispatcher.setWeight(batch.accountId, weight);
+      return;
+    }
+    const lines = new BatchLines(batch, this.context);
+    this.running.set(batch.id, { lines, dispatcher });
+    dispatcher.add(lines, weight);
+  }
+
+  /** A batch that stopped (cancel, expiry, or ended elsewhere): stop sending, and let it go once nothing is in flight. */
+  private async release(batchId: string, { lines, dispatcher }: { lines: BatchLines; dispatcher: ProviderDispatcher }): Promise<void> {
+    lines.stop(STOP_GRACE_MS);
+    if (lines.inFlight > 0) return;
+    dispatcher.remove(lines);
+    this.running.delete(batchId);
+    await lines.results.close();
+    await lines.giveBack([]);
+    await this.leases.release(this.owner, batchId).catch(() => undefined);
+  }
+
+  /** A running batch: claim again after a dry claim, and ask for its finalize job once no line is pending anywhere. */
+  private async check(batchId: string, { lines, dispatcher }: { lines: BatchLines; dispatcher: ProviderDispatcher }): Promise<void> {
+    await lines.retryGiveBack();
+    if (!lines.idle) return;
+    await lines.results.close();
+    if (await this.rows.hasPending(batchId)) {
+      lines.refill(dispatcher.leaseLines, true);
+      return;
+    }
+    dispatcher.remove(lines);
+    this.running.delete(batchId);
+    await this.jobs.finalize(batchId);
+  }
+
+  private pumpAll(): void {
+    for (const dispatcher of this.dispatchers.values()) dispatcher.pump();
+  }
+
+  /** The provider gauges, at each scrape: requests in flight here now, lines left in the running batches at the last tick. */
+  private report(): void {
+    const queued = new Map<string, number>();
+    for (const b of this.active) queued.set(b.providerId, (queued.get(b.providerId) ?? 0) + b.total - b.finished);
+    for (const [providerId, dispatcher] of this.dispatchers) {
+      this.metrics.upstreamInFlight.set({ provider: providerId }, dispatcher.inFlight);
+      this.metrics.queuedLines.set({ provider: providerId }, queued.get(providerId) ?? 0);
+    }
+  }
+}
