@@ -2,6 +2,7 @@ import { ArgsType, Field, ID, InputType, Int, Float } from '@nestjs/graphql';
 import { Type } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsNumber, IsOptional, IsString, Matches, Max, Min, MinLength, ValidateNested } from 'class-validator';
 import { BATCH_STATUSES } from '@app/batches';
+import { MAX_PROVIDER_CONCURRENCY } from '@app/routing';
 import { ADMIN_QUERY_LIMITS } from '../query-limits';
 
 @InputType()
@@ -28,7 +29,7 @@ export class ProviderUpsertInput {
   @Field() @IsIn(['openai', 'mock']) kind: 'openai' | 'mock';
   @Field({ nullable: true }) @IsOptional() @Matches(/^https?:\/\/\S+$/, { message: 'baseUrl must be an http(s) URL' }) baseUrl?: string;
   @Field({ nullable: true }) @IsOptional() @Matches(/^[A-Z_][A-Z0-9_]*$/) apiKeyEnv?: string;
-  @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() @Min(1) @Max(4096) maxConcurrency?: number;
+  @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() @Min(1) @Max(MAX_PROVIDER_CONCURRENCY) maxConcurrency?: number;
   @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() @Min(1) rateLimitPerMinute?: number;
   @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() @Min(100) timeoutMs?: number;
 }

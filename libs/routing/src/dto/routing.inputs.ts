@@ -1,6 +1,12 @@
 import { Type } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsNumber, IsOptional, IsString, Matches, Max, Min, ValidateNested } from 'class-validator';
 
+/**
+ * The highest max_concurrency: what one worker process holds in flight, measured in bench/dispatch.ts
+ * (docs/performance.md): 10,000 in flight held 740 MB (160 MB at start, 60 to 90 KB a request).
+ */
+export const MAX_PROVIDER_CONCURRENCY = 10_000;
+
 const ID = /^[A-Za-z0-9._@:/-]{1,64}$/;
 
 /** A provider as the routing file and the admin API describe it. */
@@ -9,7 +15,7 @@ export class ProviderInput {
   @IsIn(['openai', 'mock']) kind: 'openai' | 'mock';
   @IsOptional() @Matches(/^https?:\/\/\S+$/, { message: 'base_url must be an http(s) URL' }) base_url?: string;
   @IsOptional() @Matches(/^[A-Z_][A-Z0-9_]*$/, { message: 'api_key_env must be an environment variable name' }) api_key_env?: string;
-  @IsOptional() @IsInt() @Min(1) @Max(4096) max_concurrency?: number;
+  @IsOptional() @IsInt() @Min(1) @Max(MAX_PROVIDER_CONCURRENCY) max_concurrency?: number;
   @IsOptional() @IsInt() @Min(1) rate_limit_per_minute?: number;
   @IsOptional() @IsInt() @Min(100) timeout_ms?: number;
 }
