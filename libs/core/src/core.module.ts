@@ -25,7 +25,17 @@ export class CoreModule {
     const root = pino({
       level: config.logLevel,
       redact: {
-        paths: ['req.headers.authorization', 'req.headers.cookie', '*.apiKey', '*.secret', '*.webhookSecret'],
+        paths: [
+          'req.headers.authorization',
+          'req.headers.cookie',
+          '*.apiKey',
+          '*.secret',
+          '*.webhookSecret',
+          // A failed query (TypeORM's QueryFailedError) carries its bound values and the driver's row detail.
+          'err.parameters',
+          'err.driverError',
+          'err.detail',
+        ],
         censor: '[redacted]',
       },
     });

@@ -15,6 +15,8 @@ export interface BatchLinesContext {
   finish(batchId: string, rows: FinishedRow[]): Promise<void>;
   /** Lines were claimed (or a claim ended): the dispatcher may start more. */
   onClaimed(): void;
+  /** Nothing of the batch is left here (see `idle`): time to look whether it is done, without waiting for a tick. */
+  onIdle(): void;
   warn(fields: Record<string, unknown>, message: string): void;
 }
 
@@ -72,6 +74,15 @@ export class BatchLines {
   /** Nothing here is claimed, buffered, in flight or being claimed, and the last claim found nothing. */
   get idle(): boolean {
     return this.dry && !this.claiming && this.buffered === 0 && this.inFlight === 0 && this.unreleased.length === 0;
+  }
+
+  /**
+   * One of its lines is no longer in flight. The last one of a batch with nothing left to claim asks for
+   * a look at once (a dry claim alone does not: lines leased elsewhere would have it look again and again).
+   */
+  sent(): void {
+    this.inFlight -= 1;
+    if (this.idle) this.context.onIdle();
   }
 
   take(): ReadyLine {

@@ -113,7 +113,7 @@ export class ProviderDispatcher {
       this.warn({ batchId: lines.batch.id, line: line.row.line, err: (err as Error).message }, 'A line could not be sent; it goes back to be claimed again');
       await lines.giveBack([line.row.line]);
     } finally {
-      lines.inFlight -= 1;
+      lines.sent();
     }
   }
 }

@@ -60,6 +60,7 @@ export class Scheduler {
       readLine: (fileId, offset, length) => this.files.readLine(fileId, offset, length),
       finish: (batchId, finished) => this.rows.finish(batchId, finished),
       onClaimed: () => this.pumpAll(),
+      onIdle: () => this.wake(),
       warn: (fields, message) => this.logger.warn(fields, message),
     };
     metrics.onScrape(async () => this.report());
