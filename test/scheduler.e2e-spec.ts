@@ -7,6 +7,7 @@ import { FakeUpstream, startFakeUpstream } from './support/fake-upstream';
 import { startGateway, Tenant, TestGateway, waitFor } from './support/gateway';
 import { jsonl, requestLine } from './support/jsonl';
 import { BatchObject, restClient } from './support/rest-client';
+import { LineLeases } from '../libs/execution/src/scheduler/line-leases.repository';
 
 /**
  * The fair scheduler, on both drivers: capacity belongs to providers and is shared between accounts
@@ -170,5 +171,32 @@ describe('Fair scheduler', () => {
     const done = await waitFor(() => read(tenant, batch.id), ended, 90_000);
     expect(done).toMatchObject({ status: 'completed', request_counts: { total: 3000, completed: 3000, failed: 0 } });
     expect(upstreams.wide.maxInFlight()).toBe(WIDE.concurrency);
+  });
+
+  it('claims lines in leases that never overlap, never exceed their size, and come back when their owner lapses or gives them back', async () => {
+    const leases = gw.app.get(LineLeases);
+    const batchId = `batch_leasetest${tag()}`;
+    const values = Array.from({ length: 600 }, (_, i) => `('${batchId}', ${i + 1}, 'c${i}', ${i * 10}, 10, 'pending', 0, 0, 0)`);
+    await gw.dataSource.query(
+      `INSERT INTO batch_requests (batch_id, line, custom_id, byte_offset, byte_length, status, attempts, prompt_tokens, completion_tokens) VALUES ${values.join(',')}`,
+    );
+    const now = Date.now();
+    await leases.heartbeat('worker-a', now + 60_000);
+    await leases.heartbeat('worker-b', now + 60_000);
+    await leases.heartbeat('worker-c', now + 60_000);
+    // Concurrent claims from two owners: disjoint, each at most its size, together every line once.
+    const claims = await Promise.all(Array.from({ length: 12 }, (_, i) => leases.claim(batchId, i % 2 ? 'worker-b' : 'worker-a', 50, 0, now)));
+    for (const c of claims) expect(c.length).toBeLessThanOrEqual(50);
+    const lines = claims.flat().map((r) => r.line);
+    expect(new Set(lines).size).toBe(lines.length);
+    expect(lines.length).toBe(600);
+    expect(await leases.claim(batchId, 'worker-b', 50, 0, now)).toEqual([]);
+
+    // worker-a gives back two lines: claimable at once; worker-b lapses: all of its lines are.
+    const aLines = claims.filter((_, i) => i % 2 === 0).flat().map((r) => r.line);
+    await leases.release('worker-a', batchId, aLines.slice(0, 2));
+    expect((await leases.claim(batchId, 'worker-c', 1000, 0, now)).map((r) => r.line)).toEqual(aLines.slice(0, 2).sort((x, y) => x - y));
+    await leases.heartbeat('worker-b', now - 1);
+    expect(await leases.claim(batchId, 'worker-c', 1000, 0, now)).toHaveLength(300);
   });
 });

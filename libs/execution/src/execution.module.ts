@@ -7,6 +7,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { BatchFinalizer } from './batch-finalizer.service';
 import { BatchRunner } from './batch-runner.service';
 import { BatchRequestEntity } from './entities/batch-request.entity';
+import { SchedulerWorkerEntity } from './entities/scheduler-worker.entity';
 import { ExecutionWorkers } from './execution.workers';
 import { RequestRowsService } from './request-rows.service';
 import { LineLeases } from './scheduler/line-leases.repository';
@@ -15,7 +16,7 @@ import { SweeperService } from './sweeper.service';
 import { UpstreamService } from './upstream/upstream.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([BatchRequestEntity]), AccountsModule, BatchesModule, FilesModule, RoutingModule],
+  imports: [TypeOrmModule.forFeature([BatchRequestEntity, SchedulerWorkerEntity]), AccountsModule, BatchesModule, FilesModule, RoutingModule],
   providers: [BatchRunner, BatchFinalizer, RequestRowsService, SweeperService, UpstreamService, LineLeases, Scheduler, ExecutionWorkers],
   exports: [RequestRowsService, SweeperService],
 })

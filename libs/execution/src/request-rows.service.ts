@@ -137,7 +137,7 @@ export class RequestRowsService {
     // status index, which would scan every pending row of the batch once per VALUES row.
     const pendingStatus = this.dialect === 'sqlite' ? '+r.status' : 'r.status';
     const statement = `WITH v(${FINISH_COLUMNS.map(([column]) => column).join(', ')}) AS (VALUES ${values.join(',')})
-      UPDATE batch_requests AS r SET ${set.join(', ')}, lease_owner = NULL, lease_until = NULL, finished_at = ${sql.next('integer')}
+      UPDATE batch_requests AS r SET ${set.join(', ')}, lease_owner = NULL, finished_at = ${sql.next('integer')}
       FROM v WHERE r.batch_id = ${sql.next()} AND r.line = v.finished_line AND ${pendingStatus} = 'pending'
       RETURNING line`;
     params.push(this.clock.nowSeconds(), batchId);
@@ -161,7 +161,7 @@ export class RequestRowsService {
       const result = await manager
         .createQueryBuilder()
         .update(BatchRequestEntity)
-        .set({ status: 'failed', errorCode: code, errorMessage: message, leaseOwner: null, leaseUntil: null, finishedAt: this.clock.nowSeconds() })
+        .set({ status: 'failed', errorCode: code, errorMessage: message, leaseOwner: null, finishedAt: this.clock.nowSeconds() })
         .where('batch_id = :batchId AND status = :pending', { batchId, pending: 'pending' })
         .execute();
       const failed = result.affected ?? 0;

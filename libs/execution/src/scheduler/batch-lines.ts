@@ -10,7 +10,6 @@ export interface BatchLinesContext {
   leases: LineLeases;
   /** This process's lease owner id. */
   owner: string;
-  leaseMs: number;
   readLine(fileId: string, offset: number, length: number): Promise<Buffer>;
   finish(batchId: string, rows: FinishedRow[]): Promise<void>;
   /** Lines were claimed (or a claim ended): the dispatcher may start more. */
@@ -109,7 +108,7 @@ export class BatchLines {
     try {
       await this.context.leases.release(this.context.owner, this.batch.id, batch);
     } catch (err) {
-      // Still leased to this process (and renewed with the rest): tried again at the next tick.
+      // Still this process's (its lease lasts while it is alive): tried again at the next tick.
       this.unreleased.push(...batch);
       this.context.warn({ batchId: this.batch.id, err: (err as Error).message }, 'Could not give lines back; will try again');
     }
@@ -132,14 +131,14 @@ export class BatchLines {
   }
 
   private async claim(count: number): Promise<void> {
-    const { leases, owner, leaseMs } = this.context;
+    const { leases, owner } = this.context;
     try {
       const now = Date.now();
-      let rows = await leases.claim(this.batch.id, owner, count, this.afterLine, now, now + leaseMs);
+      let rows = await leases.claim(this.batch.id, owner, count, this.afterLine, now);
       if (rows.length === 0 && this.afterLine > 0) {
         // Past the end: look again from the start for lines given back or whose worker died.
         this.afterLine = 0;
-        rows = await leases.claim(this.batch.id, owner, count, 0, now, now + leaseMs);
+        rows = await leases.claim(this.batch.id, owner, count, 0, now);
       }
       this.dry = rows.length === 0;
       if (rows.length === 0) return;

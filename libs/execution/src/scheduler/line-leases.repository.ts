@@ -4,11 +4,13 @@ import { DataSource } from 'typeorm';
 import type { PendingRow } from '../request-rows.service';
 
 /**
- * Leases on pending request lines: a worker process claims a few hundred lines of a batch at a time,
- * holds them while it sends them (renewing the lease), and gives back what it did not send when it
- * stops. A line whose lease has expired (its worker died) is claimed again by any worker. On
- * PostgreSQL concurrent claims skip each other's rows (FOR UPDATE SKIP LOCKED); SQLite runs one writer
- * at a time, and one process. Finishing a line (RequestRowsService.finish) clears its lease.
+ * Leases on pending request lines. A worker process claims a few hundred lines of a batch at a time
+ * (`lease_owner` on the rows) and keeps one row of its own alive in `scheduler_workers`; a line belongs
+ * to its owner while that row is alive, so renewing costs one row however many lines are held, and
+ * touches no request row (nothing for a result write to wait on). When a worker dies its row lapses and
+ * its unfinished lines are free to claim. On PostgreSQL concurrent claims skip each other's rows
+ * (FOR UPDATE SKIP LOCKED); SQLite runs one writer at a time, and one process. Finishing a line
+ * (RequestRowsService.finish) clears its owner.
  */
 @Injectable()
 export class LineLeases {
@@ -18,41 +20,49 @@ export class LineLeases {
     this.dialect = dialectOf(dataSource);
   }
 
+  /** Keeps `owner` alive until `until` (epoch ms); its lines stay its own meanwhile. */
+  async heartbeat(owner: string, until: number): Promise<void> {
+    await execute(
+      this.dataSource.manager,
+      ...named(
+        this.dialect,
+        `INSERT INTO scheduler_workers (owner, alive_until) VALUES (:owner, :until)
+         ON CONFLICT (owner) DO UPDATE SET alive_until = excluded.alive_until`,
+        { owner, until },
+      ),
+    );
+  }
+
   /**
-   * Claims up to `count` pending lines of a batch after `afterLine`, unleased or with an expired lease,
-   * in line order, for `owner` until `until` (epoch ms).
+   * Claims up to `count` pending lines of a batch after `afterLine`, in line order, that nobody alive
+   * holds (no owner, or an owner whose row has lapsed).
    */
-  async claim(batchId: string, owner: string, count: number, afterLine: number, now: number, until: number): Promise<PendingRow[]> {
+  async claim(batchId: string, owner: string, count: number, afterLine: number, now: number): Promise<PendingRow[]> {
     const claimable = `SELECT line FROM batch_requests
-      WHERE batch_id = :batch AND status = 'pending' AND line > :after AND (lease_until IS NULL OR lease_until < :now)
+      WHERE batch_id = :batch AND status = 'pending' AND line > :after
+        AND (lease_owner IS NULL OR lease_owner NOT IN (SELECT owner FROM scheduler_workers WHERE alive_until > :now))
       ORDER BY line LIMIT :count`;
     const statement =
       this.dialect === 'postgres'
-        ? `UPDATE batch_requests AS r SET lease_owner = :owner, lease_until = :until
-           FROM (${claimable} FOR UPDATE SKIP LOCKED) AS c
-           WHERE r.batch_id = :batch AND r.line = c.line
+        ? // MATERIALIZED: a LIMIT … SKIP LOCKED subquery joined into the UPDATE may be run again for each
+          // row it is joined with, each run locking and returning other rows: one claim took 2,636 lines.
+          `WITH c AS MATERIALIZED (${claimable} FOR UPDATE SKIP LOCKED)
+           UPDATE batch_requests AS r SET lease_owner = :owner
+           FROM c WHERE r.batch_id = :batch AND r.line = c.line
            RETURNING r.line, r.byte_offset, r.byte_length`
-        : `UPDATE batch_requests SET lease_owner = :owner, lease_until = :until
+        : `UPDATE batch_requests SET lease_owner = :owner
            WHERE batch_id = :batch AND line IN (${claimable})
            RETURNING line, byte_offset, byte_length`;
     const rows = await queryRows<{ line: number; byte_offset: number | string; byte_length: number }>(
       this.dataSource.manager,
-      ...named(this.dialect, statement, { owner, until, batch: batchId, after: afterLine, now, count }),
+      ...named(this.dialect, statement, { owner, batch: batchId, after: afterLine, now, count }),
     );
     return rows
       .map((r) => ({ line: Number(r.line), byteOffset: Number(r.byte_offset), byteLength: Number(r.byte_length) }))
       .sort((a, b) => a.line - b.line);
   }
 
-  /** Extends every lease `owner` holds on a pending line; returns how many. */
-  renew(owner: string, until: number): Promise<number> {
-    return execute(
-      this.dataSource.manager,
-      ...named(this.dialect, `UPDATE batch_requests SET lease_until = :until WHERE lease_owner = :owner AND status = 'pending'`, { until, owner }),
-    );
-  }
-
-  /** Gives back `owner`'s leases (of one batch, or of some of its lines), so any worker may claim those lines at once. */
+  /** Gives back `owner`'s lines (of one batch, or some of its lines), so any worker may claim them at once. */
   release(owner: string, batchId?: string, lines?: number[]): Promise<number> {
     if (lines?.length === 0) return Promise.resolve(0);
     const values: Record<string, unknown> = { owner, batch: batchId };
@@ -62,11 +72,21 @@ export class LineLeases {
       lines.forEach((line, i) => (values[`l${i}`] = line));
       where += ` AND line IN (${lines.map((_, i) => `:l${i}`).join(',')})`;
     }
-    return execute(this.dataSource.manager, ...named(this.dialect, `UPDATE batch_requests SET lease_owner = NULL, lease_until = NULL WHERE ${where}`, values));
+    return execute(this.dataSource.manager, ...named(this.dialect, `UPDATE batch_requests SET lease_owner = NULL WHERE ${where}`, values));
   }
 
-  /** Gives back every lease (one process on SQLite: at boot, no other process can hold one). */
-  releaseAll(): Promise<number> {
-    return execute(this.dataSource.manager, `UPDATE batch_requests SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL`, []);
+  /** Forgets `owner` (graceful shutdown, after `release`). */
+  async retire(owner: string): Promise<void> {
+    await execute(this.dataSource.manager, ...named(this.dialect, `DELETE FROM scheduler_workers WHERE owner = :owner`, { owner }));
+  }
+
+  /** Forgets workers that lapsed before `before` (killed processes leave their row behind). */
+  async forgetLapsed(before: number): Promise<void> {
+    await execute(this.dataSource.manager, ...named(this.dialect, `DELETE FROM scheduler_workers WHERE alive_until < :before`, { before }));
+  }
+
+  /** Forgets every worker: on SQLite at boot, where no other process can be alive, their lines are free at once. */
+  async retireAll(): Promise<void> {
+    await execute(this.dataSource.manager, `DELETE FROM scheduler_workers`, []);
   }
 }

@@ -15,7 +15,7 @@ import { ProviderDispatcher } from './provider-dispatcher';
 
 /** How often running batches are looked up: a new batch starts, and a cancelled one stops, within this. */
 const TICK_MS = 500;
-/** A claimed line stays with its worker this long without a renewal (renewed every third of it). */
+/** A worker's claimed lines stay its own this long after its last heartbeat (one every third of it). */
 export const LEASE_MS = 15_000;
 
 /**
@@ -56,7 +56,6 @@ export class Scheduler {
     this.context = {
       leases,
       owner: this.owner,
-      leaseMs: LEASE_MS,
       readLine: (fileId, offset, length) => this.files.readLine(fileId, offset, length),
       finish: (batchId, finished) => this.rows.finish(batchId, finished),
       onClaimed: () => this.pumpAll(),
@@ -67,11 +66,13 @@ export class Scheduler {
   }
 
   async start(): Promise<void> {
-    // The embedded default is one process: leases left by a killed predecessor need not run out first.
-    if (!this.config.redisUrl) await this.leases.releaseAll();
+    // The embedded default is one process: lines left by a killed predecessor need not wait for its lease to lapse.
+    if (!this.config.redisUrl) await this.leases.retireAll();
+    else await this.leases.forgetLapsed(Date.now() - 3_600_000);
+    await this.leases.heartbeat(this.owner, Date.now() + LEASE_MS);
     this.stopped = false;
     this.renewTimer = setInterval(() => {
-      this.leases.renew(this.owner, Date.now() + LEASE_MS).catch((err) => this.logger.warn({ err: (err as Error).message }, 'Could not renew leases'));
+      this.leases.heartbeat(this.owner, Date.now() + LEASE_MS).catch((err) => this.logger.warn({ err: (err as Error).message }, 'Could not renew leases'));
     }, LEASE_MS / 3);
     this.wake();
   }
@@ -109,7 +110,12 @@ export class Scheduler {
     while ([...this.running.values()].some(({ lines }) => lines.inFlight > 0)) await sleep(10);
     await Promise.all([...this.running.values()].map(({ lines }) => lines.results.close()));
     this.running.clear();
-    await this.leases.release(this.owner).catch((err) => this.logger.warn({ err: (err as Error).message }, 'Could not give leases back'));
+    try {
+      await this.leases.release(this.owner);
+      await this.leases.retire(this.owner);
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'Could not give leases back; they lapse with this process');
+    }
   }
 
   private async tick(): Promise<void> {
