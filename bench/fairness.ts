@@ -81,18 +81,6 @@ function requestsJsonl(model: string, lines: number, tag: string): string {
   );
 }
 
-/** lib's `api` is the bootstrap account's (A); this one takes the key (B's). */
-async function callAs<T>(baseUrl: string, key: string, method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${baseUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path} answered ${res.status}: ${text}`);
-  return JSON.parse(text) as T;
-}
-
 /** A small file of B's, uploaded from memory (lib's uploadFromDisk is the bootstrap account's). */
 async function uploadAs(baseUrl: string, key: string, jsonl: string, filename: string): Promise<string> {
   const form = new FormData();
@@ -175,11 +163,11 @@ async function runSmall(gateway: GatewayChild, processes: { pid: number }[], key
   const aStart = await getA();
   const cpuBefore = cpuSeconds(processes);
   const started = performance.now();
-  let batch = await callAs<BatchObject>(gateway.url, keyB, 'POST', '/v1/batches', { input_file_id: fileId, endpoint: '/v1/chat/completions', completion_window: '24h' });
+  let batch = await api<BatchObject>(gateway.url, 'POST', '/v1/batches', { input_file_id: fileId, endpoint: '/v1/chat/completions', completion_window: '24h' }, keyB);
   const samples: Sample[] = [{ t: 0, b: 0, a: aStart ? finished(aStart) : 0, aStatus: aStart?.status ?? '' }];
   for (;;) {
     await sleep(POLL_MS);
-    const [b, a] = await Promise.all([callAs<BatchObject>(gateway.url, keyB, 'GET', `/v1/batches/${batch.id}`), getA()]);
+    const [b, a] = await Promise.all([api<BatchObject>(gateway.url, 'GET', `/v1/batches/${batch.id}`, undefined, keyB), getA()]);
     batch = b;
     samples.push({ t: performance.now() - started, b: finished(b), a: a ? finished(a) : 0, aStatus: a?.status ?? '' });
     if (TERMINAL.includes(b.status)) break;

@@ -201,10 +201,11 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-export async function api<T>(baseUrl: string, method: string, path: string, body?: unknown): Promise<T> {
+/** One JSON request to the gateway as the bootstrap account (or as the account of `key`); throws unless 2xx. */
+export async function api<T>(baseUrl: string, method: string, path: string, body?: unknown, key = BENCH_API_KEY): Promise<T> {
   const res = await fetch(`${baseUrl}${path}`, {
     method,
-    headers: { authorization: `Bearer ${BENCH_API_KEY}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
     body: body ? JSON.stringify(body) : undefined,
   });
   const text = await res.text();
