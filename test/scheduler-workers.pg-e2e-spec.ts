@@ -1,0 +1,105 @@
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Redis from 'ioredis';
+import { adminClient } from './support/admin-client';
+import { ChildGateway } from './support/child-gateway';
+import { FakeUpstream, fakeRouting, startFakeUpstream } from './support/fake-upstream';
+import { testEnvironment, waitFor } from './support/gateway';
+import { jsonl, requestLine } from './support/jsonl';
+import { RestClient, restClient } from './support/rest-client';
+
+/**
+ * The fair scheduler across processes: one API process and two worker processes on one PostgreSQL and
+ * one Redis. Their shares of a provider's max_concurrency together reach it and never pass it, and two
+ * accounts' batches on the saturated provider get even shares of what the upstream receives, though
+ * each worker schedules on its own.
+ *
+ * Postgres project only (*.pg-e2e-spec.ts): separate api and worker processes need PostgreSQL and Redis.
+ */
+
+const MODEL = 'workers-model';
+const API_KEY = `sk-workers${randomBytes(12).toString('hex')}`;
+const MAX_CONCURRENCY = 40;
+const LINES = 800;
+const WINDOW = 300;
+
+jest.setTimeout(180_000);
+
+describe('Fair scheduler across worker processes', () => {
+  let upstream: FakeUpstream;
+  let redis: Redis;
+  let cleanup: () => Promise<void>;
+  let env: Record<string, string>;
+  const children: ChildGateway[] = [];
+
+  beforeAll(async () => {
+    upstream = await startFakeUpstream({ latencyMs: 200 });
+    const environment = await testEnvironment({ BOOTSTRAP_API_KEY: API_KEY, UPSTREAM_FAKE_KEY: 'fake-key' });
+    env = environment.env;
+    cleanup = environment.cleanup;
+    env.ROUTING_FILE = join(env.DATA_DIR, 'routing.yaml');
+    writeFileSync(env.ROUTING_FILE, fakeRouting(upstream.url, { model: MODEL, maxConcurrency: MAX_CONCURRENCY }));
+    redis = new Redis(env.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    await redis.connect();
+  });
+
+  afterAll(async () => {
+    await Promise.allSettled(children.map((c) => c.stop('SIGKILL')));
+    const keys = await redis.keys(`${env.REDIS_PREFIX}:*`).catch(() => [] as string[]);
+    if (keys.length > 0) await redis.del(...keys).catch(() => undefined);
+    redis.disconnect();
+    await upstream?.close();
+    await cleanup?.();
+  });
+
+  async function withLogs<T>(work: Promise<T>): Promise<T> {
+    try {
+      return await work;
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n${children.map((c) => c.tail()).join('\n')}`);
+    }
+  }
+
+  const submit = async (api: RestClient, prefix: string) =>
+    api.createBatch(await api.upload(jsonl(Array.from({ length: LINES }, (_, i) => requestLine(i, MODEL, { messages: [{ role: 'user', content: `${prefix} ${i}` }] })))));
+
+  it('fills the provider from two workers without passing it, and splits it evenly between two accounts', async () => {
+    const apiProcess = new ChildGateway({ ...env, ROLE: 'api' }, 'apps/gateway/src/main.ts', 'api');
+    children.push(apiProcess);
+    await withLogs(apiProcess.start(API_KEY));
+    const workers = [1, 2].map((i) => new ChildGateway(env, 'apps/worker/src/main.ts', `worker-${i}`));
+    children.push(...workers);
+    for (const w of workers) w.launch();
+    await withLogs(waitFor(() => redis.zcard(`${env.REDIS_PREFIX}:workers`), (live) => live >= 2, 60_000, 100));
+
+    const admin = adminClient(apiProcess.url, env.ADMIN_TOKEN);
+    const { createAccount } = await admin.query<{ createAccount: { id: string } }>('mutation { createAccount(name: "workers-b") { id } }');
+    const { createApiKey } = await admin.query<{ createApiKey: { secret: string } }>('mutation($id: ID!) { createApiKey(accountId: $id) { secret } }', {
+      id: createAccount.id,
+    });
+    const [apiA, apiB] = [restClient(apiProcess, API_KEY), restClient(apiProcess, createApiKey.secret)];
+    const t = randomBytes(4).toString('hex');
+    const [batchA, batchB] = [await submit(apiA, `workersA ${t}`), await submit(apiB, `workersB ${t}`)];
+
+    const start = () => upstream.arrivals.findIndex((c) => c.startsWith(`workersB ${t}`));
+    await withLogs(waitFor(async () => upstream.arrivals.length, (n) => start() >= 0 && n - start() >= WINDOW, 60_000));
+    const window = upstream.arrivals.slice(start(), start() + WINDOW);
+    const shareA = window.filter((c) => c.startsWith(`workersA ${t}`)).length / WINDOW;
+    expect(shareA).toBeGreaterThanOrEqual(0.4);
+    expect(shareA).toBeLessThanOrEqual(0.6);
+    // Each worker holds floor(40 / 2) = 20: together exactly the provider's limit, never more.
+    expect(upstream.maxInFlight()).toBe(MAX_CONCURRENCY);
+
+    for (const [api, batch] of [
+      [apiA, batchA],
+      [apiB, batchB],
+    ] as const) {
+      const ended = await withLogs(waitFor(() => api.batch(batch.id), (b) => b.status === 'completed', 60_000, 100));
+      expect(ended.request_counts).toEqual({ total: LINES, completed: LINES, failed: 0 });
+      expect((await api.lines(ended.output_file_id)).map((l) => l.custom_id).sort()).toEqual(Array.from({ length: LINES }, (_, i) => `req-${i}`).sort());
+    }
+    // Each line was sent once: no two workers ever claimed the same one.
+    expect(upstream.totalRequests()).toBe(2 * LINES);
+  });
+});
