@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { closeSync, openSync, readdirSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { adminClient } from './support/admin-client';
@@ -181,6 +181,33 @@ describe('Hostile inputs', () => {
       expect(errors.get('poison-2')).toMatchObject({ response: null, error: { code: 'invalid_request_line' } });
       expect(upstream.attempts.has(`poison ${t} 2`)).toBe(false);
       for (const i of [0, 1, 3, 4, 5, 6, 7]) expect(upstream.attempts.get(`poison ${t} ${i}`)).toBe(1);
+    });
+
+    it('keeps a batch whose stored lines cannot be read back paused, not spinning: nothing sent, a warning a tick at most, and it cancels cleanly', async () => {
+      const t = tag();
+      const lines = Array.from({ length: 120 }, (_, i) => line(`gone-${i}`, `gone ${t} ${i}`));
+      const fileId = await api.upload(jsonl(lines));
+      rmSync(join(dataDir, 'files', `${fileId}.jsonl`));
+      const before = upstream.totalRequests();
+      const logBefore = gateway.output.length;
+      const created = await api.createBatch(fileId);
+      await waitFor(() => api.batch(created.id), (b) => b.status === 'in_progress');
+      const warnings = () => gateway.output.slice(logBefore).split('\n').filter((l) => l.includes(created.id) && l.includes('could not be sent')).length;
+      await waitFor(async () => warnings(), (n) => n >= 1, 10_000);
+      const first = warnings();
+      const since = Date.now();
+      await waitFor(async () => warnings(), (n) => n >= first + 3, 10_000);
+      // Three more warnings took about three scheduler ticks (500 ms each): a pause per tick, not a spin.
+      expect(Date.now() - since).toBeGreaterThanOrEqual(900);
+      expect(upstream.totalRequests()).toBe(before);
+      expect((await fetch(`${gateway.url}/healthz`)).status).toBe(200);
+
+      await api.cancel(created.id);
+      const ended = await untilEnded(created.id);
+      expect(ended).toMatchObject({ status: 'cancelled', request_counts: { total: 120, completed: 0, failed: 120 } });
+      const errors = jsonlLines(await rawContent(gateway, ended.error_file_id));
+      expect(errors.size).toBe(120);
+      expect(new Set([...errors.values()].map((e) => e.error.code))).toEqual(new Set(['batch_cancelled']));
     });
   });
 

@@ -43,6 +43,8 @@ export class BatchLines {
   private claiming: Promise<void> | null = null;
   /** Lines to give back whose release failed (the database was away). */
   private unreleased: number[] = [];
+  /** A line was set back since the last claim: the batch waits for the next tick instead of asking for one. */
+  private setBackSinceClaim = false;
   /** The last claim, from the first line on, found nothing claimable: claim again only at the next tick. */
   private dry = false;
 
@@ -81,7 +83,7 @@ export class BatchLines {
    */
   sent(): void {
     this.inFlight -= 1;
-    if (this.idle) this.context.onIdle();
+    if (this.idle && !this.setBackSinceClaim) this.context.onIdle();
   }
 
   take(): ReadyLine {
@@ -112,6 +114,23 @@ export class BatchLines {
       this.unreleased.push(...batch);
       this.context.warn({ batchId: this.batch.id, err: (err as Error).message }, 'Could not give lines back; will try again');
     }
+  }
+
+  /**
+   * A line could not be sent for a reason that is not its own (its bytes could not be read back): it
+   * goes back, with the rest of what is buffered, and the batch claims nothing more until the next
+   * tick, so a storage fault is retried twice a second, not in a loop (and warned about once a tick).
+   */
+  async setBack(line: number, err: Error): Promise<void> {
+    if (!this.dry || this.buffered > 0) {
+      this.context.warn({ batchId: this.batch.id, line, err: err.message }, 'A line could not be sent; the batch pauses until the next tick and its lines go back');
+    }
+    this.dry = true;
+    this.setBackSinceClaim = true;
+    const buffered = this.queue.slice(this.head).map((l) => l.row.line);
+    this.queue = [];
+    this.head = 0;
+    await this.giveBack([line, ...buffered]);
   }
 
   /** Retries giving back lines whose release failed. */
@@ -147,6 +166,7 @@ export class BatchLines {
         return;
       }
       this.afterLine = rows[rows.length - 1].line;
+      this.setBackSinceClaim = false;
       const reader = new LineReader(rows, (offset, length) => this.context.readLine(this.batch.inputFileId, offset, length));
       rows.forEach((row, i) => this.queue.push({ row, bytes: () => reader.line(i) }));
     } catch (err) {

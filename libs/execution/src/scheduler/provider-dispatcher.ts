@@ -110,8 +110,7 @@ export class ProviderDispatcher {
     } catch (err) {
       // Not the line's fault (its bytes could not be read back): give it back to be claimed again.
       slot();
-      this.warn({ batchId: lines.batch.id, line: line.row.line, err: (err as Error).message }, 'A line could not be sent; it goes back to be claimed again');
-      await lines.giveBack([line.row.line]);
+      await lines.setBack(line.row.line, err as Error);
     } finally {
       lines.sent();
     }
