@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Redis from 'ioredis';
 import { FakeUpstream, fakeRouting, startFakeUpstream } from './support/fake-upstream';
 import { testEnvironment, waitFor } from './support/gateway';
 import { jsonl, requestLine } from './support/jsonl';
-import { ChildGateway } from './support/child-gateway';
+import { ProcessLayout } from './support/process-layout';
 import { restClient } from './support/rest-client';
 
 /**
@@ -24,7 +23,6 @@ const LINES = 4000;
 const MAX_CONCURRENCY = 16;
 /** The most answers a worker holds before writing them (libs/execution/src/scheduler/result-buffer.ts). */
 const RESULT_FLUSH_ROWS = 500;
-const READY_TIMEOUT_MS = 60_000;
 const FINISH_TIMEOUT_MS = 90_000;
 
 jest.setTimeout(180_000);
@@ -41,10 +39,8 @@ function requestLines(count: number) {
 
 describe('Scale-out', () => {
   let upstream: FakeUpstream | null = null;
-  let redis: Redis | null = null;
   let cleanup: (() => Promise<void>) | null = null;
-  let env: Record<string, string>;
-  const children: ChildGateway[] = [];
+  let layout: ProcessLayout;
 
   beforeAll(async () => {
     upstream = await startFakeUpstream({ latencyMs: 8 });
@@ -52,65 +48,23 @@ describe('Scale-out', () => {
       BOOTSTRAP_API_KEY: API_KEY,
       UPSTREAM_FAKE_KEY: 'fake-key',
     });
-    env = environment.env;
+    const env = environment.env;
     cleanup = environment.cleanup;
     env.ROUTING_FILE = join(env.DATA_DIR, 'routing.yaml');
     writeFileSync(env.ROUTING_FILE, fakeRouting(upstream.url, { model: MODEL, maxConcurrency: MAX_CONCURRENCY }));
-    redis = new Redis(env.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-    await redis.connect();
+    layout = new ProcessLayout(env);
   });
 
   afterAll(async () => {
-    await Promise.allSettled(children.map((c) => c.stop('SIGKILL')));
-    if (redis) {
-      // The killed worker leaves its Bull keys behind; this run's prefix is its own.
-      const keys = await redis.keys(`${env.REDIS_PREFIX}:*`).catch(() => [] as string[]);
-      if (keys.length > 0) await redis.del(...keys).catch(() => undefined);
-      redis.disconnect();
-    }
+    await layout?.stop();
     await upstream?.close();
     await cleanup?.();
   });
 
-  /** Fails with every child's log tail, so a hang says which process was unhappy. */
-  async function withLogs<T>(work: Promise<T>): Promise<T> {
-    try {
-      return await work;
-    } catch (err) {
-      throw new Error(`${(err as Error).message}\n${children.map((c) => c.tail()).join('\n')}`);
-    }
-  }
-
-  async function startApi(): Promise<string> {
-    const api = new ChildGateway({ ...env, ROLE: 'api' }, 'apps/gateway/src/main.ts', 'api');
-    children.push(api);
-    await withLogs(api.start(API_KEY, READY_TIMEOUT_MS));
-    return api.url;
-  }
-
-  /** Starts the workers and waits until each has announced itself in Redis (the heartbeat the concurrency share counts). */
-  async function startWorkers(count: number): Promise<ChildGateway[]> {
-    const workers = Array.from({ length: count }, (_, i) => new ChildGateway(env, 'apps/worker/src/main.ts', `worker-${i + 1}`));
-    children.push(...workers);
-    for (const w of workers) w.launch();
-    await withLogs(
-      waitFor(
-        async () => {
-          const dead = workers.find((w) => !w.running);
-          if (dead) throw new Error(`${dead.name} exited before it was ready`);
-          return redis!.zcard(`${env.REDIS_PREFIX}:workers`);
-        },
-        (live) => live >= count,
-        READY_TIMEOUT_MS,
-        100,
-      ),
-    );
-    return workers;
-  }
+  const withLogs = <T>(work: Promise<T>) => layout.withLogs(work);
 
   it('runs a batch on an API process and two workers, one killed mid-run: every line exactly once, within max_concurrency', async () => {
-    const apiUrl = await startApi();
-    const api = restClient(apiUrl, API_KEY);
+    const api = restClient(await layout.startApi(API_KEY), API_KEY);
     const lines = requestLines(LINES);
 
     // The API process alone takes uploads and creates batches, but nothing runs: a batch waits in
@@ -125,7 +79,7 @@ describe('Scale-out', () => {
 
     // Both workers have announced themselves before the measured batch exists, so each takes its half
     // of max_concurrency from its first request (a worker that joins later is not what this checks).
-    const [victim] = await startWorkers(2);
+    const [victim] = await layout.startWorkers(2);
     const cancelled = await withLogs(waitFor(() => api.batch(early.id), (b) => b.status === 'cancelled', FINISH_TIMEOUT_MS, 100));
     expect(cancelled.request_counts).toEqual({ total: 10, completed: 0, failed: 10 });
     expect((await api.lines(cancelled.error_file_id)).map((l) => l.error?.code)).toEqual(Array(10).fill('batch_cancelled'));

@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Redis from 'ioredis';
 import { adminClient } from './support/admin-client';
-import { ChildGateway } from './support/child-gateway';
+import { ProcessLayout } from './support/process-layout';
 import { FakeUpstream, fakeRouting, startFakeUpstream } from './support/fake-upstream';
 import { testEnvironment, waitFor } from './support/gateway';
 import { jsonl, requestLine } from './support/jsonl';
@@ -28,10 +27,9 @@ jest.setTimeout(180_000);
 
 describe('Fair scheduler across worker processes', () => {
   let upstream: FakeUpstream;
-  let redis: Redis;
   let cleanup: () => Promise<void>;
   let env: Record<string, string>;
-  const children: ChildGateway[] = [];
+  let layout: ProcessLayout;
 
   beforeAll(async () => {
     upstream = await startFakeUpstream({ latencyMs: 200 });
@@ -40,38 +38,23 @@ describe('Fair scheduler across worker processes', () => {
     cleanup = environment.cleanup;
     env.ROUTING_FILE = join(env.DATA_DIR, 'routing.yaml');
     writeFileSync(env.ROUTING_FILE, fakeRouting(upstream.url, { model: MODEL, maxConcurrency: MAX_CONCURRENCY }));
-    redis = new Redis(env.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-    await redis.connect();
+    layout = new ProcessLayout(env);
   });
 
   afterAll(async () => {
-    await Promise.allSettled(children.map((c) => c.stop('SIGKILL')));
-    const keys = await redis.keys(`${env.REDIS_PREFIX}:*`).catch(() => [] as string[]);
-    if (keys.length > 0) await redis.del(...keys).catch(() => undefined);
-    redis.disconnect();
+    await layout?.stop();
     await upstream?.close();
     await cleanup?.();
   });
 
-  async function withLogs<T>(work: Promise<T>): Promise<T> {
-    try {
-      return await work;
-    } catch (err) {
-      throw new Error(`${(err as Error).message}\n${children.map((c) => c.tail()).join('\n')}`);
-    }
-  }
+  const withLogs = <T>(work: Promise<T>) => layout.withLogs(work);
 
   const submit = async (api: RestClient, prefix: string) =>
     api.createBatch(await api.upload(jsonl(Array.from({ length: LINES }, (_, i) => requestLine(i, MODEL, { messages: [{ role: 'user', content: `${prefix} ${i}` }] })))));
 
   it('fills the provider from two workers without passing it, and splits it evenly between two accounts', async () => {
-    const apiProcess = new ChildGateway({ ...env, ROLE: 'api' }, 'apps/gateway/src/main.ts', 'api');
-    children.push(apiProcess);
-    await withLogs(apiProcess.start(API_KEY));
-    const workers = [1, 2].map((i) => new ChildGateway(env, 'apps/worker/src/main.ts', `worker-${i}`));
-    children.push(...workers);
-    for (const w of workers) w.launch();
-    await withLogs(waitFor(() => redis.zcard(`${env.REDIS_PREFIX}:workers`), (live) => live >= 2, 60_000, 100));
+    const apiProcess = await layout.startApi(API_KEY);
+    await layout.startWorkers(2);
 
     const admin = adminClient(apiProcess.url, env.ADMIN_TOKEN);
     const { createAccount } = await admin.query<{ createAccount: { id: string } }>('mutation { createAccount(name: "workers-b") { id } }');
