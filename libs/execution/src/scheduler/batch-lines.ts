@@ -138,15 +138,14 @@ export class BatchLines {
     if (this.unreleased.length > 0) await this.giveBack([]);
   }
 
-  /** Stops taking lines; what is in flight is aborted after `graceMs` (0: at once). */
+  /** Stops taking lines; what is in flight is aborted after `graceMs` (0: at once). Asking again only shortens the grace. */
   stop(graceMs: number): void {
-    if (!this.stopping) {
-      this.stopping = true;
-      this.queue = [];
-      this.head = 0;
-    }
     if (graceMs === 0) this.abort.abort();
-    else setTimeout(() => this.abort.abort(), graceMs).unref();
+    if (this.stopping) return;
+    this.stopping = true;
+    this.queue = [];
+    this.head = 0;
+    if (graceMs > 0) setTimeout(() => this.abort.abort(), graceMs).unref();
   }
 
   private async claim(count: number): Promise<void> {
