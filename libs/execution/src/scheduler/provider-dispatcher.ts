@@ -30,7 +30,6 @@ export class ProviderDispatcher {
   constructor(
     private provider: Provider,
     private readonly upstream: UpstreamService,
-    private readonly warn: (fields: Record<string, unknown>, message: string) => void,
   ) {}
 
   get inFlight(): number {

@@ -129,7 +129,7 @@ export class Scheduler {
       if (!provider) continue;
       let dispatcher = this.dispatchers.get(id);
       if (!dispatcher) {
-        dispatcher = new ProviderDispatcher(provider, this.upstream, (fields, message) => this.logger.warn(fields, message));
+        dispatcher = new ProviderDispatcher(provider, this.upstream);
         this.dispatchers.set(id, dispatcher);
       }
       dispatcher.update(provider, await this.upstream.capacity(provider));
