@@ -1,8 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { FakeUpstream, fakeRouting, startFakeUpstream } from './support/fake-upstream';
-import { testEnvironment, waitFor } from './support/gateway';
+import { waitFor } from './support/gateway';
 import { jsonl, requestLine } from './support/jsonl';
 import { ProcessLayout } from './support/process-layout';
 import { restClient } from './support/rest-client';
@@ -38,28 +35,13 @@ function requestLines(count: number) {
 }
 
 describe('Scale-out', () => {
-  let upstream: FakeUpstream | null = null;
-  let cleanup: (() => Promise<void>) | null = null;
   let layout: ProcessLayout;
 
   beforeAll(async () => {
-    upstream = await startFakeUpstream({ latencyMs: 8 });
-    const environment = await testEnvironment({
-      BOOTSTRAP_API_KEY: API_KEY,
-      UPSTREAM_FAKE_KEY: 'fake-key',
-    });
-    const env = environment.env;
-    cleanup = environment.cleanup;
-    env.ROUTING_FILE = join(env.DATA_DIR, 'routing.yaml');
-    writeFileSync(env.ROUTING_FILE, fakeRouting(upstream.url, { model: MODEL, maxConcurrency: MAX_CONCURRENCY }));
-    layout = new ProcessLayout(env);
+    layout = await ProcessLayout.create({ apiKey: API_KEY, model: MODEL, maxConcurrency: MAX_CONCURRENCY, latencyMs: 8 });
   });
 
-  afterAll(async () => {
-    await layout?.stop();
-    await upstream?.close();
-    await cleanup?.();
-  });
+  afterAll(() => layout?.stop());
 
   const withLogs = <T>(work: Promise<T>) => layout.withLogs(work);
 
@@ -75,7 +57,7 @@ describe('Scale-out', () => {
     await new Promise((r) => setTimeout(r, 500)); // a window in which nothing may happen
     expect((await api.batch(early.id)).status).toBe('validating');
     expect((await api.cancel(early.id)).status).toBe('cancelling');
-    expect(upstream!.totalRequests()).toBe(0);
+    expect(layout.upstream.totalRequests()).toBe(0);
 
     // Both workers have announced themselves before the measured batch exists, so each takes its half
     // of max_concurrency from its first request (a worker that joins later is not what this checks).
@@ -83,7 +65,7 @@ describe('Scale-out', () => {
     const cancelled = await withLogs(waitFor(() => api.batch(early.id), (b) => b.status === 'cancelled', FINISH_TIMEOUT_MS, 100));
     expect(cancelled.request_counts).toEqual({ total: 10, completed: 0, failed: 10 });
     expect((await api.lines(cancelled.error_file_id)).map((l) => l.error?.code)).toEqual(Array(10).fill('batch_cancelled'));
-    expect(upstream!.totalRequests()).toBe(0);
+    expect(layout.upstream.totalRequests()).toBe(0);
 
     const created = await api.createBatch(inputFileId);
     expect(created.request_counts.total).toBe(LINES);
@@ -127,9 +109,9 @@ describe('Scale-out', () => {
 
     // Requests the kill cut off are sent again: those in flight, and those answered but not yet recorded
     // (results are written every 250 ms or 500 rows). Lines it had claimed and not sent were never sent.
-    expect(upstream!.totalRequests()).toBeGreaterThanOrEqual(LINES + retried);
-    expect(upstream!.totalRequests()).toBeLessThanOrEqual(LINES + retried + MAX_CONCURRENCY + RESULT_FLUSH_ROWS);
+    expect(layout.upstream.totalRequests()).toBeGreaterThanOrEqual(LINES + retried);
+    expect(layout.upstream.totalRequests()).toBeLessThanOrEqual(LINES + retried + MAX_CONCURRENCY + RESULT_FLUSH_ROWS);
     // Each worker's share is floor(max / live workers); the dead one stays counted for a while, which only lowers it.
-    expect(upstream!.maxInFlight()).toBeLessThanOrEqual(MAX_CONCURRENCY);
+    expect(layout.upstream.maxInFlight()).toBeLessThanOrEqual(MAX_CONCURRENCY);
   });
 });

@@ -1,10 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { adminClient } from './support/admin-client';
 import { ProcessLayout } from './support/process-layout';
-import { FakeUpstream, fakeRouting, startFakeUpstream } from './support/fake-upstream';
-import { testEnvironment, waitFor } from './support/gateway';
+import { waitFor } from './support/gateway';
 import { jsonl, requestLine } from './support/jsonl';
 import { RestClient, restClient } from './support/rest-client';
 
@@ -26,26 +23,13 @@ const WINDOW = 300;
 jest.setTimeout(180_000);
 
 describe('Fair scheduler across worker processes', () => {
-  let upstream: FakeUpstream;
-  let cleanup: () => Promise<void>;
-  let env: Record<string, string>;
   let layout: ProcessLayout;
 
   beforeAll(async () => {
-    upstream = await startFakeUpstream({ latencyMs: 200 });
-    const environment = await testEnvironment({ BOOTSTRAP_API_KEY: API_KEY, UPSTREAM_FAKE_KEY: 'fake-key' });
-    env = environment.env;
-    cleanup = environment.cleanup;
-    env.ROUTING_FILE = join(env.DATA_DIR, 'routing.yaml');
-    writeFileSync(env.ROUTING_FILE, fakeRouting(upstream.url, { model: MODEL, maxConcurrency: MAX_CONCURRENCY }));
-    layout = new ProcessLayout(env);
+    layout = await ProcessLayout.create({ apiKey: API_KEY, model: MODEL, maxConcurrency: MAX_CONCURRENCY, latencyMs: 200 });
   });
 
-  afterAll(async () => {
-    await layout?.stop();
-    await upstream?.close();
-    await cleanup?.();
-  });
+  afterAll(() => layout?.stop());
 
   const withLogs = <T>(work: Promise<T>) => layout.withLogs(work);
 
@@ -56,7 +40,7 @@ describe('Fair scheduler across worker processes', () => {
     const apiProcess = await layout.startApi(API_KEY);
     await layout.startWorkers(2);
 
-    const admin = adminClient(apiProcess.url, env.ADMIN_TOKEN);
+    const admin = adminClient(apiProcess.url, layout.env.ADMIN_TOKEN);
     const { createAccount } = await admin.query<{ createAccount: { id: string } }>('mutation { createAccount(name: "workers-b") { id } }');
     const { createApiKey } = await admin.query<{ createApiKey: { secret: string } }>('mutation($id: ID!) { createApiKey(accountId: $id) { secret } }', {
       id: createAccount.id,
@@ -65,14 +49,14 @@ describe('Fair scheduler across worker processes', () => {
     const t = randomBytes(4).toString('hex');
     const [batchA, batchB] = [await submit(apiA, `workersA ${t}`), await submit(apiB, `workersB ${t}`)];
 
-    const start = () => upstream.arrivals.findIndex((c) => c.startsWith(`workersB ${t}`));
-    await withLogs(waitFor(async () => upstream.arrivals.length, (n) => start() >= 0 && n - start() >= WINDOW, 60_000));
-    const window = upstream.arrivals.slice(start(), start() + WINDOW);
+    const start = () => layout.upstream.arrivals.findIndex((c) => c.startsWith(`workersB ${t}`));
+    await withLogs(waitFor(async () => layout.upstream.arrivals.length, (n) => start() >= 0 && n - start() >= WINDOW, 60_000));
+    const window = layout.upstream.arrivals.slice(start(), start() + WINDOW);
     const shareA = window.filter((c) => c.startsWith(`workersA ${t}`)).length / WINDOW;
     expect(shareA).toBeGreaterThanOrEqual(0.4);
     expect(shareA).toBeLessThanOrEqual(0.6);
     // Each worker holds floor(40 / 2) = 20: together exactly the provider's limit, never more.
-    expect(upstream.maxInFlight()).toBe(MAX_CONCURRENCY);
+    expect(layout.upstream.maxInFlight()).toBe(MAX_CONCURRENCY);
 
     for (const [api, batch] of [
       [apiA, batchA],
@@ -83,6 +67,6 @@ describe('Fair scheduler across worker processes', () => {
       expect((await api.lines(ended.output_file_id)).map((l) => l.custom_id).sort()).toEqual(Array.from({ length: LINES }, (_, i) => `req-${i}`).sort());
     }
     // Each line was sent once: no two workers ever claimed the same one.
-    expect(upstream.totalRequests()).toBe(2 * LINES);
+    expect(layout.upstream.totalRequests()).toBe(2 * LINES);
   });
 });

@@ -1,20 +1,36 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import Redis from 'ioredis';
 import { ChildGateway } from './child-gateway';
-import { waitFor } from './gateway';
+import { FakeUpstream, fakeRouting, startFakeUpstream } from './fake-upstream';
+import { testEnvironment, waitFor } from './gateway';
 
 const READY_TIMEOUT_MS = 60_000;
 
 /**
- * The scale-out deployment as real child processes on one PostgreSQL, one Redis and one DATA_DIR
- * (`env` from testEnvironment on the postgres driver): ROLE=api gateways and apps/worker processes.
- * Failures carry every child's log tail; `stop` kills them all and removes this run's Redis keys.
+ * The scale-out deployment as real child processes on one PostgreSQL, one Redis and one DATA_DIR (the
+ * postgres driver's test environment), with a fake upstream serving `model`: ROLE=api gateways and
+ * apps/worker processes. Failures carry every child's log tail; `stop` kills them all, removes this
+ * run's Redis keys, closes the upstream and drops the environment.
  */
 export class ProcessLayout {
   readonly children: ChildGateway[] = [];
   private readonly redis: Redis;
 
-  constructor(private readonly env: Record<string, string>) {
+  private constructor(
+    readonly env: Record<string, string>,
+    readonly upstream: FakeUpstream,
+    private readonly cleanup: () => Promise<void>,
+  ) {
     this.redis = new Redis(env.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  }
+
+  static async create(opts: { apiKey: string; model: string; maxConcurrency: number; latencyMs: number }): Promise<ProcessLayout> {
+    const upstream = await startFakeUpstream({ latencyMs: opts.latencyMs });
+    const { env, cleanup } = await testEnvironment({ BOOTSTRAP_API_KEY: opts.apiKey, UPSTREAM_FAKE_KEY: 'fake-key' });
+    env.ROUTING_FILE = join(env.DATA_DIR, 'routing.yaml');
+    writeFileSync(env.ROUTING_FILE, fakeRouting(upstream.url, { model: opts.model, maxConcurrency: opts.maxConcurrency }));
+    return new ProcessLayout(env, upstream, cleanup);
   }
 
   /** An API process (HTTP only), ready once `apiKey` is served. */
@@ -63,5 +79,7 @@ export class ProcessLayout {
       if (keys.length > 0) await this.redis.del(...keys).catch(() => undefined);
     }
     this.redis.disconnect();
+    await this.upstream.close();
+    await this.cleanup();
   }
 }
