@@ -54,15 +54,15 @@ export class UpstreamService implements OnApplicationShutdown {
   }
 
   /**
-   * Runs one request to its outcome; null when `signal` aborted it (the batch stopped). `slot` is a
-   * concurrency slot (and rate token) the caller already holds for the first attempt; retries wait for
-   * their own, and hold none while they back off.
+   * Runs one request to its outcome; null when `signal` aborted it (the batch stopped). `slot` is the
+   * concurrency slot (and rate token) the scheduler took for the first attempt; retries wait for their
+   * own, and hold none while they back off.
    */
-  async execute(provider: Provider, json: string, signal: AbortSignal, slot?: () => void): Promise<UpstreamOutcome | null> {
+  async execute(provider: Provider, json: string, signal: AbortSignal, slot: () => void): Promise<UpstreamOutcome | null> {
     const handle = this.handle(provider, this.workers.checkedAt === 0 ? await this.liveWorkers() : this.liveWorkersNow());
     const { upstreamMaxAttempts, upstreamRetryBaseMs } = this.config.execution;
     let last: UpstreamOutcome | null = null;
-    let held = slot ?? null;
+    let held: (() => void) | null = slot;
     for (let attempt = 1; attempt <= upstreamMaxAttempts; attempt++) {
       if (signal.aborted) {
         held?.();
