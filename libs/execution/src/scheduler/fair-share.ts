@@ -22,10 +22,9 @@ export class FairShare<T> {
   /** The pass of the last account picked: where an idle account comes back in. */
   private virtualTime = 0;
 
-  get size(): number {
-    let n = 0;
-    for (const tenant of this.tenants.values()) n += tenant.members.size;
-    return n;
+  /** Every item, in no particular order. */
+  *items(): IterableIterator<T> {
+    for (const tenant of this.tenants.values()) for (const member of tenant.members.values()) yield member.item;
   }
 
   has(key: string, accountId: string): boolean {

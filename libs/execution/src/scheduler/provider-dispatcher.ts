@@ -21,7 +21,6 @@ const MAX_LEASE_LINES = 1000;
  */
 export class ProviderDispatcher {
   private readonly fair = new FairShare<BatchLines>();
-  private readonly batches = new Set<BatchLines>();
   private limit: Semaphore | null = null;
   private rate: TokenBucket | null = null;
   private rateTimer: NodeJS.Timeout | null = null;
@@ -53,7 +52,6 @@ export class ProviderDispatcher {
 
   add(lines: BatchLines, weight: number): void {
     this.fair.add(lines.batch.id, lines.batch.accountId, weight, lines);
-    this.batches.add(lines);
   }
 
   setWeight(accountId: string, weight: number): void {
@@ -62,7 +60,6 @@ export class ProviderDispatcher {
 
   remove(lines: BatchLines): void {
     this.fair.remove(lines.batch.id, lines.batch.accountId);
-    this.batches.delete(lines);
   }
 
   /** Starts lines while there are free slots (and rate tokens) and ready lines. */
@@ -88,7 +85,7 @@ export class ProviderDispatcher {
       }
       // Keep about a lease of lines ready in every batch here, so that freed slots find lines waiting.
       const leaseLines = this.leaseLines;
-      for (const lines of this.batches) lines.refill(leaseLines);
+      for (const lines of this.fair.items()) lines.refill(leaseLines);
     } finally {
       this.pumping = false;
     }
