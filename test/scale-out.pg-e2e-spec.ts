@@ -18,7 +18,7 @@ const MODEL = 'scale-model';
 const API_KEY = `sk-scale${randomBytes(12).toString('hex')}`;
 const LINES = 4000;
 const MAX_CONCURRENCY = 16;
-/** The most answers a worker holds before writing them (libs/execution/src/scheduler/result-buffer.ts). */
+/** The most answers a worker holds before writing them (libs/execution/src/realtime/result-buffer.ts). */
 const RESULT_FLUSH_ROWS = 500;
 const FINISH_TIMEOUT_MS = 90_000;
 

@@ -7,7 +7,7 @@ import { FakeUpstream, startFakeUpstream } from './support/fake-upstream';
 import { startGateway, Tenant, TestGateway, waitFor } from './support/gateway';
 import { jsonl, requestLine } from './support/jsonl';
 import { BatchObject, restClient } from './support/rest-client';
-import { LineLeases } from '../libs/execution/src/scheduler/line-leases.repository';
+import { LineLeases } from '../libs/execution/src/realtime/line-leases.repository';
 
 /**
  * The fair scheduler, on both drivers: capacity belongs to providers and is shared between accounts

@@ -3,7 +3,7 @@ import { RequestRowsService } from '@app/execution';
 import { Args, Context, ID, Int, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
 import { BatchesArgs } from './graphql/inputs';
 import { decodeCursor, encodeCursor, toBatchModel } from './graphql/mappers';
-import { Batch, BatchConnection, BatchRequestPage, BatchThroughput, Provider, Sku, WebhookDelivery } from './graphql/models';
+import { Batch, BatchConnection, BatchRequestPage, BatchThroughput, Provider, ProviderBatchPart, Sku, WebhookDelivery } from './graphql/models';
 import type { AdminLoaders } from './loaders';
 import { ADMIN_QUERY_LIMITS, pagedCost, requestRowsPageSize } from './query-limits';
 import { ApiError } from '@app/core';
@@ -54,6 +54,11 @@ export class BatchesResolver {
   @ResolveField(() => BatchThroughput, { description: "Lines finished in the last minute and the batch's share of its provider's" })
   throughput(@Parent() batch: Batch, @Context('loaders') loaders: AdminLoaders) {
     return loaders.throughput.load(batch.id);
+  }
+
+  @ResolveField(() => [ProviderBatchPart], { description: "The provider batches of a batch run on its provider's Batch API, in line order (empty for realtime batches)" })
+  providerBatches(@Parent() batch: Batch, @Context('loaders') loaders: AdminLoaders) {
+    return loaders.providerBatches.load(batch.id);
   }
 
   @ResolveField(() => [WebhookDelivery])

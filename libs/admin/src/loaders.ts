@@ -1,15 +1,17 @@
 import { Clock } from '@app/core';
-import { RequestRowsService } from '@app/execution';
+import { ProviderBatches, RequestRowsService } from '@app/execution';
 import { RoutingService, Provider, Sku } from '@app/routing';
 import { WebhookDelivery, WebhooksService } from '@app/webhooks';
 import { Injectable } from '@nestjs/common';
 import DataLoader from 'dataloader';
+import type { ProviderBatchPart } from './graphql/models';
 
 export interface AdminLoaders {
   sku: DataLoader<string, Sku | null>;
   provider: DataLoader<string, Provider | null>;
   deliveries: DataLoader<string, WebhookDelivery[]>;
   throughput: DataLoader<string, { linesLastMinute: number; providerShare: number }>;
+  providerBatches: DataLoader<string, ProviderBatchPart[]>;
 }
 
 /** Per-request DataLoaders, so a page of batches costs one query per related kind, not one per batch. */
@@ -19,6 +21,7 @@ export class AdminLoaderFactory {
     private readonly routing: RoutingService,
     private readonly webhooks: WebhooksService,
     private readonly requestRows: RequestRowsService,
+    private readonly providerBatches: ProviderBatches,
     private readonly clock: Clock,
   ) {}
 
@@ -42,6 +45,28 @@ export class AdminLoaderFactory {
           const r = byBatch.get(id);
           return r ? { linesLastMinute: r.finished, providerShare: r.finished / perProvider.get(r.providerId)! } : { linesLastMinute: 0, providerShare: 0 };
         });
+      }),
+      providerBatches: new DataLoader(async (batchIds) => {
+        const parts = await this.providerBatches.forBatches(batchIds);
+        return batchIds.map((id) =>
+          parts
+            .filter((p) => p.batchId === id)
+            .map((p) => ({
+              part: p.part,
+              firstLine: p.firstLine,
+              lastLine: p.lastLine,
+              state: p.state,
+              providerBatchId: p.providerBatchId,
+              providerFileId: p.providerFileId,
+              providerStatus: p.providerStatus,
+              total: p.providerTotal,
+              completed: p.providerCompleted,
+              failed: p.providerFailed,
+              lastPolledAt: p.lastPolledAt,
+              failures: p.failures,
+              error: p.error,
+            })),
+        );
       }),
       deliveries: new DataLoader(async (batchIds) => {
         const all = await this.webhooks.deliveriesForBatches(batchIds);

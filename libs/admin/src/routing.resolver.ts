@@ -28,6 +28,10 @@ export class RoutingResolver {
       max_concurrency: input.maxConcurrency,
       rate_limit_per_minute: input.rateLimitPerMinute,
       timeout_ms: input.timeoutMs,
+      batch_api: input.batchApi,
+      batch_poll_interval_ms: input.batchPollIntervalMs,
+      max_batch_lines: input.maxBatchLines,
+      max_batch_bytes: input.maxBatchBytes,
     });
   }
 

@@ -22,7 +22,8 @@ export function toBatchObject(b: BatchEntity): BatchObject {
     expired_at: b.expiredAt,
     cancelling_at: b.cancellingAt,
     cancelled_at: b.cancelledAt,
-    request_counts: { total: b.total, completed: b.completed, failed: b.failed },
+    // Lines of provider batches count as soon as the provider reports them, before their results are collected.
+    request_counts: { total: b.total, completed: b.completed + b.remoteCompleted, failed: b.failed + b.remoteFailed },
     usage: {
       input_tokens: b.promptTokens,
       output_tokens: b.completionTokens,
@@ -38,5 +39,5 @@ export function toBatchObject(b: BatchEntity): BatchObject {
 
 
 export function toBatchView(b: BatchEntity): BatchView {
-  return { ...toBatchObject(b), account_id: b.accountId, sku_id: b.skuId, provider_id: b.providerId, upstream_model: b.upstreamModel, seq: b.seq };
+  return { ...toBatchObject(b), account_id: b.accountId, sku_id: b.skuId, provider_id: b.providerId, upstream_model: b.upstreamModel, execution: b.execution, seq: b.seq };
 }

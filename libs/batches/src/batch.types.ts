@@ -1,3 +1,4 @@
+import type { ExecutionMode } from '@app/routing';
 import type { BatchErrorEntry, BatchStatus } from './entities/batch.entity';
 
 /** The OpenAI batch object (plus `callback_url`). */
@@ -42,10 +43,13 @@ export interface BatchRun {
   stopReason: 'expired' | null;
   providerId: string;
   upstreamModel: string;
+  endpoint: string;
+  execution: ExecutionMode;
   total: number;
   /** Lines finished so far (completed or failed). */
   finished: number;
   expiresAt: number;
+  cancellingAt: number | null;
 }
 
 /** Counter increments written together with the request rows they count. */
@@ -62,6 +66,7 @@ export interface BatchView extends BatchObject {
   sku_id: string;
   provider_id: string;
   upstream_model: string;
+  execution: ExecutionMode;
   seq: number;
 }
 

@@ -196,13 +196,29 @@ export class BatchesService implements OnModuleInit {
       .execute();
   }
 
-  /** Batches a worker must pick up again after a restart. */
-  /** Batches whose lines may be sent now: in progress, neither cancelled nor expiring. */
+  /** What the batch's provider batches report finished and not yet collected, inside the caller's transaction. */
+  async setRemoteProgress(manager: EntityManager, batchId: string, remote: { completed: number; failed: number }): Promise<void> {
+    await manager.update(BatchEntity, { id: batchId }, { remoteCompleted: remote.completed, remoteFailed: remote.failed });
+  }
+
+  /** Realtime batches whose lines may be sent now: in progress, neither cancelled nor expiring. */
   async dispatching(): Promise<BatchRun[]> {
-    const rows = await this.batches.find({ where: { status: 'in_progress', stopReason: IsNull() } });
+    const rows = await this.batches.find({ where: { status: 'in_progress', stopReason: IsNull(), execution: 'realtime' } });
     return rows.map(toRun);
   }
 
+  /** Provider-batch batches that are stopping (cancelling, or expiring): their provider batches must be cancelled. */
+  async stoppingOnProviders(): Promise<BatchRun[]> {
+    const rows = await this.batches.find({
+      where: [
+        { execution: 'provider_batch', status: 'cancelling' },
+        { execution: 'provider_batch', status: In(['validating', 'in_progress']), stopReason: Not(IsNull()) },
+      ],
+    });
+    return rows.map(toRun);
+  }
+
+  /** Batches a worker must pick up again after a restart. */
   async findUnfinished(): Promise<BatchRun[]> {
     const rows = await this.batches.find({ where: { status: In(['validating', 'in_progress', 'finalizing', 'cancelling']) } });
     return rows.map(toRun);
@@ -278,8 +294,11 @@ function toRun(b: BatchEntity): BatchRun {
     stopReason: b.stopReason,
     providerId: b.providerId,
     upstreamModel: b.upstreamModel,
+    endpoint: b.endpoint,
+    execution: b.execution,
     total: b.total,
     finished: b.completed + b.failed,
     expiresAt: b.expiresAt,
+    cancellingAt: b.cancellingAt,
   };
 }

@@ -4,6 +4,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
+import { BatchExecutors } from './batch-executors';
 import { BatchRunner } from './batch-runner.service';
 import { RequestRowsService, ResultRow } from './request-rows.service';
 import { REQUEST_ERROR_CODES } from './upstream/upstream-client';
@@ -37,6 +38,7 @@ export class BatchFinalizer {
     private readonly rows: RequestRowsService,
     private readonly files: FilesService,
     private readonly runner: BatchRunner,
+    private readonly executors: BatchExecutors,
   ) {}
 
   async finalize(batchId: string): Promise<void> {
@@ -44,6 +46,8 @@ export class BatchFinalizer {
     if (!batch) return;
     const ending = await this.decide(batch);
     if (!ending) return;
+    // A stopping batch waits for what its executor still runs (live provider batches); the executor asks again.
+    if (ending !== 'completed' && !(await this.executors.for(batch.execution).settled(batch))) return;
     if (ending !== 'completed') {
       await this.runner.ensureRows(batch);
       await this.rows.failPending(batchId, STOPS[ending].code, STOPS[ending].message);

@@ -1,13 +1,13 @@
 import { BatchesService, BatchJobs, BatchRun, BatchStateMachine } from '@app/batches';
 import { FilesService } from '@app/files';
 import { Injectable, Logger } from '@nestjs/common';
+import { BatchExecutors } from './batch-executors';
 import { RequestRowsService } from './request-rows.service';
-import { Scheduler } from './scheduler/scheduler.service';
 
 /**
- * Prepares a batch: request rows from the input file's line index, then in_progress, where the
- * scheduler of every worker pulls its lines. Idempotent, so a retried or re-run job never writes a
- * line twice.
+ * Prepares a batch: request rows from the input file's line index, its executor's plan (the parts of
+ * a provider batch), then in_progress, where that executor in every worker picks it up. Idempotent, so
+ * a retried or re-run job never writes a line twice.
  */
 @Injectable()
 export class BatchRunner {
@@ -19,10 +19,10 @@ export class BatchRunner {
     private readonly rows: RequestRowsService,
     private readonly files: FilesService,
     private readonly jobs: BatchJobs,
-    private readonly scheduler: Scheduler,
+    private readonly executors: BatchExecutors,
   ) {}
 
-  /** validating → in_progress: creates the request rows; the scheduler then sends them. */
+  /** validating → in_progress: creates the request rows and the executor's plan; the executor then runs them. */
   async prepare(batchId: string): Promise<void> {
     const batch = await this.batches.getRun(batchId);
     if (!batch) return;
@@ -39,12 +39,14 @@ export class BatchRunner {
         return;
       }
       if (batch.stopReason) return this.requestFinalize(batchId);
+      const executor = this.executors.for(batch.execution);
+      await executor.plan(batch);
       const started = await this.states.apply(batchId, 'start');
       if (!started) return this.requestFinalize(batchId);
       this.logger.log({ batchId, total: batch.total }, 'Batch in progress');
       if (batch.total === 0) return this.requestFinalize(batchId);
-      // Its lines are pulled by the scheduler of every worker; this one looks now rather than at its next tick.
-      this.scheduler.wake();
+      // Its executor in every worker picks it up; this one looks now rather than at its next tick.
+      executor.wake();
     }
   }
 

@@ -4,20 +4,38 @@ import { FilesModule } from '@app/files';
 import { RoutingModule } from '@app/routing';
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { BatchExecutors } from './batch-executors';
 import { BatchFinalizer } from './batch-finalizer.service';
 import { BatchRunner } from './batch-runner.service';
 import { BatchRequestEntity } from './entities/batch-request.entity';
 import { SchedulerWorkerEntity } from './entities/scheduler-worker.entity';
 import { ExecutionWorkers } from './execution.workers';
 import { RequestRowsService } from './request-rows.service';
-import { LineLeases } from './scheduler/line-leases.repository';
-import { Scheduler } from './scheduler/scheduler.service';
+import { ProviderBatchEntity } from './provider-batch/provider-batch.entity';
+import { ProviderBatchExecutor } from './provider-batch/provider-batch.executor';
+import { ProviderBatches } from './provider-batch/provider-batches.repository';
+import { LineLeases } from './realtime/line-leases.repository';
+import { Scheduler } from './realtime/scheduler.service';
 import { SweeperService } from './sweeper.service';
 import { UpstreamService } from './upstream/upstream.service';
+import { WorkerPresence } from './worker-presence';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([BatchRequestEntity, SchedulerWorkerEntity]), AccountsModule, BatchesModule, FilesModule, RoutingModule],
-  providers: [BatchRunner, BatchFinalizer, RequestRowsService, SweeperService, UpstreamService, LineLeases, Scheduler, ExecutionWorkers],
-  exports: [RequestRowsService, SweeperService],
+  imports: [TypeOrmModule.forFeature([BatchRequestEntity, SchedulerWorkerEntity, ProviderBatchEntity]), AccountsModule, BatchesModule, FilesModule, RoutingModule],
+  providers: [
+    BatchRunner,
+    BatchFinalizer,
+    RequestRowsService,
+    SweeperService,
+    UpstreamService,
+    WorkerPresence,
+    LineLeases,
+    Scheduler,
+    ProviderBatches,
+    ProviderBatchExecutor,
+    BatchExecutors,
+    ExecutionWorkers,
+  ],
+  exports: [RequestRowsService, SweeperService, ProviderBatches],
 })
 export class ExecutionModule {}

@@ -2,14 +2,15 @@ import { BatchesService, BatchJobs } from '@app/batches';
 import { APP_CONFIG, AppConfig } from '@app/core';
 import { JobQueue, JOBS } from '@app/queue';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { BatchExecutors } from './batch-executors';
 import { BatchFinalizer } from './batch-finalizer.service';
 import { BatchRunner } from './batch-runner.service';
-import { Scheduler } from './scheduler/scheduler.service';
 import { SweeperService } from './sweeper.service';
+import { WorkerPresence } from './worker-presence';
 
 /**
- * In worker roles (`worker`, `all`): consumes the lifecycle queues (prepare, finalize), starts the
- * scheduler that pulls request lines and the sweeper, and picks up every unfinished batch left by a
+ * In worker roles (`worker`, `all`): consumes the lifecycle queues (prepare, finalize), starts both
+ * executors (realtime lines, provider batches) and the sweeper, and picks up every unfinished batch left by a
  * previous process (its jobs are re-added; job ids make that a no-op where they still exist; running
  * batches need nothing, the scheduler finds them). Handlers only delegate to the services, which are
  * idempotent.
@@ -26,7 +27,8 @@ export class ExecutionWorkers implements OnApplicationBootstrap, BeforeApplicati
     private readonly sweeper: SweeperService,
     private readonly batches: BatchesService,
     private readonly jobs: BatchJobs,
-    private readonly scheduler: Scheduler,
+    private readonly presence: WorkerPresence,
+    private readonly executors: BatchExecutors,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -34,14 +36,16 @@ export class ExecutionWorkers implements OnApplicationBootstrap, BeforeApplicati
     this.queue.process(JOBS.prepareBatch, 2, (job) => this.timed('prepare', job.batchId, () => this.runner.prepare(job.batchId)));
     this.queue.process(JOBS.finalizeBatch, 2, (job) => this.timed('finalize', job.batchId, () => this.finalizer.finalize(job.batchId)));
     this.sweeper.start();
-    await this.scheduler.start();
+    await this.presence.start();
+    for (const executor of this.executors.all) await executor.start();
     await this.resume();
   }
 
-  /** SIGTERM: stop sending (lines in flight are aborted and given back with the rest), stop taking jobs, then let the process exit. */
+  /** SIGTERM: the executors stop (lines in flight are aborted and given back with the rest; parts are released), stop taking jobs, then let the process exit. */
   async beforeApplicationShutdown(): Promise<void> {
     if (this.config.role === 'api') return;
-    await this.scheduler.stop();
+    await Promise.all(this.executors.all.map((executor) => executor.stop()));
+    await this.presence.stop();
     await this.queue.drain();
     this.logger.log('Workers stopped');
   }

@@ -1,10 +1,10 @@
 import { BatchesService, BatchProgress } from '@app/batches';
 import { Clock } from '@app/core';
-import { dialectOf, execute, Placeholders, queryRows, SqlDialect } from '@app/persistence';
+import { dialectOf, execute, named, Placeholders, queryRows, SqlDialect } from '@app/persistence';
 import type { LineIndexEntry } from '@app/files';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { DataSource, Repository } from 'typeorm';
+import { DataSource, EntityManager, Repository } from 'typeorm';
 import { BatchRequestEntity, RequestStatus } from './entities/batch-request.entity';
 import type { UpstreamOutcome } from './upstream/upstream-client';
 
@@ -109,7 +109,11 @@ export class RequestRowsService {
    * them. A row already finished (by a retry, or by cancel/expiry) is left alone and not counted again:
    * only the lines the UPDATE returns are counted.
    */
-  async finish(batchId: string, finished: FinishedRow[]): Promise<void> {
+  async finish(
+    batchId: string,
+    finished: FinishedRow[],
+    alongside?: (manager: EntityManager, counted: BatchProgress) => Promise<void>,
+  ): Promise<void> {
     if (finished.length === 0) return;
     const sql = new Placeholders(this.dialect);
     const params: unknown[] = [];
@@ -152,22 +156,54 @@ export class RequestRowsService {
         progress.completionTokens += outcome.completionTokens;
       }
       if (updated.length > 0) await this.batches.addProgress(manager, batchId, progress);
+      if (alongside) await alongside(manager, progress);
     });
   }
 
-  /** Ends every row still pending with `code` (cancel, expiry), counted as failed. Returns how many. */
-  async failPending(batchId: string, code: string, message: string): Promise<number> {
+  /**
+   * Ends every row still pending with `code` (cancel, expiry; or, within `lines`, a provider batch that
+   * failed or left lines out), counted as failed. Returns how many.
+   */
+  async failPending(
+    batchId: string,
+    code: string,
+    message: string,
+    lines?: { first: number; last: number },
+    alongside?: (manager: EntityManager, failed: number) => Promise<void>,
+  ): Promise<number> {
     return this.dataSource.transaction(async (manager) => {
-      const result = await manager
+      const update = manager
         .createQueryBuilder()
         .update(BatchRequestEntity)
         .set({ status: 'failed', errorCode: code, errorMessage: message, leaseOwner: null, finishedAt: this.clock.nowSeconds() })
-        .where('batch_id = :batchId AND status = :pending', { batchId, pending: 'pending' })
-        .execute();
-      const failed = result.affected ?? 0;
+        .where('batch_id = :batchId AND status = :pending', { batchId, pending: 'pending' });
+      if (lines) update.andWhere('line BETWEEN :first AND :last', lines);
+      const failed = (await update.execute()).affected ?? 0;
       if (failed > 0) await this.batches.addProgress(manager, batchId, { completed: 0, failed, promptTokens: 0, completionTokens: 0 });
+      if (alongside) await alongside(manager, failed);
       return failed;
     });
+  }
+
+  /** The rows of lines `first`..`last` of a batch in line order, a page at a time: where each line is, and whether it is pending. */
+  async *inRange(batchId: string, first: number, last: number, pageSize = 2000): AsyncGenerator<PendingRow & { customId: string; pending: boolean }> {
+    let after = first - 1;
+    for (;;) {
+      const page = await queryRows<{ line: number; custom_id: string; status: RequestStatus; byte_offset: number | string; byte_length: number }>(
+        this.dataSource.manager,
+        ...named(
+          this.dialect,
+          `SELECT line, custom_id, status, byte_offset, byte_length FROM batch_requests
+           WHERE batch_id = :batchId AND line > :after AND line <= :last ORDER BY line LIMIT :pageSize`,
+          { batchId, after, last, pageSize },
+        ),
+      );
+      for (const r of page) {
+        yield { line: Number(r.line), customId: r.custom_id, pending: r.status === 'pending', byteOffset: Number(r.byte_offset), byteLength: Number(r.byte_length) };
+      }
+      if (page.length < pageSize) return;
+      after = Number(page[page.length - 1].line);
+    }
   }
 
   /** All rows of a batch in line order, a page at a time (keyset pagination, nothing held whole). */

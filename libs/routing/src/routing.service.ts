@@ -2,7 +2,7 @@ import { ApiError, APP_CONFIG, AppConfig, Clock } from '@app/core';
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, Repository } from 'typeorm';
-import { ProviderInput, SkuInput } from './dto/routing.inputs';
+import { PROVIDER_BATCH_DEFAULTS, ProviderInput, SkuInput } from './dto/routing.inputs';
 import { ProviderEntity, ProviderKind } from './entities/provider.entity';
 import { SkuEntity } from './entities/sku.entity';
 
@@ -14,7 +14,16 @@ export interface Provider {
   maxConcurrency: number;
   rateLimitPerMinute: number | null;
   timeoutMs: number | null;
+  /** Batches run on the provider's own Files + Batches API (see libs/execution/src/provider-batch). */
+  batchApi: boolean;
+  batchPollIntervalMs: number;
+  maxBatchLines: number;
+  maxBatchBytes: number;
 }
+
+/** How a batch's lines run, fixed by the route locked at create: realtime requests, or the provider's Batch API. */
+export const EXECUTION_MODES = ['realtime', 'provider_batch'] as const;
+export type ExecutionMode = (typeof EXECUTION_MODES)[number];
 
 export interface Sku {
   id: string;
@@ -34,6 +43,7 @@ export interface RouteLock {
   skuId: string;
   providerId: string;
   upstreamModel: string;
+  execution: ExecutionMode;
 }
 
 @Injectable()
@@ -63,7 +73,9 @@ export class RoutingService {
     const totalWeight = tied.reduce((sum, s) => sum + s.weight, 0);
     let pick = random() * totalWeight;
     const chosen = tied.find((s) => (pick -= s.weight) < 0) ?? tied[tied.length - 1];
-    return { skuId: chosen.id, providerId: chosen.providerId, upstreamModel: chosen.upstreamModel };
+    const provider = await this.providers.findOneBy({ id: chosen.providerId });
+    const execution: ExecutionMode = provider?.batchApi ? 'provider_batch' : 'realtime';
+    return { skuId: chosen.id, providerId: chosen.providerId, upstreamModel: chosen.upstreamModel, execution };
   }
 
   async upsertProvider(input: ProviderInput): Promise<Provider> {
@@ -81,6 +93,10 @@ export class RoutingService {
     }
     const now = this.clock.nowSeconds();
     const existing = await this.providers.findOneBy({ id: input.id });
+    const batchApi = input.batch_api ?? existing?.batchApi ?? false;
+    if (batchApi && input.kind !== 'openai') {
+      throw new ApiError('invalid_request_error', `Provider '${input.id}': batch_api needs kind openai (a Files + Batches API under base_url)`, 'batch_api');
+    }
     const entity = this.providers.merge(existing ?? this.providers.create({ id: input.id, createdAt: now }), {
       kind: input.kind,
       baseUrl: input.base_url ?? existing?.baseUrl ?? 'mock://local',
@@ -88,6 +104,10 @@ export class RoutingService {
       maxConcurrency: input.max_concurrency ?? existing?.maxConcurrency ?? 16,
       rateLimitPerMinute: input.rate_limit_per_minute ?? existing?.rateLimitPerMinute ?? null,
       timeoutMs: input.timeout_ms ?? existing?.timeoutMs ?? null,
+      batchApi,
+      batchPollIntervalMs: input.batch_poll_interval_ms ?? existing?.batchPollIntervalMs ?? PROVIDER_BATCH_DEFAULTS.pollIntervalMs,
+      maxBatchLines: input.max_batch_lines ?? existing?.maxBatchLines ?? PROVIDER_BATCH_DEFAULTS.maxLines,
+      maxBatchBytes: input.max_batch_bytes ?? existing?.maxBatchBytes ?? PROVIDER_BATCH_DEFAULTS.maxBytes,
       updatedAt: now,
     });
     return toProvider(await this.providers.save(entity));
@@ -154,6 +174,10 @@ function toProvider(p: ProviderEntity): Provider {
     maxConcurrency: p.maxConcurrency,
     rateLimitPerMinute: p.rateLimitPerMinute,
     timeoutMs: p.timeoutMs,
+    batchApi: p.batchApi,
+    batchPollIntervalMs: p.batchPollIntervalMs,
+    maxBatchLines: p.maxBatchLines,
+    maxBatchBytes: p.maxBatchBytes,
   };
 }
 

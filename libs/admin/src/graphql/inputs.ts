@@ -2,7 +2,7 @@ import { ArgsType, Field, ID, InputType, Int, Float } from '@nestjs/graphql';
 import { Type } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsNumber, IsOptional, IsString, Matches, Max, Min, MinLength, ValidateNested } from 'class-validator';
 import { BATCH_STATUSES } from '@app/batches';
-import { MAX_PROVIDER_CONCURRENCY } from '@app/routing';
+import { MAX_PROVIDER_CONCURRENCY, PROVIDER_BATCH_BOUNDS } from '@app/routing';
 import { ADMIN_QUERY_LIMITS } from '../query-limits';
 
 @InputType()
@@ -32,6 +32,11 @@ export class ProviderUpsertInput {
   @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() @Min(1) @Max(MAX_PROVIDER_CONCURRENCY) maxConcurrency?: number;
   @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() @Min(1) rateLimitPerMinute?: number;
   @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() @Min(100) timeoutMs?: number;
+  @Field({ nullable: true }) @IsOptional() @IsBoolean() batchApi?: boolean;
+  @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() @Min(PROVIDER_BATCH_BOUNDS.pollIntervalMs.min) @Max(PROVIDER_BATCH_BOUNDS.pollIntervalMs.max)
+  batchPollIntervalMs?: number;
+  @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() @Min(PROVIDER_BATCH_BOUNDS.maxLines.min) @Max(PROVIDER_BATCH_BOUNDS.maxLines.max) maxBatchLines?: number;
+  @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() @Min(PROVIDER_BATCH_BOUNDS.maxBytes.min) @Max(PROVIDER_BATCH_BOUNDS.maxBytes.max) maxBatchBytes?: number;
 }
 
 @InputType()

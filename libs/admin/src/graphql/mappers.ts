@@ -29,6 +29,7 @@ export function toBatchModel(b: BatchView): Batch {
     errors: b.errors?.data ?? [],
     callbackUrl: b.callback_url,
     upstreamModel: b.upstream_model,
+    execution: b.execution,
     skuId: b.sku_id,
     providerId: b.provider_id,
   };

@@ -39,6 +39,28 @@ export class Provider {
   @Field(() => Int) maxConcurrency: number;
   @Field(() => Int, { nullable: true }) rateLimitPerMinute: number | null;
   @Field(() => Int, { nullable: true }) timeoutMs: number | null;
+  @Field({ description: "Batches routed here run on the provider's own Files + Batches API" }) batchApi: boolean;
+  @Field(() => Int, { description: 'Time between status polls of one provider batch' }) batchPollIntervalMs: number;
+  @Field(() => Int, { description: 'Most lines in one provider batch (a larger batch is split)' }) maxBatchLines: number;
+  @Field(() => Int, { description: 'Most bytes in one provider batch input file' }) maxBatchBytes: number;
+}
+
+@ObjectType({ description: "One part of a batch run on its provider's Batch API: a contiguous range of lines submitted as one provider batch" })
+export class ProviderBatchPart {
+  @Field(() => Int) part: number;
+  @Field(() => Int) firstLine: number;
+  @Field(() => Int) lastLine: number;
+  @Field({ description: 'pending (not yet submitted), submitted, collected, failed (refused or failed by the provider), skipped (the batch stopped first)' })
+  state: string;
+  @Field(() => String, { nullable: true }) providerBatchId: string | null;
+  @Field(() => String, { nullable: true }) providerFileId: string | null;
+  @Field(() => String, { nullable: true, description: "The provider batch's status at the last poll" }) providerStatus: string | null;
+  @Field(() => Int, { description: 'Lines in the provider batch, as the provider counts them' }) total: number;
+  @Field(() => Int, { description: 'Lines the provider reports completed and not yet collected' }) completed: number;
+  @Field(() => Int, { description: 'Lines the provider reports failed and not yet collected' }) failed: number;
+  @Field(() => Int, { nullable: true }) lastPolledAt: number | null;
+  @Field(() => Int, { description: 'Provider calls that failed in a row (the next try backs off)' }) failures: number;
+  @Field(() => String, { nullable: true }) error: string | null;
 }
 
 @ObjectType()
@@ -124,6 +146,7 @@ export class Batch {
   @Field(() => [BatchErrorItem]) errors: BatchErrorItem[];
   @Field(() => String, { nullable: true }) callbackUrl: string | null;
   @Field() upstreamModel: string;
+  @Field({ description: "realtime (one request per line) or provider_batch (the provider's Batch API)" }) execution: string;
   skuId: string;
   providerId: string;
 }

@@ -1,4 +1,5 @@
 import { bigintAsNumber } from '@app/persistence';
+import type { ExecutionMode } from '@app/routing';
 import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 
 export const BATCH_STATUSES = ['validating', 'failed', 'in_progress', 'finalizing', 'completed', 'expired', 'cancelling', 'cancelled'] as const;
@@ -10,7 +11,6 @@ export interface BatchErrorEntry {
   param: string | null;
   line: number | null;
 }
-
 
 @Entity('batches')
 @Index('IDX_batches_account', ['accountId', 'seq'])
@@ -28,6 +28,7 @@ export class BatchEntity {
   @Column({ name: 'sku_id', type: 'varchar', length: 64 }) skuId: string;
   @Column({ name: 'provider_id', type: 'varchar', length: 64 }) providerId: string;
   @Column({ name: 'upstream_model', type: 'varchar', length: 200 }) upstreamModel: string;
+  @Column({ type: 'varchar', length: 16, default: 'realtime' }) execution: ExecutionMode;
   @Column({ name: 'output_file_id', type: 'varchar', length: 64, nullable: true }) outputFileId: string | null;
   @Column({ name: 'error_file_id', type: 'varchar', length: 64, nullable: true }) errorFileId: string | null;
   @Column({ name: 'created_at', type: 'integer' }) createdAt: number;
@@ -42,6 +43,9 @@ export class BatchEntity {
   @Column({ type: 'integer', default: 0 }) total: number;
   @Column({ type: 'integer', default: 0 }) completed: number;
   @Column({ type: 'integer', default: 0 }) failed: number;
+  /** Lines the provider batches report finished whose results are not yet collected (provider_batch only). */
+  @Column({ name: 'remote_completed', type: 'integer', default: 0 }) remoteCompleted: number;
+  @Column({ name: 'remote_failed', type: 'integer', default: 0 }) remoteFailed: number;
   @Column({ name: 'prompt_tokens', type: 'bigint', default: 0, transformer: bigintAsNumber }) promptTokens: number;
   @Column({ name: 'completion_tokens', type: 'bigint', default: 0, transformer: bigintAsNumber }) completionTokens: number;
   @Column({ name: 'total_tokens', type: 'bigint', default: 0, transformer: bigintAsNumber }) totalTokens: number;

@@ -36,6 +36,7 @@ class EnvironmentVariables {
   @IsOptional() @Transform(toInt) @IsInt() @Min(1024) UPSTREAM_MAX_RESPONSE_BYTES?: number;
   @IsOptional() @Matches(/^[A-Z][A-Z0-9]*_$/, { message: 'must be upper-case letters and digits ending with "_", e.g. UPSTREAM_' }) API_KEY_ENV_PREFIX?: string;
   @IsOptional() @Transform(toInt) @IsInt() @Min(10) SWEEP_INTERVAL_MS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) PROVIDER_BATCH_CANCEL_GRACE_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(100) WEBHOOK_TIMEOUT_MS?: number;
   @IsOptional() @Matches(/^\d+(,\d+)*$/, { message: 'must be a comma-separated list of milliseconds' }) WEBHOOK_RETRY_DELAYS_MS?: string;
 }
@@ -72,6 +73,8 @@ export interface AppConfig {
     /** Largest upstream answer read; a larger one ends its line with upstream_response_too_large. */
     upstreamMaxResponseBytes: number;
     sweepIntervalMs: number;
+    /** How long a cancelled or expiring batch waits for its provider batches to end before its remaining lines are closed. */
+    providerBatchCancelGraceMs: number;
   };
 }
 
@@ -130,6 +133,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       upstreamRetryBaseMs: vars.UPSTREAM_RETRY_BASE_MS ?? 500,
       upstreamMaxResponseBytes: vars.UPSTREAM_MAX_RESPONSE_BYTES ?? 10 * 1024 * 1024,
       sweepIntervalMs: vars.SWEEP_INTERVAL_MS ?? 30_000,
+      providerBatchCancelGraceMs: vars.PROVIDER_BATCH_CANCEL_GRACE_MS ?? 600_000,
     },
   };
 }
@@ -140,7 +144,7 @@ class EnvironmentVariablesKeys {
   BOOTSTRAP_API_KEY = 0; ROUTING_FILE = 0; WEBHOOK_ALLOW_HTTP = 0; WEBHOOK_ALLOW_PRIVATE = 0; LOG_LEVEL = 0;
   NODE_ENV = 0; MAX_FILE_BYTES = 0; MAX_FILE_LINES = 0; MAX_LINE_BYTES = 0;
   UPSTREAM_TIMEOUT_MS = 0; UPSTREAM_MAX_ATTEMPTS = 0; UPSTREAM_RETRY_BASE_MS = 0; UPSTREAM_MAX_RESPONSE_BYTES = 0;
-  API_KEY_ENV_PREFIX = 0; SWEEP_INTERVAL_MS = 0;
+  API_KEY_ENV_PREFIX = 0; SWEEP_INTERVAL_MS = 0; PROVIDER_BATCH_CANCEL_GRACE_MS = 0;
   WEBHOOK_TIMEOUT_MS = 0; WEBHOOK_RETRY_DELAYS_MS = 0;
 }
 

@@ -46,6 +46,27 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly providerBatchSubmissions = new Counter({
+    name: 'batch_gateway_provider_batch_submissions_total',
+    help: "Parts of batches submitted to providers' Batch APIs by outcome: created, adopted (found after a restart), refused",
+    labelNames: ['provider', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly providerBatchPolls = new Counter({
+    name: 'batch_gateway_provider_batch_polls_total',
+    help: 'Status polls of provider batches by outcome: ok, failed (retried later)',
+    labelNames: ['provider', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly providerBatchOutcomes = new Counter({
+    name: 'batch_gateway_provider_batch_outcomes_total',
+    help: 'Provider batches collected, by the status they ended with at the provider (completed, failed, expired, cancelled)',
+    labelNames: ['provider', 'status'] as const,
+    registers: [this.registry],
+  });
+
   readonly webhookDeliveries = new Counter({
     name: 'batch_gateway_webhook_deliveries_total',
     help: 'Webhook delivery attempts by outcome: delivered, retrying, failed',

@@ -8,6 +8,8 @@ export const REQUEST_ERROR_CODES = {
   disconnected: 'upstream_disconnected',
   tooLarge: 'upstream_response_too_large',
   invalidLine: 'invalid_request_line',
+  batchFailed: 'upstream_batch_failed',
+  missingResult: 'upstream_missing_result',
   cancelled: 'batch_cancelled',
   expired: 'batch_expired',
 } as const;
@@ -16,7 +18,8 @@ export const REQUEST_ERROR_CODES = {
 export interface UpstreamOutcome {
   ok: boolean;
   attempts: number;
-  latencyMs: number;
+  /** Time to the answer; null when not measured here (a provider batch ran the line). */
+  latencyMs: number | null;
   statusCode: number | null;
   requestId: string | null;
   /** The response body as compact JSON text on one line (a JSON string literal when the upstream sent no JSON). */

@@ -7,7 +7,8 @@ import { OpenAiUpstream } from './openai.upstream';
 import { Semaphore } from './semaphore';
 import { TokenBucket } from './token-bucket';
 import { JobQueue } from '@app/queue';
-import { REQUEST_ERROR_CODES, UpstreamAttempt, UpstreamClient, UpstreamFailure, UpstreamOutcome } from './upstream-client';
+import { answerOutcome, describeNetworkError, noAnswer } from './outcome';
+import { UpstreamAttempt, UpstreamClient, UpstreamFailure, UpstreamOutcome } from './upstream-client';
 
 const MAX_BACKOFF_MS = 30_000;
 const MAX_RETRY_AFTER_MS = 120_000;
@@ -93,10 +94,10 @@ export class UpstreamService implements OnApplicationShutdown {
       handle.latency.observe(latencyMs / 1000);
       if (exchange && exchange.statusCode >= 200 && exchange.statusCode < 300) {
         handle.count.succeeded.inc();
-        return { ...success(exchange), attempts: attempt, latencyMs };
+        return { ...answerOutcome(exchange), attempts: attempt, latencyMs };
       }
       last = exchange
-        ? { ...httpFailure(exchange), attempts: attempt, latencyMs }
+        ? { ...answerOutcome(exchange), attempts: attempt, latencyMs }
         : { ...noAnswer(failure!.code, failure!.message), attempts: attempt, latencyMs };
       const retryable = exchange ? exchange.statusCode === 429 || exchange.statusCode >= 500 : failure!.retryable;
       if (!retryable || attempt === upstreamMaxAttempts) {
@@ -184,73 +185,4 @@ export class UpstreamService implements OnApplicationShutdown {
     this.checked.set(provider, { handle, workers });
     return handle;
   }
-}
-
-/** An outcome for a line that got no HTTP answer (or was never sent): `error` says why. */
-export function noAnswer(code: string, message: string): Omit<UpstreamOutcome, 'attempts' | 'latencyMs'> {
-  return { ok: false, statusCode: null, requestId: null, body: null, promptTokens: 0, completionTokens: 0, error: { code, message } };
-}
-
-/**
- * An answer body as it is stored and written to the output files: compact JSON on one line whatever
- * the upstream sent (pretty-printed JSON would break JSONL), or the text as a JSON string when it is
- * not JSON. `value` is the parsed body, when it parsed.
- */
-function storedBody(text: string): { json: string; value: unknown } {
-  try {
-    const value: unknown = JSON.parse(text);
-    return { json: JSON.stringify(value), value };
-  } catch {
-    // Not JSON, or nested too deeply to serialise again: kept as a JSON string.
-    return { json: JSON.stringify(text), value: undefined };
-  }
-}
-
-/** Text that came from an upstream, made safe to store: no NUL (PostgreSQL refuses it in text), bounded length. */
-function plainText(text: string, max = 1000): string {
-  const clean = text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text;
-  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
-}
-
-function success(exchange: UpstreamAttempt): Omit<UpstreamOutcome, 'attempts' | 'latencyMs'> {
-  const { json, value } = storedBody(exchange.body);
-  // A 2xx without JSON still counts as answered; it just reports no usage.
-  const usage = (value as { usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } } | null | undefined)?.usage;
-  return {
-    ok: true,
-    statusCode: exchange.statusCode,
-    requestId: exchange.requestId,
-    body: json,
-    promptTokens: Number(usage?.prompt_tokens) || 0,
-    completionTokens: Number(usage?.completion_tokens) || 0,
-    error: null,
-  };
-}
-
-function httpFailure(exchange: UpstreamAttempt): Omit<UpstreamOutcome, 'attempts' | 'latencyMs'> {
-  const status = exchange.statusCode;
-  const { json, value } = storedBody(exchange.body);
-  const reported = (value as { error?: { message?: unknown } } | null | undefined)?.error?.message;
-  const upstreamMessage = plainText(typeof reported === 'string' ? reported : value === undefined ? exchange.body : '', 200);
-  const code =
-    status === 429 ? REQUEST_ERROR_CODES.rateLimited : status >= 500 ? REQUEST_ERROR_CODES.serverError : REQUEST_ERROR_CODES.clientError;
-  return {
-    ok: false,
-    statusCode: status,
-    requestId: exchange.requestId,
-    body: json,
-    promptTokens: 0,
-    completionTokens: 0,
-    error: { code, message: `Upstream answered HTTP ${status}${upstreamMessage ? `: ${upstreamMessage}` : ''}` },
-  };
-}
-
-function describeNetworkError(err: Error): UpstreamFailure {
-  const code = (err as { code?: unknown }).code;
-  const name = typeof code === 'string' ? code : err.name;
-  // The stop signal was ruled out before, so an abort here is our own per-attempt timeout.
-  if (name === 'TimeoutError' || name === 'AbortError' || name === 'UND_ERR_ABORTED' || name === 'UND_ERR_HEADERS_TIMEOUT' || name === 'UND_ERR_BODY_TIMEOUT') {
-    return new UpstreamFailure(REQUEST_ERROR_CODES.timeout, 'The upstream did not answer in time', true);
-  }
-  return new UpstreamFailure(REQUEST_ERROR_CODES.unreachable, `The upstream could not be reached (${plainText(name, 100)})`, true);
 }

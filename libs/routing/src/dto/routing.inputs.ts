@@ -7,6 +7,14 @@ import { IsBoolean, IsIn, IsInt, IsNumber, IsOptional, IsString, Matches, Max, M
  */
 export const MAX_PROVIDER_CONCURRENCY = 10_000;
 
+/** The provider's limits for one batch on its Batch API (OpenAI's: 50,000 requests, 200 MB), and the bounds an operator may set. */
+export const PROVIDER_BATCH_DEFAULTS = { pollIntervalMs: 30_000, maxLines: 50_000, maxBytes: 200 * 1024 * 1024 } as const;
+export const PROVIDER_BATCH_BOUNDS = {
+  pollIntervalMs: { min: 100, max: 3_600_000 },
+  maxLines: { min: 1, max: 100_000 },
+  maxBytes: { min: 1024, max: 1024 * 1024 * 1024 },
+} as const;
+
 const ID = /^[A-Za-z0-9._@:/-]{1,64}$/;
 
 /** A provider as the routing file and the admin API describe it. */
@@ -18,6 +26,10 @@ export class ProviderInput {
   @IsOptional() @IsInt() @Min(1) @Max(MAX_PROVIDER_CONCURRENCY) max_concurrency?: number;
   @IsOptional() @IsInt() @Min(1) rate_limit_per_minute?: number;
   @IsOptional() @IsInt() @Min(100) timeout_ms?: number;
+  @IsOptional() @IsBoolean() batch_api?: boolean;
+  @IsOptional() @IsInt() @Min(PROVIDER_BATCH_BOUNDS.pollIntervalMs.min) @Max(PROVIDER_BATCH_BOUNDS.pollIntervalMs.max) batch_poll_interval_ms?: number;
+  @IsOptional() @IsInt() @Min(PROVIDER_BATCH_BOUNDS.maxLines.min) @Max(PROVIDER_BATCH_BOUNDS.maxLines.max) max_batch_lines?: number;
+  @IsOptional() @IsInt() @Min(PROVIDER_BATCH_BOUNDS.maxBytes.min) @Max(PROVIDER_BATCH_BOUNDS.maxBytes.max) max_batch_bytes?: number;
 }
 
 export class SkuInput {

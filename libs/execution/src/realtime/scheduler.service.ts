@@ -1,24 +1,24 @@
 import { AccountsService } from '@app/accounts';
 import { BatchesService, BatchJobs, BatchRun } from '@app/batches';
-import { APP_CONFIG, AppConfig, Metrics, randomToken } from '@app/core';
+import { Metrics } from '@app/core';
 import { FilesService } from '@app/files';
 import { STOP_GRACE_MS } from '@app/queue';
 import { Provider, RoutingService } from '@app/routing';
-import { Inject, Injectable, Logger } from '@nestjs/common';
-import { hostname } from 'node:os';
+import { Injectable, Logger } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RequestRowsService } from '../request-rows.service';
+import type { BatchExecutor } from '../batch-executor';
 import { UpstreamService } from '../upstream/upstream.service';
+import { WorkerPresence } from '../worker-presence';
 import { BatchLines, BatchLinesContext } from './batch-lines';
 import { LineLeases } from './line-leases.repository';
 import { ProviderDispatcher } from './provider-dispatcher';
 
 /** How often running batches are looked up: a new batch starts, and a cancelled one stops, within this. */
 const TICK_MS = 500;
-/** A worker's claimed lines stay its own this long after its last heartbeat (one every third of it). */
-export const LEASE_MS = 15_000;
 
 /**
+ * The realtime executor: each line of a batch is one request to the provider's realtime endpoint.
  * Pulls work in worker processes. Every tick it reads the running batches (in progress, neither
  * cancelled nor expiring) and the accounts' weights, gives each batch to its provider's dispatcher,
  * which claims the batch's lines in leases and sends them as the provider's capacity frees up, fairly
@@ -27,14 +27,14 @@ export const LEASE_MS = 15_000;
  * at shutdown, so a dead worker's lines return to the others when its leases run out.
  */
 @Injectable()
-export class Scheduler {
+export class Scheduler implements BatchExecutor {
+  readonly mode = 'realtime' as const;
   private readonly logger = new Logger(Scheduler.name);
-  private readonly owner = `${hostname()}:${process.pid}:${randomToken(6)}`;
+  private readonly owner: string;
   private readonly dispatchers = new Map<string, ProviderDispatcher>();
   private readonly running = new Map<string, { lines: BatchLines; dispatcher: ProviderDispatcher }>();
   private readonly context: BatchLinesContext;
   private tickTimer: NodeJS.Timeout | null = null;
-  private renewTimer: NodeJS.Timeout | null = null;
   private ticking: Promise<void> | null = null;
   private again = false;
   private stopped = true;
@@ -42,7 +42,7 @@ export class Scheduler {
   private active: BatchRun[] = [];
 
   constructor(
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    presence: WorkerPresence,
     private readonly batches: BatchesService,
     private readonly accounts: AccountsService,
     private readonly routing: RoutingService,
@@ -53,6 +53,7 @@ export class Scheduler {
     private readonly jobs: BatchJobs,
     private readonly metrics: Metrics,
   ) {
+    this.owner = presence.owner;
     this.context = {
       leases,
       owner: this.owner,
@@ -65,16 +66,18 @@ export class Scheduler {
     metrics.onScrape(async () => this.report());
   }
 
+  /** After WorkerPresence.start: this worker is alive to the others. */
   async start(): Promise<void> {
-    // The embedded default is one process: lines left by a killed predecessor need not wait for its lease to lapse.
-    if (!this.config.redisUrl) await this.leases.retireAll();
-    else await this.leases.forgetLapsed(Date.now() - 3_600_000);
-    await this.leases.heartbeat(this.owner, Date.now() + LEASE_MS);
     this.stopped = false;
-    this.renewTimer = setInterval(() => {
-      this.leases.heartbeat(this.owner, Date.now() + LEASE_MS).catch((err) => this.logger.warn({ err: (err as Error).message }, 'Could not renew leases'));
-    }, LEASE_MS / 3);
     this.wake();
+  }
+
+  /** Nothing to plan: the request rows are the work. */
+  async plan(): Promise<void> {}
+
+  /** A stopped batch's requests in flight are aborted within STOP_GRACE_MS, and the finalize job waits longer than that. */
+  async settled(): Promise<boolean> {
+    return true;
   }
 
   /** Looks for running batches now (a batch was just started here) instead of at the next tick. */
@@ -104,7 +107,6 @@ export class Scheduler {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.tickTimer) clearTimeout(this.tickTimer);
-    if (this.renewTimer) clearInterval(this.renewTimer);
     await this.ticking;
     for (const { lines } of this.running.values()) lines.stop(0);
     while ([...this.running.values()].some(({ lines }) => lines.inFlight > 0)) await sleep(10);
@@ -112,7 +114,6 @@ export class Scheduler {
     this.running.clear();
     try {
       await this.leases.release(this.owner);
-      await this.leases.retire(this.owner);
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, 'Could not give leases back; they lapse with this process');
     }

@@ -1,9 +1,10 @@
-import { parseRequestLine } from '@app/files';
 import type { Provider } from '@app/routing';
 import { REQUEST_ERROR_CODES } from '../upstream/upstream-client';
 import type { Semaphore } from '../upstream/semaphore';
 import type { TokenBucket } from '../upstream/token-bucket';
-import { noAnswer, UpstreamService } from '../upstream/upstream.service';
+import { noAnswer } from '../upstream/outcome';
+import { UpstreamService } from '../upstream/upstream.service';
+import { upstreamRequest } from '../upstream-request';
 import { BatchLines, ReadyLine } from './batch-lines';
 import { FairShare } from './fair-share';
 
@@ -111,15 +112,4 @@ export class ProviderDispatcher {
       lines.sent();
     }
   }
-}
-
-/**
- * The body sent upstream for one input line (with the locked upstream model), read by the same rule as
- * the upload validator; `invalid` when the line cannot be run, so it ends as an error line instead.
- */
-export function upstreamRequest(line: Uint8Array, upstreamModel: string): { json: string } | { invalid: string } {
-  const parsed = parseRequestLine(line);
-  if (!parsed.ok) return { invalid: `The input line ${parsed.reason}` };
-  if (parsed.problems.length > 0) return { invalid: `The input line cannot be run: ${parsed.problems.join('; ')}` };
-  return { json: JSON.stringify({ ...parsed.body, model: upstreamModel }) };
 }
