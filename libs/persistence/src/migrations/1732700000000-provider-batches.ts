@@ -11,8 +11,10 @@ export class ProviderBatches1732700000000 implements MigrationInterface {
   name = 'ProviderBatches1732700000000';
 
   async up(q: QueryRunner): Promise<void> {
+    // Each dialect's spelling of false, as TypeORM writes the entity's default (so the schema check sees no difference).
+    const no = q.connection.options.type === 'postgres' ? 'false' : 0;
     await q.addColumns('providers', [
-      new TableColumn({ name: 'batch_api', type: 'boolean', default: false }),
+      new TableColumn({ name: 'batch_api', type: 'boolean', default: no }),
       new TableColumn({ name: 'batch_poll_interval_ms', type: 'integer', default: 30_000 }),
       new TableColumn({ name: 'max_batch_lines', type: 'integer', default: 50_000 }),
       new TableColumn({ name: 'max_batch_bytes', type: 'bigint', default: 209_715_200 }),
