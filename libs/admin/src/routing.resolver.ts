@@ -43,6 +43,7 @@ export class RoutingResolver {
       provider: input.providerId,
       upstream_model: input.upstreamModel,
       batch_capable: input.batchCapable,
+      endpoints: input.endpoints,
       active: input.active,
       priority: input.priority,
       weight: input.weight,

@@ -1,3 +1,4 @@
+import type { BatchEndpoint } from '@app/core';
 import type { ExecutionMode } from '@app/routing';
 import type { BatchErrorEntry, BatchStatus } from './entities/batch.entity';
 
@@ -43,7 +44,7 @@ export interface BatchRun {
   stopReason: 'expired' | null;
   providerId: string;
   upstreamModel: string;
-  endpoint: string;
+  endpoint: BatchEndpoint;
   execution: ExecutionMode;
   total: number;
   /** Lines finished so far (completed or failed). */
@@ -58,6 +59,8 @@ export interface BatchProgress {
   failed: number;
   promptTokens: number;
   completionTokens: number;
+  cachedTokens: number;
+  reasoningTokens: number;
 }
 
 /** The operator's view of a batch: the public object plus the owner and the routing lock. */

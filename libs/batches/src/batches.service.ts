@@ -1,4 +1,4 @@
-import { APP_CONFIG, ApiError, AppConfig, Clock, IdGenerator, ListObject, toListPage } from '@app/core';
+import { APP_CONFIG, ApiError, AppConfig, Clock, DEFAULT_BATCH_ENDPOINT, IdGenerator, ListObject, toListPage } from '@app/core';
 import { FilesService, MAX_KEPT_MODELS } from '@app/files';
 import { BatchJobs } from './batch-jobs';
 import { RoutingService } from '@app/routing';
@@ -8,7 +8,7 @@ import { EntityManager, In, IsNull, LessThanOrEqual, Not, Repository } from 'typ
 import { BatchStateMachine, TERMINAL_STATUSES } from './batch-state-machine';
 import { BatchObject, BatchProgress, BatchRun, BatchSearch, BatchView } from './batch.types';
 import { checkCallbackUrlSyntax } from './callback-url';
-import { CreateBatchDto, SUPPORTED_ENDPOINTS, SUPPORTED_WINDOWS } from './dto/create-batch.dto';
+import { CreateBatchDto, SUPPORTED_WINDOWS } from './dto/create-batch.dto';
 import { ListBatchesQuery } from './dto/list-batches.query';
 import { BatchEntity, BatchErrorEntry } from './entities/batch.entity';
 import { toBatchObject, toBatchView } from './batch.mapper';
@@ -59,6 +59,15 @@ export class BatchesService implements OnModuleInit {
       const more = file.errors.length > 1 ? ` (and ${file.errors.length - 1} more problems)` : '';
       throw new ApiError('batch_invalid_jsonl', `Invalid request file: ${first.message}${more}`, 'input_file_id');
     }
+    const endpoint = dto.endpoint ?? DEFAULT_BATCH_ENDPOINT;
+    const other = file.endpoints.find((e) => e.url !== endpoint);
+    if (other) {
+      throw new ApiError(
+        'batch_invalid_jsonl',
+        `Invalid request file: Line ${other.line}: url '${other.url}' does not match the batch's endpoint '${endpoint}'; every line must name it`,
+        'input_file_id',
+      );
+    }
     if (file.models.length > 1) {
       throw new ApiError(
         'batch_multiple_models',
@@ -66,7 +75,7 @@ export class BatchesService implements OnModuleInit {
         'input_file_id',
       );
     }
-    const route = await this.routing.chooseRoute(file.models[0]);
+    const route = await this.routing.chooseRoute(file.models[0], endpoint);
     const now = this.clock.nowSeconds();
     const window = dto.completion_window ?? SUPPORTED_WINDOWS[0];
     const batch = await this.batches.save(
@@ -74,7 +83,7 @@ export class BatchesService implements OnModuleInit {
         id: this.ids.next('batch'),
         accountId,
         inputFileId: file.id,
-        endpoint: dto.endpoint ?? SUPPORTED_ENDPOINTS[0],
+        endpoint,
         completionWindow: window,
         status: 'validating',
         stopReason: null,
@@ -90,6 +99,8 @@ export class BatchesService implements OnModuleInit {
         promptTokens: 0,
         completionTokens: 0,
         totalTokens: 0,
+        cachedTokens: 0,
+        reasoningTokens: 0,
         metadata: dto.metadata ?? null,
         errors: null,
         callbackUrl: dto.callback_url ?? null,
@@ -191,6 +202,8 @@ export class BatchesService implements OnModuleInit {
         promptTokens: () => `prompt_tokens + ${Math.trunc(p.promptTokens)}`,
         completionTokens: () => `completion_tokens + ${Math.trunc(p.completionTokens)}`,
         totalTokens: () => `total_tokens + ${Math.trunc(p.promptTokens + p.completionTokens)}`,
+        cachedTokens: () => `cached_tokens + ${Math.trunc(p.cachedTokens)}`,
+        reasoningTokens: () => `reasoning_tokens + ${Math.trunc(p.reasoningTokens)}`,
       })
       .where('id = :batchId', { batchId })
       .execute();

@@ -11,3 +11,4 @@ export * from './core.module';
 export * from './quiet-logger';
 export * from './metrics/metrics.service';
 export * from './util/with-timeout';
+export * from './endpoints';

@@ -124,7 +124,11 @@ export class BatchFinalizer {
   }
 }
 
-/** One line of the output or error file (formats in DESIGN section 3); the stored body is JSON text, written as is. */
+/**
+ * One line of the output or error file (formats in DESIGN section 3); the stored body is JSON text,
+ * written as is. As OpenAI's: `error` is set only for a request that got no HTTP answer (timeout,
+ * unreachable, cancelled, expired, …); one answered with an HTTP error keeps `response` and has `error: null`.
+ */
 export function renderLine(batchId: string, row: ResultRow): string {
   const id = JSON.stringify(stableId('batch_req_', `${batchId}:${row.line}`));
   const customId = JSON.stringify(row.customId);
@@ -132,6 +136,6 @@ export function renderLine(batchId: string, row: ResultRow): string {
     row.statusCode === null
       ? 'null'
       : `{"status_code":${row.statusCode},"request_id":${JSON.stringify(row.upstreamRequestId ?? stableId('req_', `${batchId}:${row.line}`))},"body":${row.responseBody ?? 'null'}}`;
-  const error = row.status === 'completed' ? 'null' : JSON.stringify({ code: row.errorCode, message: row.errorMessage });
+  const error = row.status === 'completed' || row.statusCode !== null ? 'null' : JSON.stringify({ code: row.errorCode, message: row.errorMessage });
   return `{"id":${id},"custom_id":${customId},"response":${response},"error":${error}}`;
 }

@@ -51,6 +51,8 @@ const FINISH_COLUMNS = [
   ['error_message', 'text'],
   ['prompt_tokens', 'integer'],
   ['completion_tokens', 'integer'],
+  ['cached_tokens', 'integer'],
+  ['reasoning_tokens', 'integer'],
 ] as const;
 const FINISH_CASTS = FINISH_COLUMNS.map(([, cast]) => cast);
 
@@ -134,6 +136,8 @@ export class RequestRowsService {
         outcome.error?.message ?? null,
         outcome.promptTokens,
         outcome.completionTokens,
+        outcome.cachedTokens,
+        outcome.reasoningTokens,
       );
     }
     const set = FINISH_COLUMNS.slice(1).map(([column]) => `${column} = v.${column}`);
@@ -147,13 +151,15 @@ export class RequestRowsService {
     params.push(this.clock.nowSeconds(), batchId);
     await this.dataSource.transaction(async (manager) => {
       const updated = await queryRows<{ line: number }>(manager, statement, params);
-      const progress: BatchProgress = { completed: 0, failed: 0, promptTokens: 0, completionTokens: 0 };
+      const progress: BatchProgress = { completed: 0, failed: 0, promptTokens: 0, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0 };
       for (const { line } of updated) {
         const outcome = byLine.get(Number(line))!;
         if (outcome.ok) progress.completed += 1;
         else progress.failed += 1;
         progress.promptTokens += outcome.promptTokens;
         progress.completionTokens += outcome.completionTokens;
+        progress.cachedTokens += outcome.cachedTokens;
+        progress.reasoningTokens += outcome.reasoningTokens;
       }
       if (updated.length > 0) await this.batches.addProgress(manager, batchId, progress);
       if (alongside) await alongside(manager, progress);
@@ -179,7 +185,7 @@ export class RequestRowsService {
         .where('batch_id = :batchId AND status = :pending', { batchId, pending: 'pending' });
       if (lines) update.andWhere('line BETWEEN :first AND :last', lines);
       const failed = (await update.execute()).affected ?? 0;
-      if (failed > 0) await this.batches.addProgress(manager, batchId, { completed: 0, failed, promptTokens: 0, completionTokens: 0 });
+      if (failed > 0) await this.batches.addProgress(manager, batchId, { completed: 0, failed, promptTokens: 0, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0 });
       if (alongside) await alongside(manager, failed);
       return failed;
     });

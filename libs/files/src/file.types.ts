@@ -20,6 +20,8 @@ export interface BatchInputFile {
   accountId: string;
   lineCount: number;
   models: string[];
+  /** The endpoints its lines name, each with the first line naming it. */
+  endpoints: { url: string; line: number }[];
   errors: { line: number; message: string }[];
 }
 

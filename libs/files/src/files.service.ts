@@ -1,4 +1,4 @@
-import { ApiError, Clock, IdGenerator, ListObject, toListPage } from '@app/core';
+import { ApiError, Clock, DEFAULT_BATCH_ENDPOINT, IdGenerator, ListObject, toListPage } from '@app/core';
 import { Injectable, StreamableFile } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { createInterface } from 'node:readline';
@@ -46,6 +46,7 @@ export class FilesService {
       storageKey: dataKey(upload.fileId),
       lineCount: upload.summary.lineCount,
       models: upload.summary.models,
+      endpoints: upload.summary.endpoints,
       validationErrors: upload.summary.errors,
     });
     return toFileObject(await this.files.save(entity));
@@ -103,7 +104,15 @@ export class FilesService {
     if (file.purpose !== 'batch') {
       throw new ApiError('invalid_request_error', `File '${id}' has purpose '${file.purpose}'; a batch needs purpose 'batch'`, 'input_file_id');
     }
-    return { id: file.id, accountId, lineCount: file.lineCount, models: file.models ?? [], errors: file.validationErrors ?? [] };
+    return {
+      id: file.id,
+      accountId,
+      lineCount: file.lineCount,
+      models: file.models ?? [],
+      // Files uploaded before endpoints were recorded could only name chat completions.
+      endpoints: file.endpoints ?? [{ url: DEFAULT_BATCH_ENDPOINT, line: 1 }],
+      errors: file.validationErrors ?? [],
+    };
   }
 
   /** The line index of an input file, entry by entry, streamed. */
@@ -144,6 +153,7 @@ export class FilesService {
       storageKey: dataKey(file.fileId),
       lineCount: 0,
       models: null,
+      endpoints: null,
       validationErrors: null,
     });
   }

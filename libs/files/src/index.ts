@@ -2,4 +2,4 @@ export * from './files.module';
 export * from './files.service';
 export * from './file.types';
 export { MAX_KEPT_MODELS, type LineIndexEntry } from './validation/jsonl-scanner';
-export { parseRequestLine, REQUEST_ENDPOINT } from './validation/request-line';
+export { parseRequestLine } from './validation/request-line';

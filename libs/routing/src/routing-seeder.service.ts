@@ -1,4 +1,4 @@
-import { ApiError, APP_CONFIG, AppConfig, InvalidConfigError } from '@app/core';
+import { ApiError, APP_CONFIG, AppConfig, BATCH_ENDPOINTS, InvalidConfigError } from '@app/core';
 import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
@@ -10,7 +10,7 @@ import { RoutingService } from './routing.service';
 /** With no ROUTING_FILE: one built-in mock provider serving `batch-test-model`, so the quickstart runs as is. */
 export const DEFAULT_ROUTING: RoutingFile = {
   providers: [{ id: 'mock', kind: 'mock', max_concurrency: 64 }],
-  skus: [{ id: 'batch-test-model@mock', model: 'batch-test-model', provider: 'mock', upstream_model: 'mock-echo-1', priority: 0 }],
+  skus: [{ id: 'batch-test-model@mock', model: 'batch-test-model', provider: 'mock', upstream_model: 'mock-echo-1', priority: 0, endpoints: [...BATCH_ENDPOINTS] }],
 };
 
 export class InvalidRoutingFileError extends InvalidConfigError {}

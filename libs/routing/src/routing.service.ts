@@ -1,4 +1,4 @@
-import { ApiError, APP_CONFIG, AppConfig, Clock } from '@app/core';
+import { ApiError, APP_CONFIG, AppConfig, BatchEndpoint, Clock, DEFAULT_BATCH_ENDPOINT } from '@app/core';
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, Repository } from 'typeorm';
@@ -31,6 +31,8 @@ export interface Sku {
   providerId: string;
   upstreamModel: string;
   batchCapable: boolean;
+  /** The batch endpoints it serves. */
+  endpoints: string[];
   active: boolean;
   priority: number;
   weight: number;
@@ -56,13 +58,14 @@ export class RoutingService {
   ) {}
 
   /**
-   * Chooses the SKU for a new batch: the highest-priority active batch-capable SKU of the model;
-   * among equal priorities, a weighted random pick.
+   * Chooses the SKU for a new batch: the highest-priority active batch-capable SKU of the model that
+   * serves the endpoint; among equal priorities, a weighted random pick.
    */
-  async chooseRoute(model: string, random: () => number = Math.random): Promise<RouteLock> {
-    const capable = await this.skus.find({ where: { model, batchCapable: true } });
+  async chooseRoute(model: string, endpoint: BatchEndpoint = DEFAULT_BATCH_ENDPOINT, random: () => number = Math.random): Promise<RouteLock> {
+    const capable = (await this.skus.find({ where: { model, batchCapable: true } })).filter((s) => skuEndpoints(s).includes(endpoint));
     if (capable.length === 0) {
-      throw new ApiError('batch_model_not_supported', `The model '${model}' is not available for batch processing`, 'input_file_id');
+      const onEndpoint = endpoint === DEFAULT_BATCH_ENDPOINT ? '' : ` on ${endpoint}`;
+      throw new ApiError('batch_model_not_supported', `The model '${model}' is not available for batch processing${onEndpoint}`, 'input_file_id');
     }
     const active = capable.filter((s) => s.active);
     if (active.length === 0) {
@@ -124,6 +127,7 @@ export class RoutingService {
       providerId: input.provider,
       upstreamModel: input.upstream_model,
       batchCapable: input.batch_capable ?? existing?.batchCapable ?? true,
+      endpoints: input.endpoints ? [...new Set(input.endpoints)] : (existing?.endpoints ?? null),
       active: input.active ?? existing?.active ?? true,
       priority: input.priority ?? existing?.priority ?? 0,
       weight: input.weight ?? existing?.weight ?? 1,
@@ -188,10 +192,15 @@ function toSku(s: SkuEntity): Sku {
     providerId: s.providerId,
     upstreamModel: s.upstreamModel,
     batchCapable: s.batchCapable,
+    endpoints: skuEndpoints(s),
     active: s.active,
     priority: s.priority,
     weight: s.weight,
     inputPricePerMtok: s.inputPricePerMtok,
     outputPricePerMtok: s.outputPricePerMtok,
   };
+}
+
+function skuEndpoints(s: SkuEntity): string[] {
+  return s.endpoints ?? [DEFAULT_BATCH_ENDPOINT];
 }

@@ -1,6 +1,7 @@
 import { ArgsType, Field, ID, InputType, Int, Float } from '@nestjs/graphql';
 import { Type } from 'class-transformer';
-import { IsBoolean, IsIn, IsInt, IsNumber, IsOptional, IsString, Matches, Max, Min, MinLength, ValidateNested } from 'class-validator';
+import { BATCH_ENDPOINTS } from '@app/core';
+import { ArrayNotEmpty, IsArray, IsBoolean, IsIn, IsInt, IsNumber, IsOptional, IsString, Matches, Max, Min, MinLength, ValidateNested } from 'class-validator';
 import { BATCH_STATUSES } from '@app/batches';
 import { MAX_PROVIDER_CONCURRENCY, PROVIDER_BATCH_BOUNDS } from '@app/routing';
 import { ADMIN_QUERY_LIMITS } from '../query-limits';
@@ -46,6 +47,12 @@ export class SkuUpsertInput {
   @Field() @IsString() providerId: string;
   @Field() @IsString() @MinLength(1) upstreamModel: string;
   @Field({ nullable: true }) @IsOptional() @IsBoolean() batchCapable?: boolean;
+  @Field(() => [String], { nullable: true, description: `Batch endpoints served (default /v1/chat/completions): ${BATCH_ENDPOINTS.join(', ')}` })
+  @IsOptional()
+  @IsArray()
+  @ArrayNotEmpty()
+  @IsIn(BATCH_ENDPOINTS, { each: true, message: `endpoints must be a list of: ${BATCH_ENDPOINTS.join(', ')}` })
+  endpoints?: string[];
   @Field({ nullable: true }) @IsOptional() @IsBoolean() active?: boolean;
   @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() priority?: number;
   @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() @Min(1) weight?: number;

@@ -70,6 +70,7 @@ export class Sku {
   @Field() providerId: string;
   @Field() upstreamModel: string;
   @Field() batchCapable: boolean;
+  @Field(() => [String], { description: 'The batch endpoints it serves' }) endpoints: string[];
   @Field() active: boolean;
   @Field(() => Int) priority: number;
   @Field(() => Int) weight: number;

@@ -1,6 +1,6 @@
+import { BATCH_ENDPOINTS, BatchEndpoint } from '@app/core';
 import { IsDefined, IsIn, IsNotEmpty, IsOptional, IsString, MaxLength, MinLength, registerDecorator, ValidationArguments } from 'class-validator';
 
-export const SUPPORTED_ENDPOINTS = ['/v1/chat/completions'] as const;
 export const SUPPORTED_WINDOWS = ['24h'] as const;
 
 /** OpenAI's metadata rule: at most 16 string pairs, keys up to 64 characters, values up to 512. */
@@ -28,7 +28,7 @@ function IsBatchMetadata() {
 
 export class CreateBatchDto {
   @IsDefined({ message: 'input_file_id is required' }) @IsString() @MinLength(1) @MaxLength(64) input_file_id: string;
-  @IsOptional() @IsIn(SUPPORTED_ENDPOINTS, { message: `endpoint must be one of: ${SUPPORTED_ENDPOINTS.join(', ')}` }) endpoint?: string;
+  @IsOptional() @IsIn(BATCH_ENDPOINTS, { message: `endpoint must be one of: ${BATCH_ENDPOINTS.join(', ')}` }) endpoint?: BatchEndpoint;
   @IsOptional() @IsIn(SUPPORTED_WINDOWS, { message: `completion_window must be one of: ${SUPPORTED_WINDOWS.join(', ')}` })
   completion_window?: string;
   @IsOptional() @IsBatchMetadata() metadata?: Record<string, string> | null;

@@ -1,4 +1,5 @@
 import { bigintAsNumber } from '@app/persistence';
+import type { BatchEndpoint } from '@app/core';
 import type { ExecutionMode } from '@app/routing';
 import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 
@@ -19,7 +20,7 @@ export class BatchEntity {
   @Index('UQ_batches_id', { unique: true }) @Column({ type: 'varchar', length: 64 }) id: string;
   @Column({ name: 'account_id', type: 'varchar', length: 64 }) accountId: string;
   @Index('IDX_batches_input_file') @Column({ name: 'input_file_id', type: 'varchar', length: 64 }) inputFileId: string;
-  @Column({ type: 'varchar', length: 64 }) endpoint: string;
+  @Column({ type: 'varchar', length: 64 }) endpoint: BatchEndpoint;
   @Column({ name: 'completion_window', type: 'varchar', length: 16 }) completionWindow: string;
   @Index('IDX_batches_status') @Column({ type: 'varchar', length: 16 }) status: BatchStatus;
   /** Set when the batch must stop early for a reason other than cancel (expiry). */
@@ -49,6 +50,8 @@ export class BatchEntity {
   @Column({ name: 'prompt_tokens', type: 'bigint', default: 0, transformer: bigintAsNumber }) promptTokens: number;
   @Column({ name: 'completion_tokens', type: 'bigint', default: 0, transformer: bigintAsNumber }) completionTokens: number;
   @Column({ name: 'total_tokens', type: 'bigint', default: 0, transformer: bigintAsNumber }) totalTokens: number;
+  @Column({ name: 'cached_tokens', type: 'bigint', default: 0, transformer: bigintAsNumber }) cachedTokens: number;
+  @Column({ name: 'reasoning_tokens', type: 'bigint', default: 0, transformer: bigintAsNumber }) reasoningTokens: number;
   @Column({ type: 'simple-json', nullable: true }) metadata: Record<string, string> | null;
   @Column({ type: 'simple-json', nullable: true }) errors: BatchErrorEntry[] | null;
   @Column({ name: 'callback_url', type: 'text', nullable: true }) callbackUrl: string | null;

@@ -27,6 +27,8 @@ export class BatchRequestEntity {
   @Column({ name: 'error_message', type: 'text', nullable: true }) errorMessage: string | null;
   @Column({ name: 'prompt_tokens', type: 'integer', default: 0 }) promptTokens: number;
   @Column({ name: 'completion_tokens', type: 'integer', default: 0 }) completionTokens: number;
+  @Column({ name: 'cached_tokens', type: 'integer', default: 0 }) cachedTokens: number;
+  @Column({ name: 'reasoning_tokens', type: 'integer', default: 0 }) reasoningTokens: number;
   /** The worker process holding this pending line (its lease lasts while the worker is alive; see LineLeases). */
   @Index('IDX_batch_requests_lease') @Column({ name: 'lease_owner', type: 'varchar', length: 64, nullable: true }) leaseOwner: string | null;
   @Index('IDX_batch_requests_finished') @Column({ name: 'finished_at', type: 'integer', nullable: true }) finishedAt: number | null;

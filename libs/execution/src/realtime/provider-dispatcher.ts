@@ -99,9 +99,9 @@ export class ProviderDispatcher {
       let outcome;
       if ('invalid' in request) {
         slot();
-        outcome = { ...noAnswer(REQUEST_ERROR_CODES.invalidLine, request.invalid), attempts: 0, latencyMs: 0 };
+        outcome = { ...noAnswer(REQUEST_ERROR_CODES.invalidLine, request.invalid), attempts: 0, latencyMs: null };
       } else {
-        outcome = await this.upstream.execute(this.provider, request.json, lines.abort.signal, slot);
+        outcome = await this.upstream.execute(this.provider, lines.batch.endpoint, request.json, lines.abort.signal, slot);
       }
       if (outcome) lines.results.add({ line: line.row.line, outcome });
     } catch (err) {

@@ -1,4 +1,5 @@
 import { Agent, Dispatcher, request } from 'undici';
+import { BATCH_ENDPOINTS, BatchEndpoint, upstreamPath } from '@app/core';
 import { REQUEST_ERROR_CODES, UpstreamAttempt, UpstreamClient, UpstreamFailure } from './upstream-client';
 
 export interface OpenAiUpstreamOptions {
@@ -19,20 +20,22 @@ export interface OpenAiUpstreamOptions {
  */
 export class OpenAiUpstream implements UpstreamClient {
   private readonly agent: Agent;
-  private readonly url: string;
+  private readonly urls: Record<BatchEndpoint, string>;
   private readonly headers: Record<string, string>;
 
   constructor(private readonly options: OpenAiUpstreamOptions) {
-    this.url = `${options.baseUrl.replace(/\/+$/, '')}/chat/completions`;
+    const base = options.baseUrl.replace(/\/+$/, '');
+    // The batch's endpoint under the base URL: /v1/embeddings → <base_url>/embeddings.
+    this.urls = Object.fromEntries(BATCH_ENDPOINTS.map((e) => [e, `${base}${upstreamPath(e)}`])) as Record<BatchEndpoint, string>;
     this.agent = new Agent({ connections: options.connections, keepAliveTimeout: 30_000, pipelining: 1 });
     this.headers = { 'content-type': 'application/json', accept: 'application/json' };
     if (options.apiKey) this.headers.authorization = `Bearer ${options.apiKey}`;
   }
 
-  async send(json: string, signal: AbortSignal): Promise<UpstreamAttempt> {
+  async send(endpoint: BatchEndpoint, json: string, signal: AbortSignal): Promise<UpstreamAttempt> {
     const { timeoutMs, maxResponseBytes } = this.options;
     const started = performance.now();
-    const res = await request(this.url, {
+    const res = await request(this.urls[endpoint], {
       method: 'POST',
       headers: this.headers,
       body: json,

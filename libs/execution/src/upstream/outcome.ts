@@ -9,7 +9,7 @@ export type LineOutcome = Omit<UpstreamOutcome, 'attempts' | 'latencyMs'>;
 
 /** An outcome for a line that got no HTTP answer (or was never sent): `error` says why. */
 export function noAnswer(code: string, message: string): LineOutcome {
-  return { ok: false, statusCode: null, requestId: null, body: null, promptTokens: 0, completionTokens: 0, error: { code, message } };
+  return { ok: false, statusCode: null, requestId: null, body: null, ...NO_USAGE, error: { code, message } };
 }
 
 /** An HTTP answer whose body is text as received. */
@@ -26,16 +26,7 @@ export function parsedAnswerOutcome(statusCode: number, requestId: string | null
 function classify(status: number, requestId: string | null, { json, value }: { json: string; value: unknown }, raw: string): LineOutcome {
   if (status >= 200 && status < 300) {
     // A 2xx without JSON still counts as answered; it just reports no usage.
-    const usage = (value as { usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } } | null | undefined)?.usage;
-    return {
-      ok: true,
-      statusCode: status,
-      requestId,
-      body: json,
-      promptTokens: Number(usage?.prompt_tokens) || 0,
-      completionTokens: Number(usage?.completion_tokens) || 0,
-      error: null,
-    };
+    return { ok: true, statusCode: status, requestId, body: json, ...usageOf(value), error: null };
   }
   const reported = (value as { error?: { message?: unknown } } | null | undefined)?.error?.message;
   const upstreamMessage = plainText(typeof reported === 'string' ? reported : value === undefined ? raw : '', 200);
@@ -46,9 +37,41 @@ function classify(status: number, requestId: string | null, { json, value }: { j
     statusCode: status,
     requestId,
     body: json,
-    promptTokens: 0,
-    completionTokens: 0,
+    ...NO_USAGE,
     error: { code, message: `Upstream answered HTTP ${status}${upstreamMessage ? `: ${upstreamMessage}` : ''}` },
+  };
+}
+
+const NO_USAGE = { promptTokens: 0, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0 } as const;
+
+interface ReportedUsage {
+  prompt_tokens?: unknown;
+  completion_tokens?: unknown;
+  input_tokens?: unknown;
+  output_tokens?: unknown;
+  prompt_tokens_details?: { cached_tokens?: unknown } | null;
+  input_tokens_details?: { cached_tokens?: unknown } | null;
+  completion_tokens_details?: { reasoning_tokens?: unknown } | null;
+  output_tokens_details?: { reasoning_tokens?: unknown } | null;
+}
+
+/**
+ * The tokens an answer reports, whatever its endpoint: chat and text completions and embeddings count
+ * prompt/completion tokens, responses input/output tokens, each with their cached and reasoning details;
+ * moderations report none.
+ */
+export function usageOf(body: unknown): typeof NO_USAGE | { promptTokens: number; completionTokens: number; cachedTokens: number; reasoningTokens: number } {
+  const usage = (body as { usage?: ReportedUsage | null } | null | undefined)?.usage;
+  if (!usage || typeof usage !== 'object') return NO_USAGE;
+  const count = (...values: unknown[]) => {
+    for (const v of values) if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return Math.trunc(v);
+    return 0;
+  };
+  return {
+    promptTokens: count(usage.prompt_tokens, usage.input_tokens),
+    completionTokens: count(usage.completion_tokens, usage.output_tokens),
+    cachedTokens: count(usage.prompt_tokens_details?.cached_tokens, usage.input_tokens_details?.cached_tokens),
+    reasoningTokens: count(usage.completion_tokens_details?.reasoning_tokens, usage.output_tokens_details?.reasoning_tokens),
   };
 }
 

@@ -1,3 +1,5 @@
+import type { BatchEndpoint } from '@app/core';
+
 /** Error codes a request line can end with; documented in docs/api.md. */
 export const REQUEST_ERROR_CODES = {
   clientError: 'upstream_client_error',
@@ -26,6 +28,9 @@ export interface UpstreamOutcome {
   body: string | null;
   promptTokens: number;
   completionTokens: number;
+  /** Of the prompt tokens, those served from the provider's cache; of the completion tokens, those spent reasoning. */
+  cachedTokens: number;
+  reasoningTokens: number;
   error: { code: string; message: string } | null;
 }
 
@@ -48,8 +53,8 @@ export class UpstreamFailure extends Error {
   }
 }
 
-/** A provider kind: sends one request body (JSON text) and returns the raw exchange. */
+/** A provider kind: sends one request body (JSON text) to one of the batch endpoints and returns the raw exchange. */
 export interface UpstreamClient {
-  send(json: string, signal: AbortSignal): Promise<UpstreamAttempt>;
+  send(endpoint: BatchEndpoint, json: string, signal: AbortSignal): Promise<UpstreamAttempt>;
   close(): Promise<void>;
 }

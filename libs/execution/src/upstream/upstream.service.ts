@@ -1,4 +1,4 @@
-import { APP_CONFIG, AppConfig, Metrics } from '@app/core';
+import { APP_CONFIG, AppConfig, BatchEndpoint, Metrics } from '@app/core';
 import type { Provider } from '@app/routing';
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -59,7 +59,7 @@ export class UpstreamService implements OnApplicationShutdown {
    * concurrency slot (and rate token) the scheduler took for the first attempt; retries wait for their
    * own, and hold none while they back off.
    */
-  async execute(provider: Provider, json: string, signal: AbortSignal, slot: () => void): Promise<UpstreamOutcome | null> {
+  async execute(provider: Provider, endpoint: BatchEndpoint, json: string, signal: AbortSignal, slot: () => void): Promise<UpstreamOutcome | null> {
     const handle = this.handle(provider, this.workers.checkedAt === 0 ? await this.liveWorkers() : this.liveWorkersNow());
     const { upstreamMaxAttempts, upstreamRetryBaseMs } = this.config.execution;
     let last: UpstreamOutcome | null = null;
@@ -83,7 +83,7 @@ export class UpstreamService implements OnApplicationShutdown {
       let exchange: UpstreamAttempt | null = null;
       let failure: UpstreamFailure | null = null;
       try {
-        exchange = await handle.client.send(json, signal);
+        exchange = await handle.client.send(endpoint, json, signal);
       } catch (err) {
         if (signal.aborted) return null;
         failure = err instanceof UpstreamFailure ? err : describeNetworkError(err as Error);

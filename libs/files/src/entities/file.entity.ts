@@ -6,6 +6,11 @@ export interface LineProblem {
   message: string;
 }
 
+export interface FileEndpoint {
+  url: string;
+  line: number;
+}
+
 @Entity('files')
 @Index('IDX_files_account', ['accountId', 'seq'])
 export class FileEntity {
@@ -21,5 +26,7 @@ export class FileEntity {
   @Column({ name: 'storage_key', type: 'varchar', length: 256 }) storageKey: string;
   @Column({ name: 'line_count', type: 'integer', default: 0 }) lineCount: number;
   @Column({ type: 'simple-json', nullable: true }) models: string[] | null;
+  /** The endpoints the lines name, each with its first line (null for files uploaded before endpoints were recorded: chat completions). */
+  @Column({ type: 'simple-json', nullable: true }) endpoints: FileEndpoint[] | null;
   @Column({ name: 'validation_errors', type: 'simple-json', nullable: true }) validationErrors: LineProblem[] | null;
 }

@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { JsonlScanner, LineIndexEntry } from './jsonl-scanner';
 
 const line = (customId: unknown, extra: Record<string, unknown> = {}) =>
-  JSON.stringify({ custom_id: customId, method: 'POST', url: '/v1/chat/completions', body: { model: 'm1' }, ...extra });
+  JSON.stringify({ custom_id: customId, method: 'POST', url: '/v1/chat/completions', body: { model: 'm1', messages: [{ role: 'user', content: 'hi' }] }, ...extra });
 
 async function scan(input: Buffer | string, limits = { maxLines: 100, maxLineBytes: 1000 }, chunkSize = 7) {
   const bytes = Buffer.isBuffer(input) ? input : Buffer.from(input);
@@ -34,7 +34,7 @@ describe(JsonlScanner.name, () => {
     const text = `${line('a')}\r\n${line('b')}\n${line('c')}`;
     const { summary, passed, entries } = await scan(text);
     expect(passed.toString()).toBe(text);
-    expect(summary).toEqual({ lineCount: 3, models: ['m1'], errors: [], errorCount: 0 });
+    expect(summary).toEqual({ lineCount: 3, models: ['m1'], endpoints: [{ url: '/v1/chat/completions', line: 1 }], errors: [], errorCount: 0 });
     expect(entries.map((e) => e[2])).toEqual(['a', 'b', 'c']);
     for (const [offset, length, customId] of entries) {
       expect(JSON.parse(Buffer.from(text).subarray(offset, offset + length).toString()).custom_id).toBe(customId);
@@ -44,7 +44,7 @@ describe(JsonlScanner.name, () => {
   it('accepts a blank last line but refuses a blank line in the middle', async () => {
     expect((await scan(`${line('a')}\n\n`)).summary.lineCount).toBe(1);
     const err = await rejection(`${line('a')}\n\n${line('b')}\n`);
-    expect([err.code, err.message]).toEqual(['invalid_file_format', 'Line 2 is empty; only the last line may be blank']);
+    expect([err.code, err.message]).toEqual(['batch_invalid_jsonl', 'Line 2 is empty; only the last line may be blank']);
   });
 
   it('names the line that is not JSON or not an object', async () => {
@@ -57,30 +57,41 @@ describe(JsonlScanner.name, () => {
     expect((await scan(good, undefined, 3)).summary.lineCount).toBe(1);
     const bad = Buffer.concat([Buffer.from(line('a')), Buffer.from('\n{"x":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}\n')]);
     const err = await rejection(bad);
-    expect([err.code, err.message]).toEqual(['invalid_encoding', 'Line 2 is not valid UTF-8']);
+    expect([err.code, err.message]).toEqual(['batch_invalid_jsonl', 'Line 2 is not valid UTF-8']);
   });
 
   it('enforces the line length and line count limits', async () => {
-    expect((await rejection(`${line('a')}\n${line('b', { pad: 'x'.repeat(200) })}\n`, { maxLines: 10, maxLineBytes: 150 })).code).toBe('line_too_large');
+    expect((await rejection(`${line('a')}\n${line('b', { pad: 'x'.repeat(200) })}\n`, { maxLines: 10, maxLineBytes: 150 })).code).toBe('batch_invalid_jsonl');
     expect((await rejection(`${line('a')}\n${line('b')}\n${line('c')}\n`, { maxLines: 2, maxLineBytes: 1000 })).code).toBe('too_many_lines');
-    expect((await rejection('\n')).code).toBe('empty_file');
+    expect((await rejection('\n')).code).toBe('batch_invalid_jsonl');
   });
 
   it('keeps request-field problems with their line numbers instead of refusing the file', async () => {
-    const text = [line('a'), line('a'), line(7), line('d', { method: 'GET' }), line('e', { url: '/v1/embeddings' }), line('f', { body: { messages: [] } })].join('\n');
+    const text = [line('a'), line('a'), line(7), line('d', { method: 'GET' }), line('e', { url: '/v1/files' }), line('f', { body: { messages: [] } })].join('\n');
     const { summary } = await scan(text);
     expect(summary.lineCount).toBe(6);
     expect(summary.errors.map((e) => e.message)).toEqual([
       "Line 2: custom_id 'a' is a duplicate of line 1",
       'Line 3: custom_id must be a non-empty string',
       'Line 4: method must be "POST"',
-      'Line 5: url must be "/v1/chat/completions"',
+      'Line 5: url must be one of /v1/chat/completions, /v1/responses, /v1/embeddings, /v1/completions, /v1/moderations',
       'Line 6: body.model must be a non-empty string',
+      'Line 6: body.messages is required for /v1/chat/completions (a non-empty array)',
     ]);
   });
 
   it('collects the distinct models', async () => {
-    const { summary } = await scan([line('a'), line('b', { body: { model: 'm2' } }), line('c')].join('\n'));
+    const { summary } = await scan([line('a'), line('b', { body: { model: 'm2', messages: [{ role: 'user', content: 'x' }] } }), line('c')].join('\n'));
     expect(summary.models.sort()).toEqual(['m1', 'm2']);
+  });
+
+  it('collects each endpoint the lines name with the first line naming it', async () => {
+    const embedding = { url: '/v1/embeddings', body: { model: 'm1', input: 'x' } };
+    const { summary } = await scan([line('a'), line('b', embedding), line('c'), line('d', embedding)].join('\n'));
+    expect(summary.endpoints).toEqual([
+      { url: '/v1/chat/completions', line: 1 },
+      { url: '/v1/embeddings', line: 2 },
+    ]);
+    expect(summary.errors).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import { ApiError } from '@app/core';
 import { PassThrough, Transform, TransformCallback } from 'node:stream';
-import type { LineProblem } from '../entities/file.entity';
+import type { FileEndpoint, LineProblem } from '../entities/file.entity';
 import { parseRequestLine } from './request-line';
 
 export interface ScanLimits {
@@ -11,6 +11,8 @@ export interface ScanLimits {
 export interface ScanSummary {
   lineCount: number;
   models: string[];
+  /** Each endpoint the lines name, with the first line naming it (a batch's lines must all name its endpoint). */
+  endpoints: FileEndpoint[];
   /** The first problems with request lines (kept with the file, reported at batch create). */
   errors: LineProblem[];
   errorCount: number;
@@ -25,7 +27,8 @@ export const MAX_KEPT_MODELS = 8;
 
 /**
  * Passes an upload through unchanged while checking it line by line: UTF-8, one JSON object per line,
- * the line and line-count limits (these reject the upload), and the request fields of each line
+ * no blank line but the last, the line and line-count limits (these reject the upload: the line-count
+ * limit with too_many_lines, the rest with batch_invalid_jsonl), and the request fields of each line
  * (these are kept in the summary and reported when a batch is created from the file). It writes
  * the line index (byte offset, length, custom_id) to `index` as it goes, so nothing is held whole.
  */
@@ -33,6 +36,7 @@ export class JsonlScanner extends Transform {
   readonly index = new PassThrough();
   private readonly customIds = new Map<string, number>();
   private readonly models = new Set<string>();
+  private readonly endpoints = new Map<string, number>();
   private readonly errors: LineProblem[] = [];
   private errorCount = 0;
   private pending: Buffer[] = [];
@@ -47,7 +51,13 @@ export class JsonlScanner extends Transform {
   }
 
   summary(): ScanSummary {
-    return { lineCount: this.lineCount, models: [...this.models], errors: this.errors, errorCount: this.errorCount };
+    return {
+      lineCount: this.lineCount,
+      models: [...this.models],
+      endpoints: [...this.endpoints].map(([url, line]) => ({ url, line })),
+      errors: this.errors,
+      errorCount: this.errorCount,
+    };
   }
 
   _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
@@ -76,7 +86,7 @@ export class JsonlScanner extends Transform {
   _flush(done: TransformCallback): void {
     try {
       if (this.pendingBytes > 0) this.onLine(Buffer.concat(this.pending));
-      if (this.lineCount === 0) throw new ApiError('empty_file', 'The file has no request lines', 'file');
+      if (this.lineCount === 0) throw new ApiError('batch_invalid_jsonl', 'The file has no request lines', 'file');
       this.index.end();
       done();
     } catch (err) {
@@ -101,10 +111,10 @@ export class JsonlScanner extends Transform {
       return;
     }
     if (this.firstBlankLine !== 0) {
-      throw new ApiError('invalid_file_format', `Line ${this.firstBlankLine} is empty; only the last line may be blank`, 'file');
+      throw new ApiError('batch_invalid_jsonl', `Line ${this.firstBlankLine} is empty; only the last line may be blank`, 'file');
     }
     const parsed = parseRequestLine(content);
-    if (!parsed.ok) throw new ApiError(parsed.code, `Line ${n} ${parsed.reason}`, 'file');
+    if (!parsed.ok) throw new ApiError('batch_invalid_jsonl', `Line ${n} ${parsed.reason}`, 'file');
     this.lineCount += 1;
     if (this.lineCount > this.limits.maxLines) {
       throw new ApiError('too_many_lines', `The file has more than ${this.limits.maxLines} lines`, 'file');
@@ -117,6 +127,7 @@ export class JsonlScanner extends Transform {
       else this.customIds.set(customId, n);
     }
     if (parsed.model !== null && this.models.size < MAX_KEPT_MODELS) this.models.add(parsed.model);
+    if (parsed.url !== null && !this.endpoints.has(parsed.url)) this.endpoints.set(parsed.url, n);
     const entry: LineIndexEntry = [this.lineStart, content.length, customId];
     this.index.write(JSON.stringify(entry) + '\n');
   }
@@ -127,6 +138,6 @@ export class JsonlScanner extends Transform {
   }
 
   private lineTooLarge(n: number): never {
-    throw new ApiError('line_too_large', `Line ${n} is longer than ${this.limits.maxLineBytes} bytes`, 'file');
+    throw new ApiError('batch_invalid_jsonl', `Line ${n} is longer than ${this.limits.maxLineBytes} bytes`, 'file');
   }
 }

@@ -1,7 +1,4 @@
-import type { ErrorCode } from '@app/core';
-
-/** The one endpoint a batch line may name for now. */
-export const REQUEST_ENDPOINT = '/v1/chat/completions';
+import { BATCH_ENDPOINTS, BatchEndpoint, isBatchEndpoint, REQUIRED_BODY_FIELD } from '@app/core';
 /** Longest `custom_id`, as OpenAI. */
 export const MAX_CUSTOM_ID_LENGTH = 512;
 /** Longest `body.model`: real model names are far shorter, and the name is stored, routed on and echoed. */
@@ -9,10 +6,9 @@ export const MAX_MODEL_LENGTH = 256;
 /** Deepest nesting of objects and arrays in `body`: deeper bodies cannot be serialised safely (and no real request nests so deep). */
 export const MAX_BODY_DEPTH = 64;
 
-/** A line that is not a JSON object at all: the whole upload is refused with this code. */
+/** A line that is not a JSON object at all: the whole upload is refused (batch_invalid_jsonl). */
 export interface MalformedLine {
   ok: false;
-  code: Extract<ErrorCode, 'invalid_encoding' | 'invalid_file_format'>;
   /** Reads after "Line N ", e.g. "is not valid JSON; …". */
   reason: string;
 }
@@ -22,6 +18,8 @@ export interface ParsedLine {
   ok: true;
   customId: string | null;
   model: string | null;
+  /** The line's endpoint, when it is one a batch may run. */
+  url: BatchEndpoint | null;
   body: Record<string, unknown> | null;
   problems: string[];
 }
@@ -40,16 +38,16 @@ export function parseRequestLine(bytes: Uint8Array): MalformedLine | ParsedLine 
   try {
     text = decoder.decode(content);
   } catch {
-    return { ok: false, code: 'invalid_encoding', reason: 'is not valid UTF-8' };
+    return { ok: false, reason: 'is not valid UTF-8' };
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    return { ok: false, code: 'invalid_file_format', reason: 'is not valid JSON; the file must be JSONL (one JSON object per line)' };
+    return { ok: false, reason: 'is not valid JSON; the file must be JSONL (one JSON object per line)' };
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return { ok: false, code: 'invalid_file_format', reason: 'is not a JSON object; the file must be JSONL (one JSON object per line)' };
+    return { ok: false, reason: 'is not a JSON object; the file must be JSONL (one JSON object per line)' };
   }
   return checkRequest(value as Record<string, unknown>);
 }
@@ -63,7 +61,8 @@ function checkRequest(request: Record<string, unknown>): ParsedLine {
   else if (customId.includes('\u0000')) problems.push('custom_id must not contain NUL characters');
   else id = customId;
   if (method !== 'POST') problems.push('method must be "POST"');
-  if (url !== REQUEST_ENDPOINT) problems.push(`url must be "${REQUEST_ENDPOINT}"`);
+  const endpoint = isBatchEndpoint(url) ? url : null;
+  if (!endpoint) problems.push(`url must be one of ${BATCH_ENDPOINTS.join(', ')}`);
   let model: string | null = null;
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     problems.push('body must be a JSON object');
@@ -75,12 +74,19 @@ function checkRequest(request: Record<string, unknown>): ParsedLine {
     else model = fields.model;
     if (fields.stream !== undefined && fields.stream !== false) problems.push('body.stream is not supported in a batch (each answer is stored whole)');
     if (nestedDeeperThan(fields, MAX_BODY_DEPTH)) problems.push(`body must not nest objects and arrays more than ${MAX_BODY_DEPTH} levels deep`);
+    if (endpoint) {
+      const required = REQUIRED_BODY_FIELD[endpoint];
+      const value = fields[required];
+      const present = required === 'messages' ? Array.isArray(value) && value.length > 0 : value !== undefined && value !== null && value !== '';
+      if (!present) problems.push(`body.${required} is required for ${endpoint}${required === 'messages' ? ' (a non-empty array)' : ''}`);
+    }
   }
   const ok = problems.length === 0;
   return {
     ok: true,
     customId: id,
     model,
+    url: endpoint,
     body: ok ? (body as Record<string, unknown>) : null,
     problems,
   };

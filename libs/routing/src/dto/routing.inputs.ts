@@ -1,5 +1,6 @@
 import { Type } from 'class-transformer';
-import { IsBoolean, IsIn, IsInt, IsNumber, IsOptional, IsString, Matches, Max, Min, ValidateNested } from 'class-validator';
+import { BATCH_ENDPOINTS } from '@app/core';
+import { ArrayMaxSize, ArrayNotEmpty, IsArray, IsBoolean, IsIn, IsInt, IsNumber, IsOptional, IsString, Matches, Max, Min, ValidateNested } from 'class-validator';
 
 /**
  * The highest max_concurrency: what one worker process holds in flight, measured in bench/dispatch.ts
@@ -38,6 +39,12 @@ export class SkuInput {
   @Matches(ID, { message: 'provider must be a provider id' }) provider: string;
   @IsString() @Matches(/^\S{1,200}$/, { message: 'upstream_model must be 1-200 non-blank characters' }) upstream_model: string;
   @IsOptional() @IsBoolean() batch_capable?: boolean;
+  @IsOptional()
+  @IsArray()
+  @ArrayNotEmpty()
+  @ArrayMaxSize(BATCH_ENDPOINTS.length)
+  @IsIn(BATCH_ENDPOINTS, { each: true, message: `endpoints must be a list of: ${BATCH_ENDPOINTS.join(', ')}` })
+  endpoints?: string[];
   @IsOptional() @IsBoolean() active?: boolean;
   @IsOptional() @IsInt() priority?: number;
   @IsOptional() @IsInt() @Min(1) weight?: number;

@@ -8,6 +8,8 @@ export class SkuEntity {
   @Column({ name: 'provider_id', type: 'varchar', length: 64 }) providerId: string;
   @Column({ name: 'upstream_model', type: 'varchar', length: 200 }) upstreamModel: string;
   @Column({ name: 'batch_capable', type: 'boolean' }) batchCapable: boolean;
+  /** The batch endpoints this SKU serves (null: chat completions only, as before endpoints were declared). */
+  @Column({ type: 'simple-json', nullable: true }) endpoints: string[] | null;
   @Column({ type: 'boolean' }) active: boolean;
   @Column({ type: 'integer', default: 0 }) priority: number;
   @Column({ type: 'integer', default: 1 }) weight: number;
