@@ -475,11 +475,12 @@ describe(BatchesService.name, () => {
         id: expect.stringMatching(/^batch_req_/),
         custom_id: idOf('refused'),
         response: { status_code: 400, request_id: expect.stringMatching(/^req_fake_/), body: { error: { message: 'fake upstream says 400', type: 'fake_error', code: 'fake_400' } } },
-        error: { code: 'upstream_client_error', message: expect.stringContaining('400') },
+        // As OpenAI's error files: a request that got an HTTP answer keeps it, and `error` is null.
+        error: null,
       });
       expect(errorOf('hang')).toMatchObject({ response: null, error: { code: 'upstream_timeout', message: expect.any(String) } });
-      expect(errorOf('broken')).toMatchObject({ response: { status_code: 500, body: { error: { code: 'fake_500' } } }, error: { code: 'upstream_server_error' } });
-      expect(errorOf('swamped')).toMatchObject({ response: { status_code: 429, body: { error: { code: 'fake_429' } } }, error: { code: 'upstream_rate_limited' } });
+      expect(errorOf('broken')).toMatchObject({ response: { status_code: 500, body: { error: { code: 'fake_500' } } }, error: null });
+      expect(errorOf('swamped')).toMatchObject({ response: { status_code: 429, body: { error: { code: 'fake_429' } } }, error: null });
 
       const attempts = Object.fromEntries(keys.map((k) => [k, rig.upstream.attempts.get(contents[k])]));
       expect(attempts).toEqual({ plain: 1, flaky: 3, throttled: 2, refused: 1, hang: 4, broken: 4, swamped: 4 });
@@ -622,7 +623,7 @@ describe(BatchesService.name, () => {
       const metadataOf = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`key${i}`, 'v']));
       const cases: { what: string; body: unknown; param: string }[] = [
         { what: 'a missing input_file_id', body: request(undefined), param: 'input_file_id' },
-        { what: 'an unsupported endpoint', body: request(good, { endpoint: '/v1/embeddings' }), param: 'endpoint' },
+        { what: 'an unsupported endpoint', body: request(good, { endpoint: '/v1/images/generations' }), param: 'endpoint' },
         { what: 'an unsupported completion_window', body: request(good, { completion_window: '48h' }), param: 'completion_window' },
         { what: '17 metadata pairs', body: request(good, { metadata: metadataOf(17) }), param: 'metadata' },
         { what: 'a 65-character metadata key', body: request(good, { metadata: { ['k'.repeat(65)]: 'v' } }), param: 'metadata' },

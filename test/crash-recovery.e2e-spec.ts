@@ -103,7 +103,7 @@ describe('Crash recovery', () => {
     expect(output).toHaveLength(batch.request_counts.completed);
     expect(errors).toHaveLength(batch.request_counts.failed);
     expect(errors.map((l) => l.custom_id).sort()).toEqual([...refused].sort());
-    expect(new Set(errors.map((l) => l.error?.code))).toEqual(new Set(['upstream_client_error']));
+    expect(new Set(errors.map((l) => `${l.response?.status_code} ${JSON.stringify(l.error)}`))).toEqual(new Set(['400 null']));
 
     const contentOf = new Map(lines.map((l) => [l.custom_id, (l.body.messages as { content: string }[])[0].content]));
     const mismatched = output.filter((l) => l.response?.body.choices[0].message.content !== `echo: ${contentOf.get(l.custom_id)}`);

@@ -291,10 +291,11 @@ describe(FilesService.name, () => {
       });
 
       it.each([
-        ['a line without custom_id', { method: 'POST', url: '/v1/chat/completions', body: { model: 'batch-test-model', messages: [] } }, /Line 2: custom_id/],
+        ['a line without custom_id', { method: 'POST', url: '/v1/chat/completions', body: { model: 'batch-test-model', messages: [{ role: 'user', content: 'hi' }] } }, /Line 2: custom_id/],
         ['a duplicate custom_id', requestLine(1), /Line 2: custom_id 'req-1' is a duplicate of line 1/],
         ['a method other than POST', { ...requestLine(2), method: 'GET' }, /Line 2: method/],
-        ['another url', { ...requestLine(2), url: '/v1/embeddings' }, /Line 2: url/],
+        ['a url that is no batch endpoint', { ...requestLine(2), url: '/v1/images/generations' }, /Line 2: url/],
+        ['a body without the field its endpoint requires', { ...requestLine(2), url: '/v1/embeddings' }, /Line 2: body\.input is required for \/v1\/embeddings/],
         ['a body without model', { ...requestLine(2), body: { messages: [] } }, /Line 2: body\.model/],
       ])('accepts a file with %s and reports it only when a batch is created from it', async (_name, second, reported) => {
         const tenant = await gw.newTenant();
@@ -410,9 +411,9 @@ describe(FilesService.name, () => {
         ['an empty file', ''],
         ['a file of one blank line', '\n'],
         ['a file of CRLF blank lines only', '\r\n\r\n'],
-      ])('refuses %s with empty_file', async (_name, content) => {
+      ])('refuses %s with batch_invalid_jsonl', async (_name, content) => {
         const tenant = await gw.newTenant();
-        await expectUploadRefused(gw, tenant, { purpose: 'batch', file: content }, { status: 400, code: 'empty_file', param: 'file' });
+        await expectUploadRefused(gw, tenant, { purpose: 'batch', file: content }, { status: 400, code: 'batch_invalid_jsonl', param: 'file' });
       });
 
       it.each([
@@ -421,10 +422,10 @@ describe(FilesService.name, () => {
         ['a JSON string', '"a string"'],
         ['a JSON number', '42'],
         ['JSON null', 'null'],
-      ])('refuses a line that is %s with invalid_file_format naming the line', async (_name, bad) => {
+      ])('refuses a line that is %s with batch_invalid_jsonl naming the line', async (_name, bad) => {
         const tenant = await gw.newTenant();
         const content = jsonl([good, bad, requestLine(3)]);
-        await expectUploadRefused(gw, tenant, { purpose: 'batch', file: content }, { status: 400, code: 'invalid_file_format', param: 'file', message: /\bLine 2\b/ });
+        await expectUploadRefused(gw, tenant, { purpose: 'batch', file: content }, { status: 400, code: 'batch_invalid_jsonl', param: 'file', message: /\bLine 2\b/ });
       });
 
       it('refuses a bad line far into a large file, naming its line, with nothing left by the time it answers', async () => {
@@ -432,20 +433,20 @@ describe(FilesService.name, () => {
         // About 150 kB: the bad line arrives several chunks in, after earlier ones were written to storage.
         const lines: unknown[] = Array.from({ length: 1000 }, (_, i) => requestLine(i));
         lines[700] = '{"custom_id": oops}';
-        await expectUploadRefused(gw, tenant, { purpose: 'batch', file: jsonl(lines) }, { status: 400, code: 'invalid_file_format', param: 'file', message: /\bLine 701\b/ });
+        await expectUploadRefused(gw, tenant, { purpose: 'batch', file: jsonl(lines) }, { status: 400, code: 'batch_invalid_jsonl', param: 'file', message: /\bLine 701\b/ });
       });
 
-      it('refuses a blank line in the middle with invalid_file_format naming the blank line', async () => {
+      it('refuses a blank line in the middle with batch_invalid_jsonl naming the blank line', async () => {
         const tenant = await gw.newTenant();
         const content = jsonl([good, '', requestLine(3)]);
-        await expectUploadRefused(gw, tenant, { purpose: 'batch', file: content }, { status: 400, code: 'invalid_file_format', param: 'file', message: /\bLine 2\b/ });
+        await expectUploadRefused(gw, tenant, { purpose: 'batch', file: content }, { status: 400, code: 'batch_invalid_jsonl', param: 'file', message: /\bLine 2\b/ });
       });
 
-      it('refuses invalid UTF-8 with invalid_encoding naming the line', async () => {
+      it('refuses invalid UTF-8 with batch_invalid_jsonl naming the line', async () => {
         const tenant = await gw.newTenant();
         const bad = Buffer.concat([Buffer.from('{"custom_id":"req-2","note":"'), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('"}')]);
         const content = Buffer.concat([Buffer.from(jsonl([good])), bad, Buffer.from('\n' + jsonl([requestLine(3)]))]);
-        await expectUploadRefused(gw, tenant, { purpose: 'batch', file: content }, { status: 400, code: 'invalid_encoding', param: 'file', message: /\bLine 2\b/ });
+        await expectUploadRefused(gw, tenant, { purpose: 'batch', file: content }, { status: 400, code: 'batch_invalid_jsonl', param: 'file', message: /\bLine 2\b/ });
       });
 
       it.each([
@@ -684,16 +685,16 @@ describe(FilesService.name, () => {
       await expect(listIds(gw, tenant)).resolves.toHaveLength(4);
     });
 
-    it('refuses a line over MAX_LINE_BYTES with line_too_large naming the line', async () => {
+    it('refuses a line over MAX_LINE_BYTES with batch_invalid_jsonl naming the line', async () => {
       const tenant = await gw.newTenant();
       const content = jsonl([lineOfBytes(1, 200), lineOfBytes(2, MAX_LINE_BYTES + 1)]);
-      await expectUploadRefused(gw, tenant, { purpose: 'batch', file: content }, { status: 400, code: 'line_too_large', param: 'file', message: /\bLine 2\b/ });
+      await expectUploadRefused(gw, tenant, { purpose: 'batch', file: content }, { status: 400, code: 'batch_invalid_jsonl', param: 'file', message: /\bLine 2\b/ });
     });
 
     it('refuses a last line over MAX_LINE_BYTES without a newline after it', async () => {
       const tenant = await gw.newTenant();
       const content = lineOfBytes(1, MAX_LINE_BYTES + 1);
-      await expectUploadRefused(gw, tenant, { purpose: 'batch', file: content }, { status: 400, code: 'line_too_large', param: 'file', message: /\bLine 1\b/ });
+      await expectUploadRefused(gw, tenant, { purpose: 'batch', file: content }, { status: 400, code: 'batch_invalid_jsonl', param: 'file', message: /\bLine 1\b/ });
     });
 
     it('refuses more than MAX_FILE_LINES lines with too_many_lines', async () => {
