@@ -19,6 +19,8 @@ export class Usage {
   @Field(() => Float) inputTokens: number;
   @Field(() => Float) outputTokens: number;
   @Field(() => Float) totalTokens: number;
+  @Field(() => Float, { description: 'Of the input tokens, those the provider served from its cache' }) cachedTokens: number;
+  @Field(() => Float, { description: 'Of the output tokens, those spent reasoning' }) reasoningTokens: number;
 }
 
 @ObjectType()
