@@ -2,8 +2,10 @@ import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http
 import { AddressInfo, Socket } from 'node:net';
 
 /**
- * A real OpenAI-compatible upstream on 127.0.0.1 for tests and benchmarks. Behaviour per request is
- * steered by markers in the last message's content, so each line of a batch can ask for its own:
+ * A real OpenAI-compatible upstream on 127.0.0.1 for tests and benchmarks, serving the five batch
+ * endpoints (chat/completions, responses, embeddings, completions, moderations) under /v1. Behaviour
+ * per request is steered by markers in its text (the last message's content; `input` or `prompt` on the
+ * other endpoints), so each line of a batch can ask for its own:
  *   `#status=500x2`  answer 500 to the first 2 attempts of this content, then succeed
  *   `#status=429x1`  likewise with 429 (add `#retry-after=1` for a Retry-After header, in seconds)
  *   `#status=400`    always answer 400 (no count: every attempt)
@@ -36,6 +38,8 @@ export interface FakeUpstream {
   maxInFlight(): number;
   /** Authorization headers and models seen (to check key injection and upstream_model). */
   authorizations: Set<string>;
+  /** Requests per path (e.g. `/v1/embeddings`). */
+  paths: Map<string, number>;
   models: Set<string>;
   close(): Promise<void>;
 }
@@ -48,6 +52,7 @@ export async function startFakeUpstream(knobs: Partial<FakeUpstreamKnobs> = {}):
   const arrivals: string[] = [];
   const authorizations = new Set<string>();
   const models = new Set<string>();
+  const paths = new Map<string, number>();
   const sockets = new Set<Socket>();
   let total = 0;
   let inFlight = 0;
@@ -61,15 +66,16 @@ export async function startFakeUpstream(knobs: Partial<FakeUpstreamKnobs> = {}):
     inFlight += 1;
     maxInFlight = Math.max(maxInFlight, inFlight);
     res.on('close', () => (inFlight -= 1));
-    if (req.method !== 'POST' || !req.url?.endsWith('/chat/completions')) {
+    const endpoint = ENDPOINTS.find((e) => req.url === `/v1/${e}`);
+    if (req.method !== 'POST' || !endpoint) {
       res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: 'not found' } }));
       return;
     }
+    paths.set(req.url!, (paths.get(req.url!) ?? 0) + 1);
     if (req.headers.authorization) authorizations.add(req.headers.authorization);
     const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
     models.add(body.model);
-    const messages: { content: string }[] = body.messages ?? [];
-    const content = String(messages[messages.length - 1]?.content ?? '');
+    const content = textOf(endpoint, body);
     const attempt = (attempts.get(content) ?? 0) + 1;
     attempts.set(content, attempt);
     arrivals.push(content);
@@ -93,17 +99,7 @@ export async function startFakeUpstream(knobs: Partial<FakeUpstreamKnobs> = {}):
       res.writeHead(code, headers).end(JSON.stringify({ error: { message: `fake upstream says ${code}`, type: 'fake_error', code: `fake_${code}` } }));
       return;
     }
-    const reply = `echo: ${content}`;
-    res.writeHead(200, headers).end(
-      JSON.stringify({
-        id: `chatcmpl-fake-${requestSeq}`,
-        object: 'chat.completion',
-        created: 1700000000,
-        model: body.model,
-        choices: [{ index: 0, message: { role: 'assistant', content: reply }, finish_reason: 'stop' }],
-        usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
-      }),
-    );
+    res.writeHead(200, headers).end(JSON.stringify(answer(endpoint, body.model, content, requestSeq)));
   };
 
   const server: Server = createServer((req, res) => {
@@ -127,11 +123,64 @@ export async function startFakeUpstream(knobs: Partial<FakeUpstreamKnobs> = {}):
     maxInFlight: () => maxInFlight,
     authorizations,
     models,
+    paths,
     close: async () => {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+const ENDPOINTS = ['chat/completions', 'responses', 'embeddings', 'completions', 'moderations'] as const;
+type Endpoint = (typeof ENDPOINTS)[number];
+
+/** The text a request carries, where its markers are read. */
+function textOf(endpoint: Endpoint, body: Record<string, unknown>): string {
+  if (endpoint === 'chat/completions') {
+    const messages = (body.messages ?? []) as { content: unknown }[];
+    return String(messages[messages.length - 1]?.content ?? '');
+  }
+  const value = endpoint === 'completions' ? body.prompt : body.input;
+  return typeof value === 'string' ? value : JSON.stringify(value ?? '');
+}
+
+/** A 200 answer for the endpoint: `echo: <text>` where there is text, with usage (cached and reasoning details included). */
+function answer(endpoint: Endpoint, model: string, content: string, seq: number): unknown {
+  const reply = `echo: ${content}`;
+  switch (endpoint) {
+    case 'chat/completions':
+      return {
+        id: `chatcmpl-fake-${seq}`,
+        object: 'chat.completion',
+        created: 1700000000,
+        model,
+        choices: [{ index: 0, message: { role: 'assistant', content: reply, refusal: null }, finish_reason: 'stop', logprobs: null }],
+        usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15, prompt_tokens_details: { cached_tokens: 2 }, completion_tokens_details: { reasoning_tokens: 1 } },
+      };
+    case 'completions':
+      return {
+        id: `cmpl-fake-${seq}`,
+        object: 'text_completion',
+        created: 1700000000,
+        model,
+        choices: [{ index: 0, text: reply, logprobs: null, finish_reason: 'stop' }],
+        usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
+      };
+    case 'responses':
+      return {
+        id: `resp_fake${seq}`,
+        object: 'response',
+        created_at: 1700000000,
+        status: 'completed',
+        model,
+        output: [{ type: 'message', id: `msg_fake${seq}`, status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: reply, annotations: [] }] }],
+        usage: { input_tokens: 10, input_tokens_details: { cached_tokens: 3 }, output_tokens: 5, output_tokens_details: { reasoning_tokens: 2 }, total_tokens: 15 },
+      };
+    case 'embeddings':
+      return { object: 'list', model, data: [{ object: 'embedding', index: 0, embedding: [0.6, 0.8] }], usage: { prompt_tokens: 4, total_tokens: 4 } };
+    case 'moderations':
+      return { id: `modr-fake-${seq}`, model, results: [{ flagged: false, categories: { hate: false }, category_scores: { hate: 0 } }] };
+  }
 }
 
 const completion = (model: string, content: string) => ({
@@ -191,7 +240,10 @@ async function hostileAnswer(content: string, model: string, res: ServerResponse
 }
 
 /** A routing file (YAML) that sends `model` to the fake upstream as `upstreamModel`. */
-export function fakeRouting(upstreamUrl: string, opts: { model?: string; upstreamModel?: string; maxConcurrency?: number; timeoutMs?: number } = {}): string {
+export function fakeRouting(
+  upstreamUrl: string,
+  opts: { model?: string; upstreamModel?: string; maxConcurrency?: number; timeoutMs?: number; endpoints?: string[] } = {},
+): string {
   const model = opts.model ?? 'fake-model';
   return [
     'providers:',
@@ -207,6 +259,7 @@ export function fakeRouting(upstreamUrl: string, opts: { model?: string; upstrea
     '    provider: fake',
     `    upstream_model: ${opts.upstreamModel ?? 'fake-upstream-model'}`,
     '    batch_capable: true',
+    ...(opts.endpoints ? [`    endpoints: [${opts.endpoints.join(', ')}]`] : []),
     '    active: true',
     '    priority: 10',
     '',
