@@ -14,6 +14,7 @@ import { FinishedRow, RequestRowsService } from '../request-rows.service';
 import { providerBatchLine } from '../upstream-request';
 import { noAnswer, plainText } from '../upstream/outcome';
 import { REQUEST_ERROR_CODES } from '../upstream/upstream-client';
+import { Ticker } from '../ticker';
 import { WorkerPresence } from '../worker-presence';
 import { ProviderBatchApi, ProviderRefusal, ProviderUnavailable, REMOTE_TERMINAL, RemoteBatch } from './provider-batch-api';
 import { PartState, ProviderBatchEntity } from './provider-batch.entity';
@@ -59,10 +60,7 @@ export class ProviderBatchExecutor implements BatchExecutor {
   private readonly apis = new Map<string, { signature: string; api: ProviderBatchApi }>();
   private readonly steps = new Map<string, Promise<void>>();
   private abort = new AbortController();
-  private timer: NodeJS.Timeout | null = null;
-  private ticking: Promise<void> | null = null;
-  private again = false;
-  private stopped = true;
+  private readonly ticker = new Ticker(TICK_MS, () => this.tick(), (err) => this.logger.warn({ err: err.message }, 'Provider batch tick failed; will try again'));
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -78,15 +76,12 @@ export class ProviderBatchExecutor implements BatchExecutor {
   ) {}
 
   async start(): Promise<void> {
-    this.stopped = false;
     this.abort = new AbortController();
-    this.wake();
+    this.ticker.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.ticking;
+    await this.ticker.stop();
     // Calls in flight are dropped; each step is safe to run again from what it recorded.
     this.abort.abort();
     await Promise.allSettled(this.steps.values());
@@ -96,25 +91,7 @@ export class ProviderBatchExecutor implements BatchExecutor {
   }
 
   wake(): void {
-    if (this.stopped) return;
-    if (this.ticking) {
-      this.again = true;
-      return;
-    }
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    this.ticking = this.tick()
-      .catch((err) => this.logger.warn({ err: (err as Error).message }, 'Provider batch tick failed; will try again'))
-      .finally(() => {
-        this.ticking = null;
-        if (this.stopped) return;
-        if (this.again) {
-          this.again = false;
-          this.wake();
-        } else {
-          this.timer = setTimeout(() => this.wake(), TICK_MS);
-        }
-      });
+    this.ticker.wake();
   }
 
   /** Splits the batch into parts within the provider's limits; a batch already split keeps its parts. */

@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { RequestRowsService } from '../request-rows.service';
 import type { BatchExecutor } from '../batch-executor';
 import { UpstreamService } from '../upstream/upstream.service';
+import { Ticker } from '../ticker';
 import { WorkerPresence } from '../worker-presence';
 import { BatchLines, BatchLinesContext } from './batch-lines';
 import { LineLeases } from './line-leases.repository';
@@ -34,10 +35,7 @@ export class Scheduler implements BatchExecutor {
   private readonly dispatchers = new Map<string, ProviderDispatcher>();
   private readonly running = new Map<string, { lines: BatchLines; dispatcher: ProviderDispatcher }>();
   private readonly context: BatchLinesContext;
-  private tickTimer: NodeJS.Timeout | null = null;
-  private ticking: Promise<void> | null = null;
-  private again = false;
-  private stopped = true;
+  private readonly ticker = new Ticker(TICK_MS, () => this.tick(), (err) => this.logger.warn({ err: err.message }, 'Scheduler tick failed; will try again'));
   /** The running batches at the last tick. */
   private active: BatchRun[] = [];
 
@@ -68,8 +66,7 @@ export class Scheduler implements BatchExecutor {
 
   /** After WorkerPresence.start: this worker is alive to the others. */
   async start(): Promise<void> {
-    this.stopped = false;
-    this.wake();
+    this.ticker.start();
   }
 
   /** Nothing to plan: the request rows are the work. */
@@ -82,32 +79,12 @@ export class Scheduler implements BatchExecutor {
 
   /** Looks for running batches now (a batch was just started here) instead of at the next tick. */
   wake(): void {
-    if (this.stopped) return;
-    if (this.ticking) {
-      this.again = true;
-      return;
-    }
-    if (this.tickTimer) clearTimeout(this.tickTimer);
-    this.tickTimer = null;
-    this.ticking = this.tick()
-      .catch((err) => this.logger.warn({ err: (err as Error).message }, 'Scheduler tick failed; will try again'))
-      .finally(() => {
-        this.ticking = null;
-        if (this.stopped) return;
-        if (this.again) {
-          this.again = false;
-          this.wake();
-        } else {
-          this.tickTimer = setTimeout(() => this.wake(), TICK_MS);
-        }
-      });
+    this.ticker.wake();
   }
 
   /** Graceful shutdown: stops sending, aborts what is in flight, records what finished and gives the rest back. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.tickTimer) clearTimeout(this.tickTimer);
-    await this.ticking;
+    await this.ticker.stop();
     for (const { lines } of this.running.values()) lines.stop(0);
     while ([...this.running.values()].some(({ lines }) => lines.inFlight > 0)) await sleep(10);
     await Promise.all([...this.running.values()].map(({ lines }) => lines.results.close()));
