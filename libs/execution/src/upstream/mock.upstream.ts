@@ -110,7 +110,7 @@ const ANSWERS: Record<BatchEndpoint, (body: Body, model: string, digest: string)
       truncation: 'disabled',
       usage: {
         input_tokens: inputTokens,
-        input_tokens_details: { cached_tokens: 0 },
+        input_tokens_details: { cached_tokens: 0, cache_write_tokens: 0 },
         output_tokens: outputTokens,
         output_tokens_details: { reasoning_tokens: 0 },
         total_tokens: inputTokens + outputTokens,
