@@ -11,10 +11,11 @@ import { WorkerPresence } from './worker-presence';
 
 /**
  * In worker roles (`worker`, `all`): consumes the lifecycle queues (prepare, finalize), starts both
- * executors (realtime lines, provider batches), the batch sweeper and the expired-file sweeper, and picks up every unfinished batch left by a
- * previous process (its jobs are re-added; job ids make that a no-op where they still exist; running
- * batches need nothing, the scheduler finds them). Handlers only delegate to the services, which are
- * idempotent.
+ * executors (realtime lines, provider batches), the batch sweeper and the expired-file sweeper (here,
+ * where batches has registered its in-use check with files), and picks up every unfinished batch left
+ * by a previous process (its jobs are re-added; job ids make that a no-op where they still exist;
+ * running batches need nothing, the scheduler finds them). Handlers only delegate to the services,
+ * which are idempotent.
  */
 @Injectable()
 export class ExecutionWorkers implements OnApplicationBootstrap, BeforeApplicationShutdown {
