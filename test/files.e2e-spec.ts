@@ -160,10 +160,12 @@ function expectFileObject(file: unknown, expected: { bytes: number; filename: st
     filename: expected.filename,
     purpose: 'batch',
     status: 'processed',
-    expires_at: null,
+    expires_at: expect.any(Number),
     status_details: null,
   });
   const createdAt = (file as { created_at: number }).created_at;
+  // Batch input files expire after 30 days unless the upload says otherwise (test/retention.e2e-spec.ts).
+  expect((file as { expires_at: number }).expires_at).toBe(createdAt + 30 * 86_400);
   expect(createdAt).toBeGreaterThanOrEqual(Math.floor(expected.since / 1000));
   expect(createdAt).toBeLessThanOrEqual(Math.ceil(Date.now() / 1000));
 }
@@ -648,7 +650,7 @@ describe(FilesService.name, () => {
         ['limit=10001', 'limit'],
         ['limit=two', 'limit'],
         ['order=sideways', 'order'],
-        ['purpose=fine-tune', 'purpose'],
+        [`purpose=${'p'.repeat(65)}`, 'purpose'],
       ])('refuses the list query %s with invalid_request_error naming the parameter', async (query, param) => {
         const tenant = await gw.newTenant();
         for (const prefix of PREFIXES) {

@@ -51,6 +51,8 @@ export interface BatchRun {
   finished: number;
   expiresAt: number;
   cancellingAt: number | null;
+  /** How long after they are written the output and error files expire. */
+  outputExpiresAfterSeconds: number;
 }
 
 /** Counter increments written together with the request rows they count. */

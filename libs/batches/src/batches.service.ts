@@ -1,5 +1,5 @@
 import { APP_CONFIG, ApiError, AppConfig, Clock, DEFAULT_BATCH_ENDPOINT, IdGenerator, ListObject, toListPage } from '@app/core';
-import { FilesService, MAX_KEPT_MODELS } from '@app/files';
+import { expiresAfterSeconds, FilesService, MAX_KEPT_MODELS } from '@app/files';
 import { BatchJobs } from './batch-jobs';
 import { RoutingService } from '@app/routing';
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
@@ -49,6 +49,7 @@ export class BatchesService implements OnModuleInit {
   }
 
   async create(accountId: string, dto: CreateBatchDto): Promise<BatchObject> {
+    const outputExpiresAfterSeconds = expiresAfterSeconds(dto.output_expires_after, 'output_expires_after');
     if (dto.callback_url) {
       const url = checkCallbackUrlSyntax(dto.callback_url, this.config.webhookAllowHttp);
       for (const check of this.callbackChecks) await check(url);
@@ -104,6 +105,7 @@ export class BatchesService implements OnModuleInit {
         metadata: dto.metadata ?? null,
         errors: null,
         callbackUrl: dto.callback_url ?? null,
+        outputExpiresAfterSeconds,
       }),
     );
     await this.jobs.prepare(batch.id);
@@ -313,5 +315,6 @@ function toRun(b: BatchEntity): BatchRun {
     finished: b.completed + b.failed,
     expiresAt: b.expiresAt,
     cancellingAt: b.cancellingAt,
+    outputExpiresAfterSeconds: b.outputExpiresAfterSeconds,
   };
 }

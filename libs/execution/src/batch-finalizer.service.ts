@@ -56,9 +56,15 @@ export class BatchFinalizer {
     const { outputFileId, errorFileId, outputBytes, errorBytes } = await this.writeFiles(batch);
     const transition: Transition = ending === 'completed' ? 'complete' : STOPS[ending].transition;
     const done = await this.states.apply(batchId, transition, { outputFileId, errorFileId }, async (manager) => {
-      const name = (kind: string) => `${batchId}_${kind}.jsonl`;
-      if (outputFileId) await this.files.recordGenerated(manager, { fileId: outputFileId, accountId: batch.accountId, filename: name('output'), bytes: outputBytes });
-      if (errorFileId) await this.files.recordGenerated(manager, { fileId: errorFileId, accountId: batch.accountId, filename: name('error'), bytes: errorBytes });
+      const generated = (fileId: string, kind: string, bytes: number) => ({
+        fileId,
+        accountId: batch.accountId,
+        filename: `${batchId}_${kind}.jsonl`,
+        bytes,
+        expiresAfterSeconds: batch.outputExpiresAfterSeconds,
+      });
+      if (outputFileId) await this.files.recordGenerated(manager, generated(outputFileId, 'output', outputBytes));
+      if (errorFileId) await this.files.recordGenerated(manager, generated(errorFileId, 'error', errorBytes));
     });
     if (done) {
       this.logger.log(

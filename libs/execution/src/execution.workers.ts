@@ -1,5 +1,6 @@
 import { BatchesService, BatchJobs } from '@app/batches';
 import { APP_CONFIG, AppConfig } from '@app/core';
+import { FileSweeper } from '@app/files';
 import { JobQueue, JOBS } from '@app/queue';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { BatchExecutors } from './batch-executors';
@@ -10,10 +11,11 @@ import { WorkerPresence } from './worker-presence';
 
 /**
  * In worker roles (`worker`, `all`): consumes the lifecycle queues (prepare, finalize), starts both
- * executors (realtime lines, provider batches) and the sweeper, and picks up every unfinished batch left by a
- * previous process (its jobs are re-added; job ids make that a no-op where they still exist; running
- * batches need nothing, the scheduler finds them). Handlers only delegate to the services, which are
- * idempotent.
+ * executors (realtime lines, provider batches), the batch sweeper and the expired-file sweeper (here,
+ * where batches has registered its in-use check with files), and picks up every unfinished batch left
+ * by a previous process (its jobs are re-added; job ids make that a no-op where they still exist;
+ * running batches need nothing, the scheduler finds them). Handlers only delegate to the services,
+ * which are idempotent.
  */
 @Injectable()
 export class ExecutionWorkers implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -25,6 +27,7 @@ export class ExecutionWorkers implements OnApplicationBootstrap, BeforeApplicati
     private readonly runner: BatchRunner,
     private readonly finalizer: BatchFinalizer,
     private readonly sweeper: SweeperService,
+    private readonly fileSweeper: FileSweeper,
     private readonly batches: BatchesService,
     private readonly jobs: BatchJobs,
     private readonly presence: WorkerPresence,
@@ -36,6 +39,7 @@ export class ExecutionWorkers implements OnApplicationBootstrap, BeforeApplicati
     this.queue.process(JOBS.prepareBatch, 2, (job) => this.timed('prepare', job.batchId, () => this.runner.prepare(job.batchId)));
     this.queue.process(JOBS.finalizeBatch, 2, (job) => this.timed('finalize', job.batchId, () => this.finalizer.finalize(job.batchId)));
     this.sweeper.start();
+    this.fileSweeper.start();
     await this.presence.start();
     for (const executor of this.executors.all) await executor.start();
     await this.resume();

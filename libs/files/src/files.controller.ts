@@ -3,13 +3,8 @@ import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, UploadedFi
 import { FileInterceptor } from '@nestjs/platform-express';
 import { DiscardUploadOnError } from './discard-upload-on-error.interceptor';
 import { ListFilesQuery } from './dto/list-files.query';
-import { FilesService } from './files.service';
+import { FilesService, UploadFields } from './files.service';
 import type { StoredUpload } from './upload-storage.engine';
-
-/** Multipart fields other than the file; checked by the service (a refused upload is discarded by DiscardUploadOnError). */
-interface UploadFields {
-  purpose?: unknown;
-}
 
 @Controller(['v1/files', 'api/v1/files'])
 export class FilesController {
@@ -18,8 +13,9 @@ export class FilesController {
   @Post()
   @HttpCode(200)
   @UseInterceptors(FileInterceptor('file'), DiscardUploadOnError)
+  // The fields are checked by the service (a refused upload is discarded by DiscardUploadOnError).
   upload(@AccountId() accountId: string, @UploadedFile() file: StoredUpload | undefined, @Body() fields: UploadFields) {
-    return this.files.upload(accountId, file, fields?.purpose);
+    return this.files.upload(accountId, file, fields);
   }
 
   @Get()

@@ -3,7 +3,9 @@ import { Module } from '@nestjs/common';
 import { MulterModule } from '@nestjs/platform-express';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { FileEntity } from './entities/file.entity';
+import { FileSweeper } from './file-sweeper.service';
 import { FilesController } from './files.controller';
+import { FilesRepository } from './files.repository';
 import { FilesService } from './files.service';
 import { StorageModule } from './storage/storage.module';
 import { UploadStorageEngine } from './upload-storage.engine';
@@ -24,7 +26,7 @@ import { UploadStorageEngine } from './upload-storage.engine';
     }),
   ],
   controllers: [FilesController],
-  providers: [FilesService],
-  exports: [FilesService],
+  providers: [FilesService, FilesRepository, FileSweeper],
+  exports: [FilesService, FileSweeper],
 })
 export class FilesModule {}

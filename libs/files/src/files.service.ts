@@ -7,10 +7,35 @@ import { EntityManager, Repository } from 'typeorm';
 import { ListFilesQuery } from './dto/list-files.query';
 import { FileEntity } from './entities/file.entity';
 import { BatchInputFile, DeletedFile, FileInUseCheck, FileObject } from './file.types';
+import { ExpiredFile, FilesRepository } from './files.repository';
+import { expiresAfterSeconds } from './retention';
 import { FileStorage } from './storage/file-storage';
 import { dataKey, indexKey } from './storage/keys';
 import type { StoredUpload } from './upload-storage.engine';
 import type { LineIndexEntry } from './validation/jsonl-scanner';
+
+/** The multipart fields of an upload other than the file, as multer parses them (`expires_after[seconds]` nested). */
+export interface UploadFields {
+  purpose?: unknown;
+  expires_after?: unknown;
+}
+
+/** What one pass over the expired files did. */
+export interface ExpirySweep {
+  /** Files deleted (bytes, line index and row), by purpose. */
+  deleted: Record<string, number>;
+  /** Stored bytes freed. */
+  bytes: number;
+  /** Expired files kept because an unfinished batch still needs them. */
+  inUse: number;
+}
+
+/**
+ * How long after `expires_at` the sweeper waits before deleting a file: a batch created from the file
+ * just before it expired may not be recorded yet, and the in-use check would miss it.
+ */
+const SWEEP_GRACE_SECONDS = 60;
+const SWEEP_PAGE = 200;
 
 @Injectable()
 export class FilesService {
@@ -18,6 +43,7 @@ export class FilesService {
 
   constructor(
     @InjectRepository(FileEntity) private readonly files: Repository<FileEntity>,
+    private readonly queries: FilesRepository,
     private readonly storage: FileStorage,
     private readonly ids: IdGenerator,
     private readonly clock: Clock,
@@ -28,12 +54,15 @@ export class FilesService {
     this.inUseChecks.push(check);
   }
 
-  async upload(accountId: string, upload: StoredUpload | undefined, purpose: unknown): Promise<FileObject> {
+  async upload(accountId: string, upload: StoredUpload | undefined, fields: UploadFields | undefined): Promise<FileObject> {
     if (!upload) throw new ApiError('missing_file', "The multipart field 'file' is required", 'file');
+    const purpose = fields?.purpose;
     if (purpose !== 'batch') {
       const message = purpose === undefined ? "'purpose' is required and must be 'batch'" : `Invalid purpose '${String(purpose)}': uploads must use 'batch'`;
       throw new ApiError('invalid_purpose', message, 'purpose');
     }
+    const expiresAfter = expiresAfterSeconds(fields?.expires_after, 'expires_after');
+    const createdAt = this.clock.nowSeconds();
     const entity = this.files.create({
       id: upload.fileId,
       accountId,
@@ -41,8 +70,8 @@ export class FilesService {
       purpose: 'batch',
       bytes: upload.size,
       status: 'processed',
-      createdAt: this.clock.nowSeconds(),
-      expiresAt: null,
+      createdAt,
+      expiresAt: createdAt + expiresAfter,
       storageKey: dataKey(upload.fileId),
       lineCount: upload.summary.lineCount,
       models: upload.summary.models,
@@ -57,19 +86,12 @@ export class FilesService {
     return this.removeStored(fileId);
   }
 
+  /** The account's files that have not expired; `purpose` filters (a purpose no file has lists nothing). */
   async list(accountId: string, query: ListFilesQuery): Promise<ListObject<FileObject>> {
     const limit = query.limit ?? 10000;
     const order = query.order ?? 'desc';
-    const qb = this.files.createQueryBuilder('f').where('f.account_id = :accountId', { accountId });
-    if (query.purpose) qb.andWhere('f.purpose = :purpose', { purpose: query.purpose });
-    if (query.after) {
-      const cursor = await this.find(accountId, query.after, 'after');
-      qb.andWhere(order === 'desc' ? 'f.seq < :seq' : 'f.seq > :seq', { seq: cursor.seq });
-    }
-    const rows = await qb
-      .orderBy('f.seq', order === 'desc' ? 'DESC' : 'ASC')
-      .take(limit + 1)
-      .getMany();
+    const afterSeq = query.after ? (await this.find(accountId, query.after, 'after')).seq : undefined;
+    const rows = await this.queries.listPage(accountId, { purpose: query.purpose, afterSeq, order, limit, now: this.clock.nowSeconds() });
     return toListPage(rows.map(toFileObject), limit);
   }
 
@@ -89,10 +111,8 @@ export class FilesService {
 
   async delete(accountId: string, id: string): Promise<DeletedFile> {
     const file = await this.find(accountId, id);
-    for (const check of this.inUseChecks) {
-      const user = await check(file.id);
-      if (user) throw new ApiError('file_in_use', `File '${id}' is in use by ${user}, which has not finished`, 'file_id');
-    }
+    const user = await this.usedBy(file.id);
+    if (user) throw new ApiError('file_in_use', `File '${id}' is in use by ${user}, which has not finished`, 'file_id');
     await this.files.delete({ seq: file.seq });
     await this.removeStored(file.id);
     return { id: file.id, object: 'file', deleted: true };
@@ -137,9 +157,16 @@ export class FilesService {
     await this.storage.remove(dataKey(fileId));
   }
 
-  /** Records a stored generated file inside the caller's transaction; recording it again replaces the row. */
-  async recordGenerated(manager: EntityManager, file: { fileId: string; accountId: string; filename: string; bytes: number }): Promise<void> {
+  /**
+   * Records a stored generated file inside the caller's transaction; recording it again replaces the row.
+   * It expires `expiresAfterSeconds` after its creation (the batch's `output_expires_after`).
+   */
+  async recordGenerated(
+    manager: EntityManager,
+    file: { fileId: string; accountId: string; filename: string; bytes: number; expiresAfterSeconds: number },
+  ): Promise<void> {
     const repo = manager.getRepository(FileEntity);
+    const createdAt = this.clock.nowSeconds();
     await repo.delete({ id: file.fileId });
     await repo.insert({
       id: file.fileId,
@@ -148,14 +175,42 @@ export class FilesService {
       purpose: 'batch_output',
       bytes: file.bytes,
       status: 'processed',
-      createdAt: this.clock.nowSeconds(),
-      expiresAt: null,
+      createdAt,
+      expiresAt: createdAt + file.expiresAfterSeconds,
       storageKey: dataKey(file.fileId),
       lineCount: 0,
       models: null,
       endpoints: null,
       validationErrors: null,
     });
+  }
+
+  /**
+   * Deletes the files whose `expires_at` has passed (their stored bytes, line index and row), except
+   * those an unfinished batch still needs (the in-use checks): those are deleted by a later sweep, once
+   * the batch has ended. Bytes go first, so a crash in between leaves an expired row (invisible, swept
+   * again), never bytes without a row.
+   */
+  async deleteExpired(): Promise<ExpirySweep> {
+    const cutoff = this.clock.nowSeconds() - SWEEP_GRACE_SECONDS;
+    const sweep: ExpirySweep = { deleted: {}, bytes: 0, inUse: 0 };
+    let after: ExpiredFile | null = null;
+    for (;;) {
+      const page = await this.queries.expired(cutoff, after, SWEEP_PAGE);
+      for (const file of page) {
+        if (await this.usedBy(file.id)) {
+          sweep.inUse += 1;
+          continue;
+        }
+        await this.removeStored(file.id);
+        if (await this.queries.deleteExpired(file.seq, cutoff)) {
+          sweep.deleted[file.purpose] = (sweep.deleted[file.purpose] ?? 0) + 1;
+          sweep.bytes += file.bytes;
+        }
+      }
+      if (page.length < SWEEP_PAGE) return sweep;
+      after = page[page.length - 1];
+    }
   }
 
   /** Readiness: the storage accepts writes. */
@@ -167,10 +222,20 @@ export class FilesService {
     return this.ids.next('file');
   }
 
+  /** The account's file, unless it has expired: an expired file is not found on any route, swept or not. */
   private async find(accountId: string, id: string, param: string | null = null): Promise<FileEntity> {
     const file = await this.files.findOneBy({ id, accountId });
-    if (!file) throw ApiError.notFound('file', id, param);
+    if (!file || (file.expiresAt !== null && file.expiresAt <= this.clock.nowSeconds())) throw ApiError.notFound('file', id, param);
     return file;
+  }
+
+  /** What still needs the file (an unfinished batch), or null. */
+  private async usedBy(fileId: string): Promise<string | null> {
+    for (const check of this.inUseChecks) {
+      const user = await check(fileId);
+      if (user) return user;
+    }
+    return null;
   }
 
   private async removeStored(fileId: string): Promise<void> {

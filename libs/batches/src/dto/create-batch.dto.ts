@@ -1,5 +1,6 @@
 import { BATCH_ENDPOINTS, BatchEndpoint } from '@app/core';
-import { IsDefined, IsIn, IsNotEmpty, IsOptional, IsString, MaxLength, MinLength, registerDecorator, ValidationArguments } from 'class-validator';
+import type { ExpiresAfter } from '@app/files';
+import { Allow, IsDefined, IsIn, IsNotEmpty, IsOptional, IsString, MaxLength, MinLength, registerDecorator, ValidationArguments } from 'class-validator';
 
 export const SUPPORTED_WINDOWS = ['24h'] as const;
 
@@ -32,6 +33,8 @@ export class CreateBatchDto {
   @IsOptional() @IsIn(SUPPORTED_WINDOWS, { message: `completion_window must be one of: ${SUPPORTED_WINDOWS.join(', ')}` })
   completion_window?: string;
   @IsOptional() @IsBatchMetadata() metadata?: Record<string, string> | null;
+  /** For the output and error files; checked by the service with the same rule as a file's `expires_after`. */
+  @Allow() output_expires_after?: ExpiresAfter | null;
   /** null or absent: the account's default webhook. An empty string is not a way to say "none". */
   @IsOptional()
   @IsString()

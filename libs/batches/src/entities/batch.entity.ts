@@ -55,4 +55,6 @@ export class BatchEntity {
   @Column({ type: 'simple-json', nullable: true }) metadata: Record<string, string> | null;
   @Column({ type: 'simple-json', nullable: true }) errors: BatchErrorEntry[] | null;
   @Column({ name: 'callback_url', type: 'text', nullable: true }) callbackUrl: string | null;
+  /** `output_expires_after.seconds`: the output and error files expire this long after they are written. */
+  @Column({ name: 'output_expires_after_seconds', type: 'integer', default: 2_592_000 }) outputExpiresAfterSeconds: number;
 }

@@ -6,6 +6,8 @@ describe('loadConfig', () => {
     expect(config).toMatchObject({ port: 3000, role: 'all', databaseUrl: undefined, redisUrl: undefined, webhookAllowHttp: false, webhookAllowPrivate: false });
     expect(config.limits).toEqual({ maxFileBytes: 200 * 1024 * 1024, maxLines: 50_000, maxLineBytes: 1024 * 1024 });
     expect(config.webhookRetryDelaysMs).toHaveLength(10);
+    expect(config.fileSweepIntervalMs).toBe(60_000);
+    expect(loadConfig({ FILE_SWEEP_INTERVAL_MS: '250' }).fileSweepIntervalMs).toBe(250);
   });
 
   it.each([
@@ -14,6 +16,7 @@ describe('loadConfig', () => {
     [{ ROLE: 'boss' }, /^Invalid environment variable ROLE=/],
     [{ WEBHOOK_ALLOW_HTTP: 'yes' }, /^Invalid environment variable WEBHOOK_ALLOW_HTTP="yes": must be true or false$/],
     [{ ADMIN_TOKEN: 'short' }, /^Invalid environment variable ADMIN_TOKEN=/],
+    [{ FILE_SWEEP_INTERVAL_MS: '5' }, /^Invalid environment variable FILE_SWEEP_INTERVAL_MS="5": must not be less than 10$/],
     [{ ROLE: 'worker' }, /ROLE="worker": separate api and worker processes need DATABASE_URL and REDIS_URL/],
   ])('stops on %j with one line naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(InvalidConfigError);

@@ -36,6 +36,7 @@ class EnvironmentVariables {
   @IsOptional() @Transform(toInt) @IsInt() @Min(1024) UPSTREAM_MAX_RESPONSE_BYTES?: number;
   @IsOptional() @Matches(/^[A-Z][A-Z0-9]*_$/, { message: 'must be upper-case letters and digits ending with "_", e.g. UPSTREAM_' }) API_KEY_ENV_PREFIX?: string;
   @IsOptional() @Transform(toInt) @IsInt() @Min(10) SWEEP_INTERVAL_MS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(10) FILE_SWEEP_INTERVAL_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) PROVIDER_BATCH_CANCEL_GRACE_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(100) WEBHOOK_TIMEOUT_MS?: number;
   @IsOptional() @Matches(/^\d+(,\d+)*$/, { message: 'must be a comma-separated list of milliseconds' }) WEBHOOK_RETRY_DELAYS_MS?: string;
@@ -62,6 +63,8 @@ export interface AppConfig {
   webhookRetryDelaysMs: number[];
   logLevel: string;
   limits: { maxFileBytes: number; maxLines: number; maxLineBytes: number };
+  /** How often worker processes delete files past their `expires_at`. */
+  fileSweepIntervalMs: number;
   /** The prefix every provider's `api_key_env` must have: no other variable can be sent upstream as a key. */
   apiKeyEnvPrefix: string;
   /** Reads a provider's secret (its api_key_env) from the same environment; only names with `apiKeyEnvPrefix`. */
@@ -127,6 +130,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxLines: vars.MAX_FILE_LINES ?? 50_000,
       maxLineBytes: vars.MAX_LINE_BYTES ?? 1024 * 1024,
     },
+    fileSweepIntervalMs: vars.FILE_SWEEP_INTERVAL_MS ?? 60_000,
     execution: {
       upstreamTimeoutMs: vars.UPSTREAM_TIMEOUT_MS ?? 120_000,
       upstreamMaxAttempts: vars.UPSTREAM_MAX_ATTEMPTS ?? 5,
@@ -144,7 +148,7 @@ class EnvironmentVariablesKeys {
   BOOTSTRAP_API_KEY = 0; ROUTING_FILE = 0; WEBHOOK_ALLOW_HTTP = 0; WEBHOOK_ALLOW_PRIVATE = 0; LOG_LEVEL = 0;
   NODE_ENV = 0; MAX_FILE_BYTES = 0; MAX_FILE_LINES = 0; MAX_LINE_BYTES = 0;
   UPSTREAM_TIMEOUT_MS = 0; UPSTREAM_MAX_ATTEMPTS = 0; UPSTREAM_RETRY_BASE_MS = 0; UPSTREAM_MAX_RESPONSE_BYTES = 0;
-  API_KEY_ENV_PREFIX = 0; SWEEP_INTERVAL_MS = 0; PROVIDER_BATCH_CANCEL_GRACE_MS = 0;
+  API_KEY_ENV_PREFIX = 0; SWEEP_INTERVAL_MS = 0; FILE_SWEEP_INTERVAL_MS = 0; PROVIDER_BATCH_CANCEL_GRACE_MS = 0;
   WEBHOOK_TIMEOUT_MS = 0; WEBHOOK_RETRY_DELAYS_MS = 0;
 }
 

@@ -74,6 +74,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly filesExpired = new Counter({
+    name: 'batch_gateway_files_expired_total',
+    help: 'Files deleted by the retention sweeper after their expires_at (stored bytes, line index and row), by purpose',
+    labelNames: ['purpose'] as const,
+    registers: [this.registry],
+  });
+
   readonly batchesByStatus = new Gauge({
     name: 'batch_gateway_batches',
     help: 'Batches by status',

@@ -13,6 +13,7 @@ export interface FileEndpoint {
 
 @Entity('files')
 @Index('IDX_files_account', ['accountId', 'seq'])
+@Index('IDX_files_expiry', ['expiresAt', 'seq'])
 export class FileEntity {
   @PrimaryGeneratedColumn('increment') seq: number;
   @Index('UQ_files_id', { unique: true }) @Column({ type: 'varchar', length: 64 }) id: string;
