@@ -431,7 +431,7 @@ describe(BatchesService.name, () => {
         expect(line.response!.request_id).toMatch(/^req_fake_\d+$/);
         expect(line.response!.body.model).toBe(FAKE_UPSTREAM_MODEL);
         expect(line.response!.body.choices[0].message.content).toBe(`echo: ${contents[i]}`);
-        expect(line.response!.body.usage).toEqual({ prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 });
+        expect(line.response!.body.usage).toEqual({ prompt_tokens: 10, completion_tokens: 5, total_tokens: 15, prompt_tokens_details: { cached_tokens: 2 }, completion_tokens_details: { reasoning_tokens: 1 } });
       }
       expect(new Set(output.map((l) => l.response!.request_id)).size).toBe(6);
       expect(contents.map((c) => rig.upstream.attempts.get(c))).toEqual([1, 1, 1, 1, 1, 1]);
