@@ -171,7 +171,7 @@ export async function spawnFakeUpstream(latencyMs: number): Promise<{ url: strin
   });
   children.add(child);
   const [first] = (await Promise.race([
-    once(createInterface({ input: child.stdout! }), 'line'),
+    once(createInterface({ input: child.stdout }), 'line'),
     once(child, 'exit').then(([code]) => Promise.reject(new Error(`the fake upstream exited (${code})`))),
   ])) as [string];
   return { url: (JSON.parse(first) as { url: string }).url, pid: child.pid!, stop: () => stop(child) };

@@ -16,7 +16,7 @@ async function main(): Promise<void> {
   new Logger('Main').log({ port: config.port, role: config.role, database: config.databaseUrl ? 'postgres' : 'sqlite', queue: config.redisUrl ? 'bull' : 'in-process' }, 'Batch Gateway listening');
 }
 
-main().catch((err) => {
-  process.stderr.write(err instanceof InvalidConfigError ? `${err.message}\n` : `Failed to start: ${err?.stack ?? err}\n`);
+main().catch((err: unknown) => {
+  process.stderr.write(err instanceof InvalidConfigError ? `${err.message}\n` : `Failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(1);
 });

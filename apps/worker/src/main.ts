@@ -8,7 +8,7 @@ async function main(): Promise<void> {
   await createWorker(config);
 }
 
-main().catch((err) => {
-  process.stderr.write(err instanceof InvalidConfigError ? `${err.message}\n` : `Failed to start: ${err?.stack ?? err}\n`);
+main().catch((err: unknown) => {
+  process.stderr.write(err instanceof InvalidConfigError ? `${err.message}\n` : `Failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(1);
 });

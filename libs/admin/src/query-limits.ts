@@ -135,7 +135,7 @@ const tooComplex = (message: string) => refusal('query_too_complex', message);
 @Injectable()
 export class QueryTokensMiddleware implements NestMiddleware {
   use(req: Request, res: Response, next: NextFunction): void {
-    const query: unknown = req.method === 'GET' ? req.query?.query : req.body?.query;
+    const query: unknown = req.method === 'GET' ? req.query?.query : (req.body as { query?: unknown } | undefined)?.query;
     const max = ADMIN_QUERY_LIMITS.maxTokens;
     if (typeof query !== 'string' || countTokens(query, max) <= max) return next();
     const error = new ApiError('query_too_complex', `The document has more than ${max} tokens`);

@@ -18,7 +18,7 @@ function firstProblem(errors: ValidationError[], parent = ''): { param: string; 
 /** An object literal or JSON object (of any realm), not an array or a class instance. */
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const proto = Object.getPrototypeOf(value);
+  const proto: unknown = Object.getPrototypeOf(value);
   return proto === null || Object.getPrototypeOf(proto) === null;
 }
 
@@ -59,7 +59,7 @@ class GatewayValidationPipe extends ValidationPipe {
 function freeFormMaps(value: Record<string, unknown>): [string, Record<string, unknown>][] {
   return Object.entries(value)
     .filter((entry): entry is [string, Record<string, unknown>] => isPlainObject(entry[1]))
-    .map(([key, map]) => [key, JSON.parse(JSON.stringify(map))]);
+    .map(([key, map]) => [key, JSON.parse(JSON.stringify(map)) as Record<string, unknown>]);
 }
 
 /** DTO validation for every route; the first problem becomes one `invalid_request_error` naming its parameter. */

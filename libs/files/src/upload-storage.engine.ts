@@ -39,7 +39,7 @@ export class UploadStorageEngine implements StorageEngine {
       this.storage.write(dataKey(fileId), scanner),
       this.storage.write(indexKey(fileId), scanner.index),
     ]).then(async ([scan, data, index]) => {
-      const failure = [scan, data, index].find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
+      const failure = [scan, data, index].find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failure) {
         await this.remove(fileId);
         return callback(failure.reason);

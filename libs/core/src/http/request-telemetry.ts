@@ -52,7 +52,7 @@ export class RequestTelemetry {
     const finished = res.writableFinished;
     const status = res.statusCode;
     if (finished) {
-      const route = (req.route?.path as string | undefined) ?? (req.baseUrl === '/graphql' ? '/graphql' : 'unmatched');
+      const route = (req.route as { path?: string } | undefined)?.path ?? (req.baseUrl === '/graphql' ? '/graphql' : 'unmatched');
       this.metrics.httpRequests.inc({ method: req.method, route, status: String(status) });
     }
     const level = status >= 500 ? 'error' : ms >= SLOW_REQUEST_MS ? 'info' : 'debug';

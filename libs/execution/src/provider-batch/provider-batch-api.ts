@@ -113,7 +113,7 @@ export class ProviderBatchApi {
   async fileContent(id: string, signal: AbortSignal): Promise<Readable> {
     return this.attempts<Readable>(`GET /files/${id}/content`, signal, this.options.maxAttempts, async () => {
       const res = await this.send('GET', `/files/${encodeURIComponent(id)}/content`, signal, {});
-      if (res.statusCode >= 200 && res.statusCode < 300) return { done: res.body as Readable };
+      if (res.statusCode >= 200 && res.statusCode < 300) return { done: res.body };
       return { failed: await this.failure(res) };
     });
   }

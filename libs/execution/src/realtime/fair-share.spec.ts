@@ -52,8 +52,8 @@ describe(FairShare.name, () => {
     sut.add('a2', 'A', 1, 'a2');
     const c = counts(sut, 40);
     expect(c.b).toBe(20);
-    expect(c.a! + c.a2!).toBe(20);
-    expect(Math.abs(c.a! - c.a2!)).toBeLessThanOrEqual(2);
+    expect(c.a + c.a2).toBe(20);
+    expect(Math.abs(c.a - c.a2)).toBeLessThanOrEqual(2);
   });
 
   it('forgets removed batches and empty accounts', () => {

@@ -7,7 +7,7 @@ type Body = Record<string, unknown>;
 const words = (text: string) => (text.match(/\S+/g) ?? []).length;
 const text = (value: unknown): string => (typeof value === 'string' ? value : JSON.stringify(value ?? ''));
 /** A string or a list of them (token arrays and other shapes are read as their JSON text). */
-const inputs = (value: unknown): string[] => (Array.isArray(value) && value.every((v) => typeof v === 'string') ? (value as string[]) : [text(value)]);
+const inputs = (value: unknown): string[] => (Array.isArray(value) && value.every((v) => typeof v === 'string') ? (value) : [text(value)]);
 
 const MODERATION_CATEGORIES = [
   'harassment',

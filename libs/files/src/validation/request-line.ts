@@ -98,7 +98,8 @@ function nestedDeeperThan(root: object, limit: number): boolean {
   while (stack.length > 0) {
     const [node, depth] = stack.pop()!;
     if (depth > limit) return true;
-    for (const child of Array.isArray(node) ? node : Object.values(node)) {
+    const children: unknown[] = Array.isArray(node) ? (node as unknown[]) : Object.values(node);
+    for (const child of children) {
       if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
     }
   }

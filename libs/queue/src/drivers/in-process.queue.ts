@@ -121,7 +121,7 @@ export class InProcessJobQueue extends JobQueue implements BeforeApplicationShut
         this.logger.log({ job: name, reason: (err as Error).message }, 'Job released at shutdown');
       } else {
         if (job.id) lane.ids.delete(job.id);
-        this.logger.error({ job: name, attempt: job.attempt, err }, 'Job failed for good');
+        this.logger.error({ job: name, attempt: job.attempt, err: err as Error }, 'Job failed for good');
       }
     } finally {
       lane.active -= 1;
