@@ -10,7 +10,7 @@ import { BatchObject, BatchProgress, BatchRun, BatchSearch, BatchView } from './
 import { checkCallbackUrlSyntax } from './callback-url';
 import { CreateBatchDto, SUPPORTED_WINDOWS } from './dto/create-batch.dto';
 import { ListBatchesQuery } from './dto/list-batches.query';
-import { BatchEntity, BatchErrorEntry } from './entities/batch.entity';
+import { BatchEntity } from './entities/batch.entity';
 import { toBatchObject, toBatchView } from './batch.mapper';
 
 const WINDOW_SECONDS: Record<string, number> = { '24h': 24 * 3600 };
@@ -184,15 +184,6 @@ export class BatchesService implements OnModuleInit {
     return b && toRun(b);
   }
 
-  async getObject(batchId: string): Promise<BatchObject | null> {
-    const b = await this.batches.findOneBy({ id: batchId });
-    return b && toBatchObject(b);
-  }
-
-  async getEntity(batchId: string): Promise<BatchEntity> {
-    return this.findAny(batchId);
-  }
-
   /** Adds finished requests to the batch's counters, inside the caller's transaction. */
   async addProgress(manager: EntityManager, batchId: string, p: BatchProgress): Promise<void> {
     await manager
@@ -251,10 +242,6 @@ export class BatchesService implements OnModuleInit {
       if (r.affected) marked.push(id);
     }
     return marked;
-  }
-
-  async recordErrors(batchId: string, errors: BatchErrorEntry[]): Promise<void> {
-    await this.batches.update({ id: batchId }, { errors });
   }
 
   /**

@@ -1,6 +1,3 @@
-export const FILE_PURPOSES = ['batch', 'batch_output'] as const;
-export type FilePurpose = (typeof FILE_PURPOSES)[number];
-
 /** The OpenAI file object. */
 export interface FileObject {
   id: string;

@@ -1,4 +1,4 @@
-import { ApiError, Clock, DEFAULT_BATCH_ENDPOINT, IdGenerator, ListObject, toListPage } from '@app/core';
+import { ApiError, Clock, DEFAULT_BATCH_ENDPOINT, ListObject, toListPage } from '@app/core';
 import { Injectable, StreamableFile } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { createInterface } from 'node:readline';
@@ -45,7 +45,6 @@ export class FilesService {
     @InjectRepository(FileEntity) private readonly files: Repository<FileEntity>,
     private readonly queries: FilesRepository,
     private readonly storage: FileStorage,
-    private readonly ids: IdGenerator,
     private readonly clock: Clock,
   ) {}
 
@@ -216,10 +215,6 @@ export class FilesService {
   /** Readiness: the storage accepts writes. */
   checkStorage(): Promise<void> {
     return this.storage.checkWritable();
-  }
-
-  newFileId(): string {
-    return this.ids.next('file');
   }
 
   /** The account's file, unless it has expired: an expired file is not found on any route, swept or not. */
