@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { InvalidConfigError, loadConfig } from '@app/core';
 import { Logger } from '@nestjs/common';
-import { createWorker } from '../../worker/src/bootstrap';
+import { createWorker } from '@app/worker';
 import { createGateway } from './bootstrap';
 
 /** ROLE=all (default) serves HTTP and runs the workers; ROLE=api serves HTTP only; ROLE=worker runs workers only. */

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { InvalidConfigError, loadConfig } from '@app/core';
-import { createWorker } from './bootstrap';
+import { createWorker } from '@app/worker';
 
 /** Scale-out entry point: runs only the workers (needs DATABASE_URL and REDIS_URL). */
 async function main(): Promise<void> {

@@ -5,7 +5,7 @@ import { createServer, Server } from 'node:http';
 import { WorkerModule } from './worker.module';
 
 /**
- * A worker process: the same services as the gateway, without the API (createApplicationContext).
+ * A worker process (ROLE=worker, from either app's entry point): the same services as the gateway, without the API (createApplicationContext).
  * It still answers `GET /healthz` and `GET /metrics` on PORT, so its upstream and webhook counters can
  * be scraped.
  */

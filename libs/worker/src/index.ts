@@ -1,0 +1,2 @@
+export { createWorker } from './create-worker';
+export { WorkerModule } from './worker.module';
