@@ -1,22 +1,22 @@
 import { AccountsService } from '@app/accounts';
 import { WebhooksService } from '@app/webhooks';
 import { Args, ID, Int, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
-import { Account, ApiKey, CreatedApiKey } from './graphql/models';
+import { AccountModel, ApiKey, CreatedApiKey } from './graphql/models';
 
-@Resolver(() => Account)
+@Resolver(() => AccountModel)
 export class AccountsResolver {
   constructor(
     private readonly accountsService: AccountsService,
     private readonly webhooks: WebhooksService,
   ) {}
 
-  @Query(() => [Account], { name: 'accounts' })
-  accounts(): Promise<Account[]> {
+  @Query(() => [AccountModel], { name: 'accounts' })
+  accounts(): Promise<AccountModel[]> {
     return this.accountsService.listAccounts();
   }
 
-  @Mutation(() => Account)
-  createAccount(@Args('name') name: string): Promise<Account> {
+  @Mutation(() => AccountModel)
+  createAccount(@Args('name') name: string): Promise<AccountModel> {
     return this.accountsService.createAccount(name);
   }
 
@@ -30,26 +30,26 @@ export class AccountsResolver {
     return this.accountsService.revokeApiKey(id);
   }
 
-  @Mutation(() => Account, { description: 'Sets the default webhook URL; null clears it' })
+  @Mutation(() => AccountModel, { description: 'Sets the default webhook URL; null clears it' })
   setAccountWebhook(
     @Args('accountId', { type: () => ID }) accountId: string,
     @Args('url', { type: () => String, nullable: true }) url: string | null,
-  ): Promise<Account> {
+  ): Promise<AccountModel> {
     return this.webhooks.setAccountWebhook(accountId, url ?? null);
   }
 
-  @Mutation(() => Account, { description: "Sets the account's scheduling weight (1 to 1000)" })
-  setAccountWeight(@Args('accountId', { type: () => ID }) accountId: string, @Args('weight', { type: () => Int }) weight: number): Promise<Account> {
+  @Mutation(() => AccountModel, { description: "Sets the account's scheduling weight (1 to 1000)" })
+  setAccountWeight(@Args('accountId', { type: () => ID }) accountId: string, @Args('weight', { type: () => Int }) weight: number): Promise<AccountModel> {
     return this.accountsService.setWeight(accountId, weight);
   }
 
-  @Mutation(() => Account)
-  rotateWebhookSecret(@Args('accountId', { type: () => ID }) accountId: string): Promise<Account> {
+  @Mutation(() => AccountModel)
+  rotateWebhookSecret(@Args('accountId', { type: () => ID }) accountId: string): Promise<AccountModel> {
     return this.accountsService.rotateWebhookSecret(accountId);
   }
 
   @ResolveField(() => [ApiKey])
-  apiKeys(@Parent() account: Account): Promise<ApiKey[]> {
+  apiKeys(@Parent() account: AccountModel): Promise<ApiKey[]> {
     return this.accountsService.listApiKeys(account.id);
   }
 }

@@ -3,7 +3,7 @@ import { RequestRowsService } from '@app/execution';
 import { Args, Context, ID, Int, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
 import { BatchesArgs } from './graphql/inputs';
 import { decodeCursor, encodeCursor, toBatchModel } from './graphql/mappers';
-import { Batch, BatchConnection, BatchRequestPage, BatchThroughput, Provider, ProviderBatchPart, Sku, WebhookDelivery } from './graphql/models';
+import { Batch, BatchConnection, BatchRequestPage, BatchThroughput, ProviderModel, ProviderBatchPart, SkuModel, WebhookDeliveryModel } from './graphql/models';
 import type { AdminLoaders } from './loaders';
 import { ADMIN_QUERY_LIMITS, pagedCost, requestRowsPageSize } from './query-limits';
 import { ApiError } from '@app/core';
@@ -41,12 +41,12 @@ export class BatchesResolver {
     return toBatchModel(view);
   }
 
-  @ResolveField(() => Sku, { nullable: true, description: 'The SKU locked at create' })
+  @ResolveField(() => SkuModel, { nullable: true, description: 'The SKU locked at create' })
   sku(@Parent() batch: Batch, @Context('loaders') loaders: AdminLoaders) {
     return loaders.sku.load(batch.skuId);
   }
 
-  @ResolveField(() => Provider, { nullable: true })
+  @ResolveField(() => ProviderModel, { nullable: true })
   provider(@Parent() batch: Batch, @Context('loaders') loaders: AdminLoaders) {
     return loaders.provider.load(batch.providerId);
   }
@@ -61,7 +61,7 @@ export class BatchesResolver {
     return loaders.providerBatches.load(batch.id);
   }
 
-  @ResolveField(() => [WebhookDelivery])
+  @ResolveField(() => [WebhookDeliveryModel])
   deliveries(@Parent() batch: Batch, @Context('loaders') loaders: AdminLoaders) {
     return loaders.deliveries.load(batch.id);
   }

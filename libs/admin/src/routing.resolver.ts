@@ -1,25 +1,25 @@
 import { RoutingService } from '@app/routing';
 import { Args, ID, Mutation, Query, Resolver } from '@nestjs/graphql';
 import { ProviderUpsertInput, SkuUpsertInput } from './graphql/inputs';
-import { Provider, Sku } from './graphql/models';
+import { ProviderModel, SkuModel } from './graphql/models';
 
 /** Routing changes apply to batches created afterwards; running batches keep the SKU they locked. */
 @Resolver()
 export class RoutingResolver {
   constructor(private readonly routing: RoutingService) {}
 
-  @Query(() => [Provider])
-  providers(): Promise<Provider[]> {
+  @Query(() => [ProviderModel])
+  providers(): Promise<ProviderModel[]> {
     return this.routing.listProviders();
   }
 
-  @Query(() => [Sku])
-  skus(): Promise<Sku[]> {
+  @Query(() => [SkuModel])
+  skus(): Promise<SkuModel[]> {
     return this.routing.listSkus();
   }
 
-  @Mutation(() => Provider)
-  upsertProvider(@Args('input') input: ProviderUpsertInput): Promise<Provider> {
+  @Mutation(() => ProviderModel)
+  upsertProvider(@Args('input') input: ProviderUpsertInput): Promise<ProviderModel> {
     return this.routing.upsertProvider({
       id: input.id,
       kind: input.kind,
@@ -35,8 +35,8 @@ export class RoutingResolver {
     });
   }
 
-  @Mutation(() => Sku)
-  upsertSku(@Args('input') input: SkuUpsertInput): Promise<Sku> {
+  @Mutation(() => SkuModel)
+  upsertSku(@Args('input') input: SkuUpsertInput): Promise<SkuModel> {
     return this.routing.upsertSku({
       id: input.id,
       model: input.model,
@@ -52,8 +52,8 @@ export class RoutingResolver {
     });
   }
 
-  @Mutation(() => Sku)
-  setSkuActive(@Args('id', { type: () => ID }) id: string, @Args('active') active: boolean): Promise<Sku> {
+  @Mutation(() => SkuModel)
+  setSkuActive(@Args('id', { type: () => ID }) id: string, @Args('active') active: boolean): Promise<SkuModel> {
     return this.routing.setSkuActive(id, active);
   }
 }

@@ -31,8 +31,8 @@ export class BatchErrorItem {
   @Field(() => Int, { nullable: true }) line: number | null;
 }
 
-@ObjectType()
-export class Provider {
+@ObjectType('Provider')
+export class ProviderModel {
   @Field(() => ID) id: string;
   @Field() kind: string;
   @Field() baseUrl: string;
@@ -65,8 +65,8 @@ export class ProviderBatchPart {
   @Field(() => String, { nullable: true }) error: string | null;
 }
 
-@ObjectType()
-export class Sku {
+@ObjectType('Sku')
+export class SkuModel {
   @Field(() => ID) id: string;
   @Field() model: string;
   @Field() providerId: string;
@@ -108,8 +108,8 @@ export class WebhookAttempt {
   @Field(() => String, { nullable: true }) error: string | null;
 }
 
-@ObjectType()
-export class WebhookDelivery {
+@ObjectType('WebhookDelivery')
+export class WebhookDeliveryModel {
   @Field(() => ID) eventId: string;
   @Field() type: string;
   @Field() targetUrl: string;
@@ -194,8 +194,8 @@ export class CreatedApiKey extends ApiKey {
   @Field({ description: 'The whole key. Shown only in this answer; it is stored hashed.' }) secret: string;
 }
 
-@ObjectType()
-export class Account {
+@ObjectType('Account')
+export class AccountModel {
   @Field(() => ID) id: string;
   @Field() name: string;
   @Field(() => String, { nullable: true }) webhookUrl: string | null;
