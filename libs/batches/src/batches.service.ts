@@ -1,13 +1,12 @@
-import { APP_CONFIG, ApiError, AppConfig, Clock, DEFAULT_BATCH_ENDPOINT, IdGenerator, ListObject, toListPage } from '@app/core';
+import { ApiError, Clock, DEFAULT_BATCH_ENDPOINT, IdGenerator, ListObject, toListPage } from '@app/core';
 import { expiresAfterSeconds, FilesService, MAX_KEPT_MODELS } from '@app/files';
 import { BatchJobs } from './batch-jobs';
 import { RoutingService } from '@app/routing';
-import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { EntityManager, In, IsNull, LessThanOrEqual, Not, Repository } from 'typeorm';
 import { BatchStateMachine, TERMINAL_STATUSES } from './batch-state-machine';
 import { BatchObject, BatchProgress, BatchRun, BatchSearch, BatchView } from './batch.types';
-import { checkCallbackUrlSyntax } from './callback-url';
 import { CreateBatchDto, SUPPORTED_WINDOWS } from './dto/create-batch.dto';
 import { ListBatchesQuery } from './dto/list-batches.query';
 import { BatchEntity } from './entities/batch.entity';
@@ -15,17 +14,16 @@ import { toBatchObject, toBatchView } from './batch.mapper';
 
 const WINDOW_SECONDS: Record<string, number> = { '24h': 24 * 3600 };
 
-/** Extra checks on a callback_url at create (the webhooks module adds its SSRF rule here). */
-export type CallbackUrlCheck = (url: URL) => Promise<void>;
+/** The rule for a callback_url at create: the webhooks module registers it (checkWebhookUrl), throwing a 400 ApiError. */
+export type CallbackUrlCheck = (raw: string) => void;
 
 @Injectable()
 export class BatchesService implements OnModuleInit {
-  private readonly callbackChecks: CallbackUrlCheck[] = [];
+  private callbackUrlRule: CallbackUrlCheck | null = null;
   private byIdOfAccount?: CompiledRead;
 
   constructor(
     @InjectRepository(BatchEntity) private readonly batches: Repository<BatchEntity>,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly files: FilesService,
     private readonly routing: RoutingService,
     private readonly states: BatchStateMachine,
@@ -44,15 +42,17 @@ export class BatchesService implements OnModuleInit {
     });
   }
 
+  /** The webhooks module's rule for a webhook URL (the one rule for callback_url and accounts' webhooks). */
   registerCallbackUrlCheck(check: CallbackUrlCheck): void {
-    this.callbackChecks.push(check);
+    this.callbackUrlRule = check;
   }
 
   async create(accountId: string, dto: CreateBatchDto): Promise<BatchObject> {
     const outputExpiresAfterSeconds = expiresAfterSeconds(dto.output_expires_after, 'output_expires_after');
-    if (dto.callback_url) {
-      const url = checkCallbackUrlSyntax(dto.callback_url, this.config.webhookAllowHttp);
-      for (const check of this.callbackChecks) await check(url);
+    if (dto.callback_url != null) {
+      // Fail closed: a gateway wired without the webhooks module must not take callback URLs unchecked.
+      if (!this.callbackUrlRule) throw new Error('No callback_url rule is registered (WebhooksModule)');
+      this.callbackUrlRule(dto.callback_url);
     }
     const file = await this.files.getBatchInput(accountId, dto.input_file_id);
     if (file.errors.length > 0) {

@@ -63,7 +63,7 @@ export class WebhooksService implements OnModuleInit {
 
   onModuleInit(): void {
     this.states.onTransition((manager, change) => this.recordEvent(manager, change));
-    this.batches.registerCallbackUrlCheck(async (url) => void checkWebhookUrl(url.href, 'callback_url', this.policy));
+    this.batches.registerCallbackUrlCheck((raw) => void checkWebhookUrl(raw, 'callback_url', this.policy));
   }
 
   /** Validates and sets (or clears, with null) an account's default webhook URL: the same rule as a batch's callback_url. */
