@@ -3,7 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import { toBatchObject } from './batch.mapper';
 import type { BatchObject } from './batch.types';
-import { BatchEntity, BatchStatus } from './entities/batch.entity';
+import { BATCH_STATUSES, BatchEntity, BatchStatus } from './entities/batch.entity';
 
 /** Every status change a batch can make: its source states, its target, and the timestamp it sets. */
 export const TRANSITIONS = {
@@ -19,7 +19,12 @@ export const TRANSITIONS = {
 
 export type Transition = keyof typeof TRANSITIONS;
 
-export const TERMINAL_STATUSES: readonly BatchStatus[] = ['completed', 'failed', 'expired', 'cancelled'];
+/** Statuses a batch can still leave (the source of some transition): it is not finished. */
+export const LIVE_STATUSES: readonly BatchStatus[] = [...new Set(Object.values(TRANSITIONS).flatMap((t): readonly BatchStatus[] => t.from))];
+/** Statuses no transition leaves. */
+export const TERMINAL_STATUSES: readonly BatchStatus[] = BATCH_STATUSES.filter((s) => !LIVE_STATUSES.includes(s));
+/** Statuses from which a batch may still expire: those its completion window governs. */
+export const EXPIRABLE_STATUSES: readonly BatchStatus[] = TRANSITIONS.expire.from;
 
 /**
  * Runs inside the transaction of a status change (webhooks record their event there: an outbox); it may

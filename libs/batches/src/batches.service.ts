@@ -5,7 +5,7 @@ import { RoutingService } from '@app/routing';
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { EntityManager, In, IsNull, LessThanOrEqual, Not, Repository } from 'typeorm';
-import { BatchStateMachine, TERMINAL_STATUSES } from './batch-state-machine';
+import { BatchStateMachine, EXPIRABLE_STATUSES, LIVE_STATUSES, TERMINAL_STATUSES } from './batch-state-machine';
 import { BatchObject, BatchProgress, BatchRun, BatchSearch, BatchView } from './batch.types';
 import { CreateBatchDto, SUPPORTED_WINDOWS } from './dto/create-batch.dto';
 import { ListBatchesQuery } from './dto/list-batches.query';
@@ -218,7 +218,7 @@ export class BatchesService implements OnModuleInit {
     const rows = await this.batches.find({
       where: [
         { execution: 'provider_batch', status: 'cancelling' },
-        { execution: 'provider_batch', status: In(['validating', 'in_progress']), stopReason: Not(IsNull()) },
+        { execution: 'provider_batch', status: In([...EXPIRABLE_STATUSES]), stopReason: Not(IsNull()) },
       ],
     });
     return rows.map(toRun);
@@ -226,19 +226,19 @@ export class BatchesService implements OnModuleInit {
 
   /** Batches a worker must pick up again after a restart. */
   async findUnfinished(): Promise<BatchRun[]> {
-    const rows = await this.batches.find({ where: { status: In(['validating', 'in_progress', 'finalizing', 'cancelling']) } });
+    const rows = await this.batches.find({ where: { status: In([...LIVE_STATUSES]) } });
     return rows.map(toRun);
   }
 
   /** Marks running batches past their window as expiring; returns the ids this call marked. */
   async markExpiring(): Promise<string[]> {
     const due = await this.batches.find({
-      where: { status: In(['validating', 'in_progress']), stopReason: IsNull(), expiresAt: LessThanOrEqual(this.clock.nowSeconds()) },
+      where: { status: In([...EXPIRABLE_STATUSES]), stopReason: IsNull(), expiresAt: LessThanOrEqual(this.clock.nowSeconds()) },
       select: { id: true },
     });
     const marked: string[] = [];
     for (const { id } of due) {
-      const r = await this.batches.update({ id, stopReason: IsNull(), status: In(['validating', 'in_progress']) }, { stopReason: 'expired' });
+      const r = await this.batches.update({ id, stopReason: IsNull(), status: In([...EXPIRABLE_STATUSES]) }, { stopReason: 'expired' });
       if (r.affected) marked.push(id);
     }
     return marked;

@@ -175,6 +175,7 @@ export class ProviderBatchExecutor implements BatchExecutor {
 
   /** Moves the part one step; returns when it is next due (ms from now), or null once it has closed. */
   private async step(part: ProviderBatchEntity, batch: BatchRun, provider: Provider, api: ProviderBatchApi): Promise<number | null> {
+    // Finalizing: every line is recorded already, so no part can still be open; treated as ended all the same.
     const ended = batch.status === 'finalizing' || TERMINAL_STATUSES.includes(batch.status);
     const stopping = ended || batch.status === 'cancelling' || batch.stopReason !== null;
     if (part.state === 'pending') {
