@@ -116,8 +116,10 @@ export class AccountsService {
     return this.summary(key);
   }
 
-  async listApiKeys(accountId: string): Promise<ApiKeySummary[]> {
-    const keys = await this.keys.find({ where: { accountId }, order: { createdAt: 'ASC' } });
+  /** The keys of several accounts in one query, oldest first within each. */
+  async listApiKeys(accountIds: readonly string[]): Promise<ApiKeySummary[]> {
+    if (accountIds.length === 0) return [];
+    const keys = await this.keys.find({ where: { accountId: In([...accountIds]) }, order: { createdAt: 'ASC', id: 'ASC' } });
     return keys.map((k) => this.summary(k));
   }
 

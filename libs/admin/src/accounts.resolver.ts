@@ -1,7 +1,8 @@
 import { AccountsService } from '@app/accounts';
 import { WebhooksService } from '@app/webhooks';
-import { Args, ID, Int, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
+import { Args, Context, ID, Int, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
 import { AccountModel, ApiKey, CreatedApiKey } from './graphql/models';
+import type { AdminLoaders } from './loaders';
 
 @Resolver(() => AccountModel)
 export class AccountsResolver {
@@ -49,7 +50,7 @@ export class AccountsResolver {
   }
 
   @ResolveField(() => [ApiKey])
-  apiKeys(@Parent() account: AccountModel): Promise<ApiKey[]> {
-    return this.accountsService.listApiKeys(account.id);
+  apiKeys(@Parent() account: AccountModel, @Context('loaders') loaders: AdminLoaders): Promise<ApiKey[]> {
+    return loaders.apiKeys.load(account.id);
   }
 }

@@ -1,3 +1,4 @@
+import { AccountsService, ApiKeySummary } from '@app/accounts';
 import { Clock } from '@app/core';
 import { ProviderBatches, RequestRowsService } from '@app/execution';
 import { RoutingService, Provider, Sku } from '@app/routing';
@@ -12,6 +13,7 @@ export interface AdminLoaders {
   deliveries: DataLoader<string, WebhookDelivery[]>;
   throughput: DataLoader<string, { linesLastMinute: number; providerShare: number }>;
   providerBatches: DataLoader<string, ProviderBatchPart[]>;
+  apiKeys: DataLoader<string, ApiKeySummary[]>;
 }
 
 /** Per-request DataLoaders, so a page of batches costs one query per related kind, not one per batch. */
@@ -19,6 +21,7 @@ export interface AdminLoaders {
 export class AdminLoaderFactory {
   constructor(
     private readonly routing: RoutingService,
+    private readonly accounts: AccountsService,
     private readonly webhooks: WebhooksService,
     private readonly requestRows: RequestRowsService,
     private readonly providerBatches: ProviderBatches,
@@ -67,6 +70,11 @@ export class AdminLoaderFactory {
               error: p.error,
             })),
         );
+      }),
+      // One query for the keys of every account on the page.
+      apiKeys: new DataLoader(async (accountIds) => {
+        const keys = await this.accounts.listApiKeys(accountIds);
+        return accountIds.map((id) => keys.filter((k) => k.accountId === id));
       }),
       deliveries: new DataLoader(async (batchIds) => {
         const all = await this.webhooks.deliveriesForBatches(batchIds);
