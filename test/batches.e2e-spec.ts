@@ -648,7 +648,7 @@ describe(BatchesService.name, () => {
     it("refuses a finished batch's output file as input (purpose batch_output) with 400", async () => {
       const done = await untilFinished(tenant, (await createBatch(tenant, jsonl([requestLine(1, FAKE_MODEL), requestLine(2, FAKE_MODEL)]))).id);
       expect(done).toMatchObject({ status: 'completed', output_file_id: expect.stringMatching(/^file-/) });
-      const error = await expectRefused(rig.gw, tenant.apiKey, 'POST', '/batches', request(done.output_file_id!), 400, 'invalid_request_error');
+      const error = await expectRefused(rig.gw, tenant.apiKey, 'POST', '/batches', request(done.output_file_id), 400, 'invalid_request_error');
       expect(error).toMatchObject({ param: 'input_file_id', message: expect.stringContaining('batch_output') });
       await expectNoBatches(tenant, [done.id]);
     });

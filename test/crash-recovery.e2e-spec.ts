@@ -85,7 +85,7 @@ describe('Crash recovery', () => {
         200,
       );
     } catch (err) {
-      throw new Error(`${(err as Error).message}\ngateway log:\n${gateway?.output.slice(-4000)}`);
+      throw new Error(`${(err as Error).message}\ngateway log:\n${gateway?.output.slice(-4000)}`, { cause: err });
     }
   }
 

@@ -94,7 +94,7 @@ describe('Hostile inputs', () => {
           100,
         );
       } catch (err) {
-        throw new Error(`${(err as Error).message}\n${gateway.tail()}`);
+        throw new Error(`${(err as Error).message}\n${gateway.tail()}`, { cause: err });
       }
     }
 

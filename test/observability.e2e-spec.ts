@@ -467,7 +467,7 @@ describe('Logs at debug level', () => {
       const webhookSecret = accounts[0].webhookSecret;
       expect(webhookSecret).toMatch(/^whsec_[A-Za-z0-9+/]+=*$/);
       // The webhook was signed with this very secret (Standard Webhooks), so looking for it in the logs means something.
-      const signed = `${hook.headers['webhook-id']}.${hook.headers['webhook-timestamp']}.${hook.body}`;
+      const signed = `${String(hook.headers['webhook-id'])}.${String(hook.headers['webhook-timestamp'])}.${hook.body}`;
       const expected = createHmac('sha256', Buffer.from(webhookSecret.slice('whsec_'.length), 'base64')).update(signed).digest('base64');
       expect(String(hook.headers['webhook-signature']).split(' ')).toContain(`v1,${expected}`);
 

@@ -61,7 +61,7 @@ async function answerWithin(url: string, ms: number): Promise<{ status: number; 
     const res = await fetch(url, { signal: AbortSignal.timeout(ms) });
     return { status: res.status, body: await res.text() };
   } catch (err) {
-    throw new Error(`GET ${url} did not answer within ${ms} ms (aborted after ${Date.now() - started} ms): ${String(err)}`);
+    throw new Error(`GET ${url} did not answer within ${ms} ms (aborted after ${Date.now() - started} ms): ${String(err)}`, { cause: err });
   }
 }
 

@@ -66,8 +66,8 @@ export class ChildGateway {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
-    child.stdout!.on('data', (c: Buffer) => (this.output += c.toString('utf8')));
-    child.stderr!.on('data', (c: Buffer) => (this.output += c.toString('utf8')));
+    child.stdout.on('data', (c: Buffer) => (this.output += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (this.output += c.toString('utf8')));
     return child;
   }
 

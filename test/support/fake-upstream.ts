@@ -137,8 +137,8 @@ type Endpoint = (typeof ENDPOINTS)[number];
 /** The text a request carries, where its markers are read. */
 function textOf(endpoint: Endpoint, body: Record<string, unknown>): string {
   if (endpoint === 'chat/completions') {
-    const messages = (body.messages ?? []) as { content: unknown }[];
-    return String(messages[messages.length - 1]?.content ?? '');
+    const messages = (body.messages ?? []) as { content?: string }[];
+    return messages[messages.length - 1]?.content ?? '';
   }
   const value = endpoint === 'completions' ? body.prompt : body.input;
   return typeof value === 'string' ? value : JSON.stringify(value ?? '');

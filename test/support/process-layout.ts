@@ -67,7 +67,7 @@ export class ProcessLayout {
     try {
       return await work;
     } catch (err) {
-      throw new Error(`${(err as Error).message}\n${this.children.map((c) => c.tail()).join('\n')}`);
+      throw new Error(`${(err as Error).message}\n${this.children.map((c) => c.tail()).join('\n')}`, { cause: err });
     }
   }
 

@@ -36,7 +36,7 @@ export async function ensurePythonSdk(): Promise<string> {
       });
       if (!existsSync(VENV_PYTHON)) renameSync(building, VENV);
     } catch (err) {
-      if (!existsSync(VENV_PYTHON)) throw new Error(`could not build ${VENV} (run .ci/run, or python3 -m venv + pip install -r test/python/requirements.txt): ${explain(err)}`);
+      if (!existsSync(VENV_PYTHON)) throw new Error(`could not build ${VENV} (run .ci/run, or python3 -m venv + pip install -r test/python/requirements.txt): ${explain(err)}`, { cause: err });
     } finally {
       rmSync(building, { recursive: true, force: true });
     }
@@ -44,7 +44,7 @@ export async function ensurePythonSdk(): Promise<string> {
   try {
     await run(VENV_PYTHON, ['-c', 'import openai']);
   } catch (err) {
-    throw new Error(`${VENV_PYTHON} cannot import openai (delete ${VENV} and run .ci/run again): ${explain(err)}`);
+    throw new Error(`${VENV_PYTHON} cannot import openai (delete ${VENV} and run .ci/run again): ${explain(err)}`, { cause: err });
   }
   return VENV_PYTHON;
 }
@@ -60,7 +60,7 @@ export async function runPython<T = any>(script: string, args: string[], env: Re
   try {
     ({ stdout } = await run(VENV_PYTHON, [join(PYTHON_DIR, script), ...args], { env: cleanEnv, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }));
   } catch (err) {
-    throw new Error(`python ${script} ${args.join(' ')} failed: ${explain(err)}`);
+    throw new Error(`python ${script} ${args.join(' ')} failed: ${explain(err)}`, { cause: err });
   }
   const last = stdout.trim().split('\n').pop() ?? '';
   try {
@@ -71,7 +71,7 @@ export async function runPython<T = any>(script: string, args: string[], env: Re
 }
 
 function explain(err: unknown): string {
-  const e = err as { code?: unknown; signal?: unknown; stderr?: string; message?: string };
+  const e = err as { code?: string | number | null; signal?: string | null; stderr?: string; message?: string };
   const stderr = e.stderr?.trim();
-  return `exit ${String(e.code ?? '?')}${e.signal ? ` (${String(e.signal)})` : ''}\n${stderr ? stderr.slice(-6000) : (e.message ?? String(err))}`;
+  return `exit ${e.code ?? '?'}${e.signal ? ` (${e.signal})` : ''}\n${stderr ? stderr.slice(-6000) : (e.message ?? String(err))}`;
 }
