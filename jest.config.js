@@ -6,7 +6,9 @@ const base = {
   moduleFileExtensions: ['js', 'json', 'ts'],
   rootDir: __dirname,
   testEnvironment: 'node',
-  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.spec.json', diagnostics: false }] },
+  // Diagnostics on: what ts-jest reports per file (isolatedModules keeps it a transpile); the full type
+  // check of every file, tests included, is `npm run typecheck`, which .ci/run runs before the tests.
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.spec.json', diagnostics: true }] },
   moduleNameMapper: { '^@app/([a-z-]+)$': '<rootDir>/libs/$1/src' },
 };
 
