@@ -1,4 +1,4 @@
-import { BatchesService } from '@app/batches';
+import { BatchesRepository, BatchesService } from '@app/batches';
 import { RequestRowsService } from '@app/execution';
 import { Args, Context, ID, Int, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
 import { BatchesArgs } from './graphql/inputs';
@@ -12,6 +12,7 @@ import { ApiError } from '@app/core';
 export class BatchesResolver {
   constructor(
     private readonly batchesService: BatchesService,
+    private readonly batchesRepository: BatchesRepository,
     private readonly requestRows: RequestRowsService,
   ) {}
 
@@ -23,21 +24,21 @@ export class BatchesResolver {
   async batchesQuery(@Args() { filter, first, after }: BatchesArgs): Promise<BatchConnection> {
     const afterSeq = after ? decodeCursor(after) : null;
     if (after && afterSeq === null) throw new ApiError('invalid_request_error', 'after is not a cursor from this API', 'after');
-    const page = await this.batchesService.search({ ...filter, statuses: filter?.status }, first, afterSeq);
+    const page = await this.batchesRepository.search({ ...filter, statuses: filter?.status }, first, afterSeq);
     const edges = page.rows.map((row) => ({ cursor: encodeCursor(row.seq), node: toBatchModel(row) }));
     return { edges, totalCount: page.totalCount, pageInfo: { hasNextPage: page.hasMore, endCursor: edges[edges.length - 1]?.cursor ?? null } };
   }
 
   @Query(() => Batch, { nullable: true })
   async batch(@Args('id', { type: () => ID }) id: string): Promise<Batch | null> {
-    const [view] = await this.batchesService.findViews([id]);
+    const [view] = await this.batchesRepository.findViews([id]);
     return view ? toBatchModel(view) : null;
   }
 
   @Mutation(() => Batch)
   async cancelBatch(@Args('id', { type: () => ID }) id: string): Promise<Batch> {
     await this.batchesService.cancel(null, id);
-    const [view] = await this.batchesService.findViews([id]);
+    const [view] = await this.batchesRepository.findViews([id]);
     return toBatchModel(view);
   }
 

@@ -1,4 +1,4 @@
-import { BatchesService } from '@app/batches';
+import { BatchesRepository } from '@app/batches';
 import { Clock } from '@app/core';
 import { RequestRowsService } from '@app/execution';
 import { Args, Int, Query, Resolver } from '@nestjs/graphql';
@@ -7,7 +7,7 @@ import { Overview } from './graphql/models';
 @Resolver(() => Overview)
 export class OverviewResolver {
   constructor(
-    private readonly batches: BatchesService,
+    private readonly batches: BatchesRepository,
     private readonly requestRows: RequestRowsService,
     private readonly clock: Clock,
   ) {}

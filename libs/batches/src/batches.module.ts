@@ -5,13 +5,14 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { BatchJobs } from './batch-jobs';
 import { BatchStateMachine } from './batch-state-machine';
 import { BatchesController } from './batches.controller';
+import { BatchesRepository } from './batches.repository';
 import { BatchesService } from './batches.service';
 import { BatchEntity } from './entities/batch.entity';
 
 @Module({
   imports: [TypeOrmModule.forFeature([BatchEntity]), FilesModule, RoutingModule],
   controllers: [BatchesController],
-  providers: [BatchesService, BatchStateMachine, BatchJobs],
-  exports: [BatchesService, BatchStateMachine, BatchJobs],
+  providers: [BatchesService, BatchesRepository, BatchStateMachine, BatchJobs],
+  exports: [BatchesService, BatchesRepository, BatchStateMachine, BatchJobs],
 })
 export class BatchesModule {}

@@ -1,5 +1,6 @@
 export * from './batches.module';
 export * from './batches.service';
+export { BatchesRepository } from './batches.repository';
 export * from './batch.types';
 export { toBatchObject, toBatchView } from './batch.mapper';
 export { BatchStateMachine, TERMINAL_STATUSES, TRANSITIONS } from './batch-state-machine';

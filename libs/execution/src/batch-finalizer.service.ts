@@ -1,4 +1,4 @@
-import { BatchesService, BatchRun, BatchStateMachine, Transition } from '@app/batches';
+import { BatchesRepository, BatchRun, BatchStateMachine, Transition } from '@app/batches';
 import { FilesService } from '@app/files';
 import { Injectable, Logger } from '@nestjs/common';
 import { createHash } from 'node:crypto';
@@ -33,7 +33,7 @@ export class BatchFinalizer {
   private readonly logger = new Logger(BatchFinalizer.name);
 
   constructor(
-    private readonly batches: BatchesService,
+    private readonly batches: BatchesRepository,
     private readonly states: BatchStateMachine,
     private readonly rows: RequestRowsService,
     private readonly files: FilesService,

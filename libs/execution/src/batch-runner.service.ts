@@ -1,4 +1,4 @@
-import { BatchesService, BatchJobs, BatchRun, BatchStateMachine } from '@app/batches';
+import { BatchesRepository, BatchJobs, BatchRun, BatchStateMachine } from '@app/batches';
 import { FilesService } from '@app/files';
 import { Injectable, Logger } from '@nestjs/common';
 import { BatchExecutors } from './batch-executors';
@@ -14,7 +14,7 @@ export class BatchRunner {
   private readonly logger = new Logger(BatchRunner.name);
 
   constructor(
-    private readonly batches: BatchesService,
+    private readonly batches: BatchesRepository,
     private readonly states: BatchStateMachine,
     private readonly rows: RequestRowsService,
     private readonly files: FilesService,

@@ -1,4 +1,4 @@
-import { BatchesService, BatchJobs } from '@app/batches';
+import { BatchesRepository, BatchJobs } from '@app/batches';
 import { APP_CONFIG, AppConfig } from '@app/core';
 import { FileSweeper } from '@app/files';
 import { JobQueue, JOBS } from '@app/queue';
@@ -28,7 +28,7 @@ export class ExecutionWorkers implements OnApplicationBootstrap, BeforeApplicati
     private readonly finalizer: BatchFinalizer,
     private readonly sweeper: SweeperService,
     private readonly fileSweeper: FileSweeper,
-    private readonly batches: BatchesService,
+    private readonly batches: BatchesRepository,
     private readonly jobs: BatchJobs,
     private readonly presence: WorkerPresence,
     private readonly executors: BatchExecutors,

@@ -1,4 +1,4 @@
-import { BatchesService, BatchProgress } from '@app/batches';
+import { BatchesRepository, BatchProgress } from '@app/batches';
 import { Clock } from '@app/core';
 import { dialectOf, execute, named, Placeholders, queryRows, SqlDialect } from '@app/persistence';
 import type { LineIndexEntry } from '@app/files';
@@ -68,7 +68,7 @@ export class RequestRowsService {
   constructor(
     @InjectRepository(BatchRequestEntity) private readonly rows: Repository<BatchRequestEntity>,
     private readonly dataSource: DataSource,
-    private readonly batches: BatchesService,
+    private readonly batches: BatchesRepository,
     private readonly clock: Clock,
   ) {
     this.dialect = dialectOf(dataSource);

@@ -1,4 +1,4 @@
-import { BatchesService, BatchJobs, BatchRun, TERMINAL_STATUSES } from '@app/batches';
+import { BatchesRepository, BatchJobs, BatchRun, TERMINAL_STATUSES } from '@app/batches';
 import { APP_CONFIG, AppConfig, Clock, Metrics, randomToken } from '@app/core';
 import { FilesService } from '@app/files';
 import { Provider, RoutingService } from '@app/routing';
@@ -66,7 +66,7 @@ export class ProviderBatchExecutor implements BatchExecutor {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly presence: WorkerPresence,
     private readonly parts: ProviderBatches,
-    private readonly batches: BatchesService,
+    private readonly batches: BatchesRepository,
     private readonly routing: RoutingService,
     private readonly rows: RequestRowsService,
     private readonly files: FilesService,

@@ -1,5 +1,5 @@
 import { AccountsService } from '@app/accounts';
-import { BatchesService, BatchJobs, BatchRun } from '@app/batches';
+import { BatchesRepository, BatchJobs, BatchRun } from '@app/batches';
 import { Metrics } from '@app/core';
 import { FilesService } from '@app/files';
 import { STOP_GRACE_MS } from '@app/queue';
@@ -41,7 +41,7 @@ export class Scheduler implements BatchExecutor {
 
   constructor(
     presence: WorkerPresence,
-    private readonly batches: BatchesService,
+    private readonly batches: BatchesRepository,
     private readonly accounts: AccountsService,
     private readonly routing: RoutingService,
     private readonly upstream: UpstreamService,
