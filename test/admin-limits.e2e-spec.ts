@@ -1,7 +1,7 @@
 import { AccountsService } from '@app/accounts';
 import { ADMIN_QUERY_LIMITS, AdminModule } from '@app/admin';
 import { BatchesRepository } from '@app/batches';
-import { RequestRowsService } from '@app/execution';
+import { RequestRowQueries } from '../libs/admin/src/request-rows.queries';
 import { getIntrospectionQuery } from 'graphql';
 import { AdminClient, adminClient } from './support/admin-client';
 import { currentDriver } from './support/databases';
@@ -132,7 +132,7 @@ describe(`${AdminModule.name} query limits`, () => {
 
     it('prices page sizes given as variables: every batch of a page with a thousand rows each is refused, small pages pass', async () => {
       const search = jest.spyOn(gw.app.get(BatchesRepository), 'search');
-      const rows = jest.spyOn(gw.app.get(RequestRowsService), 'page');
+      const rows = jest.spyOn(gw.app.get(RequestRowQueries), 'pages');
       const query = `query($n: Int, $m: Int) { batches(first: $n) { edges { node { id requests(first: $m) { rows { line } } } } } }`;
       const refused = await admin.request(query, { n: 500, m: 1000 });
       expect(refused.status).toBe(400);
@@ -141,7 +141,9 @@ describe(`${AdminModule.name} query limits`, () => {
       expect(rows).not.toHaveBeenCalled();
       const small = await admin.query(query, { n: 5, m: 100 });
       expect(small.batches.edges.length).toBeGreaterThan(0);
-      expect(rows).toHaveBeenCalled();
+      // One query for the request rows of every batch on the page, not one per batch.
+      expect(rows).toHaveBeenCalledTimes(1);
+      expect(rows.mock.calls[0][0]).toHaveLength(small.batches.edges.length);
     });
 
     it('refuses an argument that does not coerce instead of running the rest of the operation unpriced', async () => {
@@ -179,7 +181,7 @@ describe(`${AdminModule.name} query limits`, () => {
       const body = JSON.stringify({ padding: 'x'.repeat(2 * 1024 * 1024) });
       const [p1, p2] = currentDriver() === 'postgres' ? ['$1', '$2'] : ['?', '?'];
       await gw.dataSource.query(`UPDATE batch_requests SET response_body = ${p1} WHERE batch_id = ${p2}`, [body, batchId]);
-      const page = jest.spyOn(gw.app.get(RequestRowsService), 'page');
+      const page = jest.spyOn(gw.app.get(RequestRowQueries), 'pages');
       const sql = jest.spyOn(gw.dataSource.logger, 'logQuery');
 
       const { batch } = await admin.query(`query($id: ID!) { batch(id: $id) { requests(first: 1000) { rows { ${ROW_FIELDS} } } } }`, { id: batchId });
@@ -188,7 +190,7 @@ describe(`${AdminModule.name} query limits`, () => {
       expect(batch.requests.rows.map((r: { customId: string }) => r.customId)).toEqual(Array.from({ length: LINES }, (_, i) => `req-${i}`));
       // what the page query loaded: the listed columns, no body
       expect(page).toHaveBeenCalledTimes(1);
-      const loaded = await page.mock.results[0].value;
+      const loaded = [...(await page.mock.results[0].value).values()].flat();
       expect(loaded).toHaveLength(LINES);
       for (const row of loaded) expect(row.responseBody).toBeUndefined();
       // and the SQL it ran

@@ -15,12 +15,13 @@ import { adminErrorFormatter } from './format-error';
 import { AdminLoaderFactory } from './loaders';
 import { OverviewResolver } from './overview.resolver';
 import { queryLimitsPlugin, QueryTokensMiddleware } from './query-limits';
+import { RequestRowQueries } from './request-rows.queries';
 import { RoutingResolver } from './routing.resolver';
 
 @Module({
   imports: [AccountsModule, BatchesModule, ExecutionModule, RoutingModule, WebhooksModule],
-  providers: [AdminLoaderFactory],
-  exports: [AdminLoaderFactory],
+  providers: [AdminLoaderFactory, RequestRowQueries],
+  exports: [AdminLoaderFactory, RequestRowQueries],
 })
 class AdminLoadersModule {}
 
@@ -32,6 +33,7 @@ class AdminLoadersModule {}
     ExecutionModule,
     RoutingModule,
     WebhooksModule,
+    AdminLoadersModule,
     GraphQLModule.forRootAsync<ApolloDriverConfig>({
       driver: ApolloDriver,
       imports: [AdminLoadersModule],

@@ -1,5 +1,4 @@
 import { BatchesRepository, BatchesService } from '@app/batches';
-import { RequestRowsService } from '@app/execution';
 import { Args, Context, ID, Int, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
 import { BatchesArgs } from './graphql/inputs';
 import { decodeCursor, encodeCursor, toBatchModel } from './graphql/mappers';
@@ -13,7 +12,6 @@ export class BatchesResolver {
   constructor(
     private readonly batchesService: BatchesService,
     private readonly batchesRepository: BatchesRepository,
-    private readonly requestRows: RequestRowsService,
   ) {}
 
   @Query(() => BatchConnection, {
@@ -73,12 +71,13 @@ export class BatchesResolver {
   })
   async requests(
     @Parent() batch: Batch,
+    @Context('loaders') loaders: AdminLoaders,
     @Args('first', { type: () => Int, defaultValue: 50 }) first: number,
     @Args('afterLine', { type: () => Int, defaultValue: 0 }) afterLine: number,
     @Args('status', { type: () => String, nullable: true }) status?: string,
   ): Promise<BatchRequestPage> {
     const limit = requestRowsPageSize(first);
-    const rows = await this.requestRows.page(batch.id, afterLine, limit, status ?? undefined);
+    const rows = await loaders.requestPages.load(JSON.stringify([batch.id, afterLine, limit, status ?? null]));
     return {
       rows: rows.map((r) => ({
         line: r.line,

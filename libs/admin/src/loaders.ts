@@ -1,11 +1,12 @@
 import { AccountsService, ApiKeySummary } from '@app/accounts';
 import { Clock } from '@app/core';
-import { ProviderBatches, RequestRowsService } from '@app/execution';
+import { ProviderBatches } from '@app/execution';
 import { RoutingService, Provider, Sku } from '@app/routing';
 import { WebhookDelivery, WebhooksService } from '@app/webhooks';
 import { Injectable } from '@nestjs/common';
 import DataLoader from 'dataloader';
 import type { ProviderBatchPart } from './graphql/models';
+import { RequestRowQueries, RequestRowView } from './request-rows.queries';
 
 export interface AdminLoaders {
   sku: DataLoader<string, Sku | null>;
@@ -14,6 +15,8 @@ export interface AdminLoaders {
   throughput: DataLoader<string, { linesLastMinute: number; providerShare: number }>;
   providerBatches: DataLoader<string, ProviderBatchPart[]>;
   apiKeys: DataLoader<string, ApiKeySummary[]>;
+  /** Keyed by `JSON.stringify([batchId, afterLine, limit, status])`: the batches asking for the same page share one query. */
+  requestPages: DataLoader<string, RequestRowView[]>;
 }
 
 /** Per-request DataLoaders, so a page of batches costs one query per related kind, not one per batch. */
@@ -23,7 +26,7 @@ export class AdminLoaderFactory {
     private readonly routing: RoutingService,
     private readonly accounts: AccountsService,
     private readonly webhooks: WebhooksService,
-    private readonly requestRows: RequestRowsService,
+    private readonly requestRows: RequestRowQueries,
     private readonly providerBatches: ProviderBatches,
     private readonly clock: Clock,
   ) {}
@@ -70,6 +73,22 @@ export class AdminLoaderFactory {
               error: p.error,
             })),
         );
+      }),
+      requestPages: new DataLoader(async (keys) => {
+        const asked = keys.map((k) => JSON.parse(k) as [string, number, number, string | null]);
+        const groups = new Map<string, string[]>();
+        for (const [batchId, afterLine, limit, status] of asked) {
+          const group = JSON.stringify([afterLine, limit, status]);
+          groups.set(group, [...(groups.get(group) ?? []), batchId]);
+        }
+        const pages = new Map<string, RequestRowView[]>();
+        for (const [group, batchIds] of groups) {
+          const [afterLine, limit, status] = JSON.parse(group) as [number, number, string | null];
+          for (const [batchId, rows] of await this.requestRows.pages(batchIds, afterLine, limit, status)) {
+            pages.set(JSON.stringify([batchId, afterLine, limit, status]), rows);
+          }
+        }
+        return keys.map((k) => pages.get(k) ?? []);
       }),
       // One query for the keys of every account on the page.
       apiKeys: new DataLoader(async (accountIds) => {

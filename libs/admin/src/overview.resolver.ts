@@ -1,6 +1,6 @@
 import { BatchesRepository } from '@app/batches';
 import { Clock } from '@app/core';
-import { RequestRowsService } from '@app/execution';
+import { RequestRowQueries } from './request-rows.queries';
 import { Args, Int, Query, Resolver } from '@nestjs/graphql';
 import { Overview } from './graphql/models';
 
@@ -8,7 +8,7 @@ import { Overview } from './graphql/models';
 export class OverviewResolver {
   constructor(
     private readonly batches: BatchesRepository,
-    private readonly requestRows: RequestRowsService,
+    private readonly requestRows: RequestRowQueries,
     private readonly clock: Clock,
   ) {}
 

@@ -248,48 +248,4 @@ export class RequestRowsService {
       after = page[page.length - 1].line;
     }
   }
-
-  /** Requests answered or given up on since `since` (unix seconds), per batch, with its provider (lines never sent, such as cancelled ones, do not count). */
-  async recentByBatch(since: number): Promise<{ batchId: string; providerId: string; finished: number }[]> {
-    const rows: { batchId: string; providerId: string; finished: string | number }[] = await this.rows
-      .createQueryBuilder('r')
-      .innerJoin('batches', 'b', 'b.id = r.batch_id')
-      .select('r.batch_id', 'batchId')
-      .addSelect('b.provider_id', 'providerId')
-      .addSelect('COUNT(*)', 'finished')
-      .where('r.finished_at >= :since AND r.attempts > 0', { since })
-      .groupBy('r.batch_id')
-      .addGroupBy('b.provider_id')
-      .getRawMany();
-    return rows.map((r) => ({ batchId: r.batchId, providerId: r.providerId, finished: Number(r.finished) }));
-  }
-
-  /** Requests finished since `since` (unix seconds), per provider: how many, and how many failed. */
-  async recentByProvider(since: number): Promise<{ providerId: string; finished: number; failed: number }[]> {
-    const rows: { providerId: string; finished: string | number; failed: string | number }[] = await this.rows
-      .createQueryBuilder('r')
-      .innerJoin('batches', 'b', 'b.id = r.batch_id')
-      .select('b.provider_id', 'providerId')
-      .addSelect('COUNT(*)', 'finished')
-      .addSelect("SUM(CASE WHEN r.status = 'failed' THEN 1 ELSE 0 END)", 'failed')
-      .where('r.finished_at >= :since', { since })
-      .groupBy('b.provider_id')
-      .getRawMany();
-    return rows.map((r) => ({ providerId: r.providerId, finished: Number(r.finished), failed: Number(r.failed) }));
-  }
-
-  /** A page of a batch's rows for listing: the columns a list shows, never the stored response bodies. */
-  async page(
-    batchId: string,
-    afterLine: number,
-    limit: number,
-    status?: string,
-  ): Promise<Pick<BatchRequestEntity, 'line' | 'customId' | 'status' | 'attempts' | 'statusCode' | 'latencyMs' | 'errorCode' | 'errorMessage' | 'finishedAt'>[]> {
-    const qb = this.rows
-      .createQueryBuilder('r')
-      .select(['r.batchId', 'r.line', 'r.customId', 'r.status', 'r.attempts', 'r.statusCode', 'r.latencyMs', 'r.errorCode', 'r.errorMessage', 'r.finishedAt'])
-      .where('r.batch_id = :batchId AND r.line > :afterLine', { batchId, afterLine });
-    if (status) qb.andWhere('r.status = :status', { status });
-    return qb.orderBy('r.line', 'ASC').take(limit).getMany();
-  }
 }

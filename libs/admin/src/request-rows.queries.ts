@@ -1,0 +1,94 @@
+import { dialectOf, named, queryRows, SqlDialect } from '@app/persistence';
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+
+/** A request row as the admin API lists it: never its stored response body (that is in the output file). */
+export interface RequestRowView {
+  batchId: string;
+  line: number;
+  customId: string;
+  status: string;
+  attempts: number;
+  statusCode: number | null;
+  latencyMs: number | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  finishedAt: number | null;
+}
+
+/** The admin API's reads of request rows (the execution engine's own are RequestRowsService's). */
+@Injectable()
+export class RequestRowQueries {
+  private readonly dialect: SqlDialect;
+
+  constructor(private readonly dataSource: DataSource) {
+    this.dialect = dialectOf(dataSource);
+  }
+
+  /**
+   * A page of rows after `afterLine`, in line order, for each of several batches at once (one query
+   * for a page of batches: ROW_NUMBER per batch).
+   */
+  async pages(batchIds: readonly string[], afterLine: number, limit: number, status: string | null): Promise<Map<string, RequestRowView[]>> {
+    const values: Record<string, unknown> = { afterLine, limit, status };
+    batchIds.forEach((id, i) => (values[`b${i}`] = id));
+    const rows = await queryRows<Record<string, unknown>>(
+      this.dataSource.manager,
+      ...named(
+        this.dialect,
+        `SELECT * FROM (
+           SELECT batch_id, line, custom_id, status, attempts, status_code, latency_ms, error_code, error_message, finished_at,
+                  ROW_NUMBER() OVER (PARTITION BY batch_id ORDER BY line) AS n
+           FROM batch_requests
+           WHERE batch_id IN (${batchIds.map((_, i) => `:b${i}`).join(', ')}) AND line > :afterLine
+             ${status === null ? '' : 'AND status = :status'}
+         ) page WHERE n <= :limit ORDER BY batch_id, line`,
+        values,
+      ),
+    );
+    const pages = new Map<string, RequestRowView[]>(batchIds.map((id) => [id, []]));
+    for (const r of rows) {
+      pages.get(String(r.batch_id))?.push({
+        batchId: String(r.batch_id),
+        line: Number(r.line),
+        customId: String(r.custom_id),
+        status: String(r.status),
+        attempts: Number(r.attempts),
+        statusCode: r.status_code == null ? null : Number(r.status_code),
+        latencyMs: r.latency_ms == null ? null : Number(r.latency_ms),
+        errorCode: (r.error_code as string | null) ?? null,
+        errorMessage: (r.error_message as string | null) ?? null,
+        finishedAt: r.finished_at == null ? null : Number(r.finished_at),
+      });
+    }
+    return pages;
+  }
+
+  /** Requests answered or given up on since `since` (unix seconds), per batch, with its provider (lines never sent, such as cancelled ones, do not count). */
+  async recentByBatch(since: number): Promise<{ batchId: string; providerId: string; finished: number }[]> {
+    const rows = await queryRows<{ batch_id: string; provider_id: string; finished: string | number }>(
+      this.dataSource.manager,
+      ...named(
+        this.dialect,
+        `SELECT r.batch_id, b.provider_id, COUNT(*) AS finished FROM batch_requests r JOIN batches b ON b.id = r.batch_id
+         WHERE r.finished_at >= :since AND r.attempts > 0 GROUP BY r.batch_id, b.provider_id`,
+        { since },
+      ),
+    );
+    return rows.map((r) => ({ batchId: r.batch_id, providerId: r.provider_id, finished: Number(r.finished) }));
+  }
+
+  /** Requests finished since `since` (unix seconds), per provider: how many, and how many failed. */
+  async recentByProvider(since: number): Promise<{ providerId: string; finished: number; failed: number }[]> {
+    const rows = await queryRows<{ provider_id: string; finished: string | number; failed: string | number }>(
+      this.dataSource.manager,
+      ...named(
+        this.dialect,
+        `SELECT b.provider_id, COUNT(*) AS finished, SUM(CASE WHEN r.status = 'failed' THEN 1 ELSE 0 END) AS failed
+         FROM batch_requests r JOIN batches b ON b.id = r.batch_id WHERE r.finished_at >= :since GROUP BY b.provider_id`,
+        { since },
+      ),
+    );
+    return rows.map((r) => ({ providerId: r.provider_id, finished: Number(r.finished), failed: Number(r.failed) }));
+  }
+}
