@@ -1,5 +1,5 @@
 import { AccountsService } from '@app/accounts';
-import { WebhookDelivery, WebhooksService } from '@app/webhooks';
+import { WebhookDelivery, WebhookDeliveryQueries } from '../libs/admin/src/webhook-deliveries.queries';
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -61,7 +61,7 @@ async function batchIds(gw: TestGateway, tenant: Tenant): Promise<string[]> {
 }
 
 async function deliveriesOf(gw: TestGateway, batchId: string): Promise<WebhookDelivery[]> {
-  return gw.app.get(WebhooksService).deliveriesForBatches([batchId]);
+  return gw.app.get(WebhookDeliveryQueries).forBatches([batchId]);
 }
 
 const SET_WEBHOOK = 'mutation($id: ID!, $url: String) { setAccountWebhook(accountId: $id, url: $url) { id webhookUrl } }';

@@ -1,6 +1,8 @@
 import { AccountsService } from '@app/accounts';
 import { JobQueue, JOBS } from '@app/queue';
-import { WebhookDelivery, WebhooksService } from '@app/webhooks';
+import { WebhooksService } from '@app/webhooks';
+import { WebhookDelivery, WebhookDeliveryQueries } from '../libs/admin/src/webhook-deliveries.queries';
+import { WebhookOutbox } from '../libs/webhooks/src/webhook-outbox';
 import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -80,7 +82,7 @@ function otherSecret(): string {
 }
 
 async function deliveriesOf(gw: TestGateway, batchId: string): Promise<WebhookDelivery[]> {
-  return gw.app.get(WebhooksService).deliveriesForBatches([batchId]);
+  return gw.app.get(WebhookDeliveryQueries).forBatches([batchId]);
 }
 
 /** The batch's one event once its delivery has settled (delivered or given up). */
@@ -380,9 +382,9 @@ describe(WebhooksService.name, () => {
       expect(hook.requests).toHaveLength(3);
       expect(new Set(hook.requests.map((r) => r.headers['webhook-id']))).toEqual(new Set([delivery.eventId]));
       // The periodic relay and a restart's resume pick up pending events only: this one stays given up.
-      const webhooks = gw.app.get(WebhooksService);
-      await webhooks.relay();
-      await webhooks.resumePending();
+      const outbox = gw.app.get(WebhookOutbox);
+      await outbox.relay();
+      await outbox.resumePending();
       await webhookQueueIdle(gw);
       expect(hook.requests).toHaveLength(3);
       expect((await deliveriesOf(gw, created.id))[0]).toMatchObject({ status: 'failed', attempts: 3 });

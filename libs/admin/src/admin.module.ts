@@ -17,11 +17,12 @@ import { OverviewResolver } from './overview.resolver';
 import { queryLimitsPlugin, QueryTokensMiddleware } from './query-limits';
 import { RequestRowQueries } from './request-rows.queries';
 import { RoutingResolver } from './routing.resolver';
+import { WebhookDeliveryQueries } from './webhook-deliveries.queries';
 
 @Module({
   imports: [AccountsModule, BatchesModule, ExecutionModule, RoutingModule, WebhooksModule],
-  providers: [AdminLoaderFactory, RequestRowQueries],
-  exports: [AdminLoaderFactory, RequestRowQueries],
+  providers: [AdminLoaderFactory, RequestRowQueries, WebhookDeliveryQueries],
+  exports: [AdminLoaderFactory, RequestRowQueries, WebhookDeliveryQueries],
 })
 class AdminLoadersModule {}
 

@@ -2,11 +2,11 @@ import { AccountsService, ApiKeySummary } from '@app/accounts';
 import { Clock } from '@app/core';
 import { ProviderBatches } from '@app/execution';
 import { RoutingService, Provider, Sku } from '@app/routing';
-import { WebhookDelivery, WebhooksService } from '@app/webhooks';
 import { Injectable } from '@nestjs/common';
 import DataLoader from 'dataloader';
 import type { ProviderBatchPart } from './graphql/models';
 import { RequestRowQueries, RequestRowView } from './request-rows.queries';
+import { WebhookDelivery, WebhookDeliveryQueries } from './webhook-deliveries.queries';
 
 export interface AdminLoaders {
   sku: DataLoader<string, Sku | null>;
@@ -25,7 +25,7 @@ export class AdminLoaderFactory {
   constructor(
     private readonly routing: RoutingService,
     private readonly accounts: AccountsService,
-    private readonly webhooks: WebhooksService,
+    private readonly webhookDeliveries: WebhookDeliveryQueries,
     private readonly requestRows: RequestRowQueries,
     private readonly providerBatches: ProviderBatches,
     private readonly clock: Clock,
@@ -96,7 +96,7 @@ export class AdminLoaderFactory {
         return accountIds.map((id) => keys.filter((k) => k.accountId === id));
       }),
       deliveries: new DataLoader(async (batchIds) => {
-        const all = await this.webhooks.deliveriesForBatches(batchIds);
+        const all = await this.webhookDeliveries.forBatches(batchIds);
         return batchIds.map((id) => all.filter((d) => d.batchId === id));
       }),
     };

@@ -1,7 +1,8 @@
 import { APP_CONFIG, AppConfig } from '@app/core';
 import { JobQueue, JOBS } from '@app/queue';
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { WebhooksService } from './webhooks.service';
+import { WebhookDeliverer } from './webhook-deliverer';
+import { WebhookOutbox } from './webhook-outbox';
 
 const RELAY_EVERY_MS = 15_000;
 
@@ -13,14 +14,15 @@ export class WebhookWorkers implements OnApplicationBootstrap, OnApplicationShut
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly queue: JobQueue,
-    private readonly webhooks: WebhooksService,
+    private readonly outbox: WebhookOutbox,
+    private readonly deliverer: WebhookDeliverer,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
     if (this.config.role === 'api') return;
-    this.queue.process(JOBS.deliverWebhook, 4, (job) => this.webhooks.deliver(job.eventId));
-    await this.webhooks.resumePending();
-    this.timer = setInterval(() => void this.webhooks.relay().catch(() => undefined), RELAY_EVERY_MS);
+    this.queue.process(JOBS.deliverWebhook, 4, (job) => this.deliverer.deliver(job.eventId));
+    await this.outbox.resumePending();
+    this.timer = setInterval(() => void this.outbox.relay().catch(() => undefined), RELAY_EVERY_MS);
   }
 
   onApplicationShutdown(): void {

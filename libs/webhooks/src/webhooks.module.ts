@@ -5,11 +5,13 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { WebhookAttemptEntity } from './entities/webhook-attempt.entity';
 import { WebhookEventEntity } from './entities/webhook-event.entity';
 import { WebhookWorkers } from './webhook.workers';
+import { WebhookDeliverer } from './webhook-deliverer';
+import { WebhookOutbox } from './webhook-outbox';
 import { WebhooksService } from './webhooks.service';
 
 @Module({
   imports: [TypeOrmModule.forFeature([WebhookEventEntity, WebhookAttemptEntity]), AccountsModule, BatchesModule],
-  providers: [WebhooksService, WebhookWorkers],
+  providers: [WebhooksService, WebhookOutbox, WebhookDeliverer, WebhookWorkers],
   exports: [WebhooksService],
 })
 export class WebhooksModule {}

@@ -1,0 +1,78 @@
+import { dialectOf, named, queryRows, SqlDialect } from '@app/persistence';
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+
+/** A batch's webhook event as the admin API shows it, with every delivery attempt. */
+export interface WebhookDelivery {
+  eventId: string;
+  batchId: string;
+  type: string;
+  targetUrl: string;
+  status: string;
+  attempts: number;
+  createdAt: number;
+  deliveredAt: number | null;
+  nextAttemptAt: number | null;
+  lastError: string | null;
+  history: { attempt: number; attemptedAt: number; statusCode: number | null; latencyMs: number; error: string | null }[];
+}
+
+const num = (v: unknown) => (v == null ? null : Number(v));
+
+/** The admin API's reads of the webhook outbox: two queries for the deliveries of any number of batches. */
+@Injectable()
+export class WebhookDeliveryQueries {
+  private readonly dialect: SqlDialect;
+
+  constructor(private readonly dataSource: DataSource) {
+    this.dialect = dialectOf(dataSource);
+  }
+
+  async forBatches(batchIds: readonly string[]): Promise<WebhookDelivery[]> {
+    if (batchIds.length === 0) return [];
+    const ids: Record<string, unknown> = {};
+    batchIds.forEach((id, i) => (ids[`b${i}`] = id));
+    const events = await queryRows<Record<string, unknown>>(
+      this.dataSource.manager,
+      ...named(
+        this.dialect,
+        `SELECT id, batch_id, type, target_url, status, attempts, created_at, delivered_at, next_attempt_at, last_error
+         FROM webhook_events WHERE batch_id IN (${batchIds.map((_, i) => `:b${i}`).join(', ')}) ORDER BY created_at, id`,
+        ids,
+      ),
+    );
+    if (events.length === 0) return [];
+    const eventIds: Record<string, unknown> = {};
+    events.forEach((e, i) => (eventIds[`e${i}`] = e.id));
+    const attempts = await queryRows<Record<string, unknown>>(
+      this.dataSource.manager,
+      ...named(
+        this.dialect,
+        `SELECT event_id, attempt, attempted_at, status_code, latency_ms, error FROM webhook_attempts
+         WHERE event_id IN (${events.map((_, i) => `:e${i}`).join(', ')}) ORDER BY attempt`,
+        eventIds,
+      ),
+    );
+    return events.map((e) => ({
+      eventId: String(e.id),
+      batchId: String(e.batch_id),
+      type: String(e.type),
+      targetUrl: String(e.target_url),
+      status: String(e.status),
+      attempts: Number(e.attempts),
+      createdAt: Number(e.created_at),
+      deliveredAt: num(e.delivered_at),
+      nextAttemptAt: num(e.next_attempt_at),
+      lastError: (e.last_error as string | null) ?? null,
+      history: attempts
+        .filter((a) => a.event_id === e.id)
+        .map((a) => ({
+          attempt: Number(a.attempt),
+          attemptedAt: Number(a.attempted_at),
+          statusCode: num(a.status_code),
+          latencyMs: Number(a.latency_ms),
+          error: (a.error as string | null) ?? null,
+        })),
+    }));
+  }
+}
