@@ -37,7 +37,7 @@ const tag = () => randomBytes(4).toString('hex');
  * Two providers on the same fake: `batchy` through its Batch API (polled every 100 ms), `live` without
  * batch_api, so its lines go to /chat/completions one by one.
  */
-function routing(fakeUrl: string, maxBatchLines: number): string {
+function routing(fakeUrl: string, maxBatchLines: number, maxBatchBytes?: number): string {
   return [
     'providers:',
     '  - id: batchy',
@@ -48,6 +48,7 @@ function routing(fakeUrl: string, maxBatchLines: number): string {
     '    batch_api: true',
     '    batch_poll_interval_ms: 100',
     `    max_batch_lines: ${maxBatchLines}`,
+    ...(maxBatchBytes === undefined ? [] : [`    max_batch_bytes: ${maxBatchBytes}`]),
     '  - id: live',
     '    kind: openai',
     `    base_url: ${fakeUrl}`,
@@ -175,6 +176,30 @@ async function expectProviderFilesDeleted(fake: FakeBatchProvider): Promise<void
   expect(files.length).toBeGreaterThan(0);
 }
 
+// ---- /metrics ----
+
+const SUBMISSIONS = 'batch_gateway_provider_batch_submissions_total';
+const POLLS = 'batch_gateway_provider_batch_polls_total';
+const OUTCOMES = 'batch_gateway_provider_batch_outcomes_total';
+
+/** GET /metrics as Prometheus scrapes it; `value(name, labels)` sums the samples of `name` whose labels include `labels` (0 when none). */
+async function scrape(url: string): Promise<(name: string, labels: Record<string, string>) => number> {
+  const res = await fetch(`${url}/metrics`);
+  expect(res.status).toBe(200);
+  const samples = (await res.text())
+    .split('\n')
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .map((l) => {
+      const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)/.exec(l);
+      if (!m) throw new Error(`Not a Prometheus sample line: ${l}`);
+      const labels: Record<string, string> = {};
+      for (const [, k, v] of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[k] = v;
+      return { name: m[1], labels, value: Number(m[3]) };
+    });
+  return (name, labels) =>
+    samples.filter((x) => x.name === name && Object.entries(labels).every(([k, v]) => x.labels[k] === v)).reduce((n, x) => n + x.value, 0);
+}
+
 // ---- the admin view ----
 
 interface ProviderBatchView {
@@ -216,12 +241,12 @@ interface Rig {
   tenant: Tenant;
 }
 
-async function startRig(opts: { maxBatchLines?: number; knobs?: Partial<FakeBatchProviderKnobs> } = {}): Promise<Rig> {
+async function startRig(opts: { maxBatchLines?: number; maxBatchBytes?: number; knobs?: Partial<FakeBatchProviderKnobs> } = {}): Promise<Rig> {
   const fake = await startFakeBatchProvider(opts.knobs);
   const dir = mkdtempSync(join(tmpdir(), 'bg-provider-batch-'));
   try {
     const routingFile = join(dir, 'routing.yaml');
-    writeFileSync(routingFile, routing(fake.url, opts.maxBatchLines ?? 10));
+    writeFileSync(routingFile, routing(fake.url, opts.maxBatchLines ?? 10, opts.maxBatchBytes));
     const gw = await startGateway({ ROUTING_FILE: routingFile, ...gatewayEnv });
     return { gw, fake, dir, tenant: await gw.newTenant('provider-batch') };
   } catch (err) {
@@ -306,7 +331,127 @@ describe('Provider Batch API executor', () => {
     expect(fake.files.size).toBe(6);
   });
 
-  it('puts lines the provider answered with 400 in the error file with upstream_client_error, the rest in the output', async () => {
+  it("mirrors the provider's counts into request_counts while its batch runs, before any result is collected, never above total", async () => {
+    rig = await startRig({ maxBatchLines: 10, knobs: { lineDelayMs: 100 } });
+    const { gw, fake, tenant } = rig;
+    const { batch: created, customIds, contents } = await submit(tenant, 8);
+    // every request_counts this test reads, in order
+    const seen: { total: number; completed: number; failed: number }[] = [];
+    const retrieve = async () => {
+      const b = await tenant.openai.batches.retrieve(created.id);
+      seen.push(b.request_counts!);
+      return b;
+    };
+
+    // The counts are read before the part: a part still submitted with its provider batch still
+    // in_progress afterwards means no result had been collected when the counts were read.
+    const midRun = await waitFor(
+      async () => {
+        const counts = (await retrieve()).request_counts!;
+        const { parts } = await adminView(gw, created.id);
+        return { counts, parts: parts.map((p) => ({ state: p.state, providerStatus: p.providerStatus, completed: p.completed })) };
+      },
+      ({ counts, parts }) => counts.completed >= 2 && parts.length === 1 && parts[0].state === 'submitted' && parts[0].providerStatus === 'in_progress',
+      30_000,
+      20,
+    );
+    expect(midRun.counts).toEqual({ total: 8, completed: expect.any(Number), failed: 0 });
+    expect(midRun.counts.completed).toBeLessThan(8);
+    // what was mirrored is what the provider had reported: never ahead of it (both read later, both only grow while it runs)
+    expect(midRun.parts[0].completed).toBeGreaterThanOrEqual(midRun.counts.completed);
+    expect(partsOf(fake, created.id)[0].request_counts.completed).toBeGreaterThanOrEqual(midRun.counts.completed);
+
+    const batch = await waitFor(retrieve, (b) => TERMINAL.includes(b.status), 60_000, 20);
+    expect(batch).toMatchObject({ status: 'completed', request_counts: { total: 8, completed: 8, failed: 0 } });
+    // no read ever counted a line twice (mirrored and collected), and finished lines never went back
+    expect(seen.length).toBeGreaterThan(5);
+    expect(seen.filter((c) => c.total !== 8 || c.completed + c.failed > c.total)).toEqual([]);
+    const finished = seen.map((c) => c.completed + c.failed);
+    expect(finished).toEqual([...finished].sort((a, b) => a - b));
+    expect(fake.batches).toHaveLength(1);
+    const { output, errors } = await results(tenant, batch);
+    expectEveryLineOnce(customIds, output, errors);
+    expect(errors).toEqual([]);
+    expectAnswers(output, customIds, contents);
+  });
+
+  it('splits by max_batch_bytes when it binds before max_batch_lines: every uploaded part within the limit, contiguous, every line once', async () => {
+    const MAX_BYTES = 2048;
+    rig = await startRig({ maxBatchLines: 1000, maxBatchBytes: MAX_BYTES });
+    const { gw, fake, tenant } = rig;
+    // about 300 bytes a line: 20 lines are about 6 KB, at most 6 lines to a part
+    const { batch: created, customIds, contents } = await submit(tenant, 20, () => ` ${'x'.repeat(140)}`);
+
+    const batch = await untilFinished(tenant, created.id);
+    expect(batch).toMatchObject({ status: 'completed', request_counts: { total: 20, completed: 20, failed: 0 } });
+    const { output, errors } = await results(tenant, batch);
+    expectEveryLineOnce(customIds, output, errors);
+    expect(errors).toEqual([]);
+    expectAnswers(output, customIds, contents);
+    expect(fake.counts.realtime).toBe(0);
+
+    const parts = partsOf(fake, batch.id);
+    const files = parts.map((p) => fake.files.get(p.input_file_id)!.bytes);
+    const lineSizes = files.flatMap((f) =>
+      f
+        .toString('utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => Buffer.byteLength(l) + 1),
+    );
+    expect(lineSizes).toHaveLength(20);
+    expect(lineSizes.filter((n) => n < 280 || n > 340)).toEqual([]);
+    expect(parts.map((p) => p.metadata!.gateway_part)).toEqual(parts.map((_, i) => String(i + 1)));
+    expect(parts.length).toBeGreaterThanOrEqual(Math.ceil(lineSizes.reduce((a, b) => a + b, 0) / MAX_BYTES));
+    // every file within the limit, and none stopped far short of it (it could not have taken two more lines)
+    expect(files.map((f) => f.length).filter((n) => n > MAX_BYTES)).toEqual([]);
+    const longest = Math.max(...lineSizes);
+    expect(
+      files
+        .slice(0, -1)
+        .map((f) => f.length)
+        .filter((n) => n <= MAX_BYTES - 2 * longest),
+    ).toEqual([]);
+    // contiguous ranges in line order that cover every line once
+    const uploaded = parts.map((p) => uploadedLines(fake, p).map((l) => l.custom_id));
+    expect(uploaded.flat()).toEqual(customIds);
+
+    const view = await adminView(gw, batch.id);
+    let next = 1;
+    const expected = uploaded.map((ids) => {
+      const range = { firstLine: next, lastLine: next + ids.length - 1, state: 'collected' };
+      next += ids.length;
+      return range;
+    });
+    expect(view.parts.map((p) => ({ firstLine: p.firstLine, lastLine: p.lastLine, state: p.state }))).toEqual(expected);
+  });
+
+  it('counts parts created, polls and provider outcomes in /metrics', async () => {
+    rig = await startRig({ maxBatchLines: 10 });
+    const { gw, fake, tenant } = rig;
+    const { batch: created } = await submit(tenant, 25);
+
+    const batch = await untilFinished(tenant, created.id);
+    expect(batch).toMatchObject({ status: 'completed', request_counts: { total: 25, completed: 25, failed: 0 } });
+    expect(fake.batches).toHaveLength(3);
+    expect(fake.counts.polls).toBeGreaterThan(0);
+
+    const value = await scrape(gw.url);
+    const batchy = { provider: 'batchy' };
+    expect({
+      created: value(SUBMISSIONS, { ...batchy, outcome: 'created' }),
+      adopted: value(SUBMISSIONS, { ...batchy, outcome: 'adopted' }),
+      refused: value(SUBMISSIONS, { ...batchy, outcome: 'refused' }),
+      // every GET /batches/{id} the provider answered, once (none failed)
+      pollsOk: value(POLLS, { ...batchy, outcome: 'ok' }),
+      pollsFailed: value(POLLS, { ...batchy, outcome: 'failed' }),
+      completed: value(OUTCOMES, { ...batchy, status: 'completed' }),
+      anyOutcome: value(OUTCOMES, batchy),
+    }).toEqual({ created: 3, adopted: 0, refused: 0, pollsOk: fake.counts.polls, pollsFailed: 0, completed: 3, anyOutcome: 3 });
+    expect(value(SUBMISSIONS, { provider: 'live' }) + value(POLLS, { provider: 'live' })).toBe(0);
+  });
+
+  it("puts lines the provider answered with 400 in the error file with the provider's answer (error null, as for any HTTP answer), the rest in the output", async () => {
     rig = await startRig({ maxBatchLines: 10 });
     const { fake, tenant } = rig;
     const refused = [1, 4, 11];
@@ -322,7 +467,7 @@ describe('Provider Batch API executor', () => {
         id: expect.stringMatching(/^batch_req_/),
         custom_id: line.custom_id,
         response: { status_code: 400, request_id: expect.any(String), body: { error: expect.objectContaining({ type: 'invalid_request_error', message: expect.stringContaining('#status=400') }) } },
-        error: { code: 'upstream_client_error', message: expect.any(String) },
+        error: null,
       });
     }
     expect(output).toHaveLength(11);

@@ -13,7 +13,8 @@ import { AddressInfo, Socket } from 'node:net';
  *   `#refuse`      POST /v1/batches refuses the file with 400 token_limit_exceeded and creates nothing
  * Output and error files list their lines in the reverse of the input order, so a client has to map
  * them back by custom_id. `knobs` steer the provider as a whole (failing uploads and polls, held
- * creates, speeds) and may be changed while it runs.
+ * creates, speeds) and may be changed while it runs. It also keeps what multi-worker tests check: the
+ * most polls of one batch in flight at once, and how many batches were created for each part.
  */
 export interface FakeBatchProviderKnobs {
   /** Time to run one line while a batch is in_progress. */
@@ -26,11 +27,13 @@ export interface FakeBatchProviderKnobs {
   holdCreates: boolean;
   /** Time between `cancelling` and `cancelled`. */
   cancelDelayMs: number;
+  /** Time every `GET /v1/batches/{id}` is held before its answer (a slow provider): two overlapping polls of one batch show. */
+  pollDelayMs: number;
 }
 
 export type FakeBatchStatus = 'validating' | 'failed' | 'in_progress' | 'finalizing' | 'completed' | 'expired' | 'cancelling' | 'cancelled';
 
-/** OpenAI's Batch object, plus two fields for tests that are never served (`customIds`, `finished`). */
+/** OpenAI's Batch object, plus fields for tests that are never served (`customIds`, `finished`, `polledAt`). */
 export interface FakeProviderBatch {
   id: string;
   object: 'batch';
@@ -56,6 +59,8 @@ export interface FakeProviderBatch {
   customIds: string[];
   /** Not served: the custom_ids of the lines the provider has run so far, in the order it ran them. */
   finished: string[];
+  /** Not served: when each `GET /v1/batches/{id}` of this batch arrived (epoch ms). */
+  polledAt: number[];
 }
 
 export interface FakeBatchFile {
@@ -102,6 +107,12 @@ export interface FakeBatchProvider {
   models: Set<string>;
   /** POST /v1/batches requests received, held or not, refused or not. */
   createsStarted(): number;
+  /** Batches created for each part of our batch `gatewayBatchId`, by metadata.gateway_part: `{ '1': 1, '2': 1 }` when none was created twice. */
+  createsPerPart(gatewayBatchId: string): Record<string, number>;
+  /** The most `GET /v1/batches/{id}` of one and the same batch that were in flight at once, over all batches (0 before any poll). */
+  maxConcurrentPolls(): number;
+  /** `GET /v1/batches/{id}` of batch `id` in flight now. */
+  pollsInFlight(id: string): number;
   /** Answers every create held by `knobs.holdCreates` (those whose client is gone are dropped). */
   releaseHeldCreates(): void;
   close(): Promise<void>;
@@ -150,7 +161,7 @@ function parseLines(bytes: Buffer): InputLine[] {
     .forEach((text, i) => {
       if (text.trim() === '') return;
       const line = i + 1;
-      let parsed: { custom_id?: unknown; body?: { model?: unknown } } | null = null;
+      let parsed: { custom_id?: unknown; body?: { model?: unknown } } | null;
       try {
         parsed = JSON.parse(text);
       } catch {
@@ -182,8 +193,8 @@ function chatCompletion(model: string, content: string) {
 }
 
 /** The served Batch object: the fields OpenAI serves and none of the test-only ones. */
-function served(batch: FakeProviderBatch): Omit<FakeProviderBatch, 'customIds' | 'finished'> {
-  const { customIds: _ids, finished: _finished, ...rest } = batch;
+function served(batch: FakeProviderBatch): Omit<FakeProviderBatch, 'customIds' | 'finished' | 'polledAt'> {
+  const { customIds: _ids, finished: _finished, polledAt: _polledAt, ...rest } = batch;
   return rest;
 }
 
@@ -196,7 +207,7 @@ function invalid(message: string, param: string | null = null, code: string | nu
 }
 
 export async function startFakeBatchProvider(knobs: Partial<FakeBatchProviderKnobs> = {}): Promise<FakeBatchProvider> {
-  const state: FakeBatchProviderKnobs = { lineDelayMs: 5, failPolls: 0, failUploads: 0, holdCreates: false, cancelDelayMs: 50, ...knobs };
+  const state: FakeBatchProviderKnobs = { lineDelayMs: 5, failPolls: 0, failUploads: 0, holdCreates: false, cancelDelayMs: 50, pollDelayMs: 0, ...knobs };
   const files = new Map<string, FakeBatchFile>();
   const batches: FakeProviderBatch[] = [];
   const runs = new Map<string, Run>();
@@ -216,6 +227,11 @@ export async function startFakeBatchProvider(knobs: Partial<FakeBatchProviderKno
   const authorizations = new Set<string>();
   const models = new Set<string>();
   const held: (() => void)[] = [];
+  /** Creates per `gateway_batch_id`, then per `gateway_part`. */
+  const createdParts = new Map<string, Map<string, number>>();
+  /** Polls in flight now, and the most ever in flight at once, per polled batch id. */
+  const polling = new Map<string, number>();
+  let maxPolling = 0;
   const timers = new Set<NodeJS.Timeout>();
   const sockets = new Set<Socket>();
   let createsStarted = 0;
@@ -393,11 +409,18 @@ export async function startFakeBatchProvider(knobs: Partial<FakeBatchProviderKno
       errors: null,
       customIds: lines.map((l) => l.customId),
       finished: [],
+      polledAt: [],
     };
     const run: Run = { batch, lines, outputs: [], errors: [], next: 0, timer: null };
     batches.push(batch);
     runs.set(batch.id, run);
     counts.creates += 1;
+    const { gateway_batch_id: ours, gateway_part: part } = batch.metadata ?? {};
+    if (ours !== undefined && part !== undefined) {
+      const perPart = createdParts.get(ours) ?? new Map<string, number>();
+      perPart.set(part, (perPart.get(part) ?? 0) + 1);
+      createdParts.set(ours, perPart);
+    }
     run.timer = later(10, () => validate(run));
     // What the create answered is the batch as it was created, even when the answer is held.
     const answer = served({ ...batch, request_counts: { ...batch.request_counts } });
@@ -457,14 +480,25 @@ export async function startFakeBatchProvider(knobs: Partial<FakeBatchProviderKno
     if (method === 'POST' && path === '/v1/batches') return create(raw, res);
     if (method === 'GET' && path === '/v1/batches') return list(url, res);
     if ((m = /^\/v1\/batches\/([^/]+)$/.exec(path)) && method === 'GET') {
+      const id = m[1];
       counts.polls += 1;
-      if (state.failPolls > 0) {
-        state.failPolls -= 1;
-        counts.failedPolls += 1;
-        return send(res, 500, { error: { message: 'The fake provider had an internal error.', type: 'server_error', param: null, code: null } });
+      runs.get(id)?.batch.polledAt.push(Date.now());
+      const inFlight = (polling.get(id) ?? 0) + 1;
+      polling.set(id, inFlight);
+      maxPolling = Math.max(maxPolling, inFlight);
+      try {
+        if (state.pollDelayMs > 0) await new Promise<void>((r) => later(state.pollDelayMs, r));
+        if (state.failPolls > 0) {
+          state.failPolls -= 1;
+          counts.failedPolls += 1;
+          return send(res, 500, { error: { message: 'The fake provider had an internal error.', type: 'server_error', param: null, code: null } });
+        }
+        // The batch as it is when the answer goes out, after the delay.
+        const run = runs.get(id);
+        return run ? send(res, 200, served(run.batch)) : send(res, 404, notFound(`batch: ${id}`));
+      } finally {
+        polling.set(id, polling.get(id)! - 1);
       }
-      const run = runs.get(m[1]);
-      return run ? send(res, 200, served(run.batch)) : send(res, 404, notFound(`batch: ${m[1]}`));
     }
     if ((m = /^\/v1\/batches\/([^/]+)\/cancel$/.exec(path)) && method === 'POST') {
       counts.cancels += 1;
@@ -504,6 +538,9 @@ export async function startFakeBatchProvider(knobs: Partial<FakeBatchProviderKno
     authorizations,
     models,
     createsStarted: () => createsStarted,
+    createsPerPart: (gatewayBatchId) => Object.fromEntries(createdParts.get(gatewayBatchId) ?? []),
+    maxConcurrentPolls: () => maxPolling,
+    pollsInFlight: (id) => polling.get(id) ?? 0,
     releaseHeldCreates() {
       for (const answer of held.splice(0)) answer();
     },
