@@ -375,6 +375,30 @@ describe('Provider Batch API executor', () => {
     expectAnswers(output, customIds, contents);
   });
 
+  it('never counts a line twice in request_counts while some parts are polled and others collected at the same time (8 parts)', async () => {
+    // Eight short provider batches end close together, so polls of some parts (which mirror what the
+    // submitted parts report) run while others are being collected (which takes the recorded lines
+    // off their part's report): a read must never see a line both recorded and still reported.
+    rig = await startRig({ maxBatchLines: 5, knobs: { lineDelayMs: 20 } });
+    const { fake, tenant } = rig;
+    const { batch: created, customIds, contents } = await submit(tenant, 40);
+    const seen: { total: number; completed: number; failed: number }[] = [];
+    const retrieve = async () => {
+      const b = await tenant.openai.batches.retrieve(created.id);
+      seen.push(b.request_counts!);
+      return b;
+    };
+
+    const batch = await waitFor(retrieve, (b) => TERMINAL.includes(b.status), 60_000, 5);
+    expect(batch).toMatchObject({ status: 'completed', request_counts: { total: 40, completed: 40, failed: 0 } });
+    expect(fake.batches).toHaveLength(8);
+    expect(seen.length).toBeGreaterThan(20);
+    expect(seen.filter((c) => c.completed + c.failed > c.total)).toEqual([]);
+    const { output, errors } = await results(tenant, batch);
+    expectEveryLineOnce(customIds, output, errors);
+    expectAnswers(output, customIds, contents);
+  });
+
   it('splits by max_batch_bytes when it binds before max_batch_lines: every uploaded part within the limit, contiguous, every line once', async () => {
     const MAX_BYTES = 2048;
     rig = await startRig({ maxBatchLines: 1000, maxBatchBytes: MAX_BYTES });
