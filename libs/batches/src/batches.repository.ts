@@ -92,8 +92,15 @@ export class BatchesRepository {
       .execute();
   }
 
-  /** What the batch's provider batches report finished and not yet collected, inside the caller's transaction. */
-  async setRemoteProgress(manager: EntityManager, batchId: string, remote: { completed: number; failed: number }): Promise<void> {
+  /**
+   * Sets what the batch's provider batches report finished and not yet collected, inside the caller's
+   * transaction, with `reported` read under the batch row's lock: transactions that change several parts
+   * of one batch at once then each read the others' committed changes, and the last one writes the sum
+   * of all (read before the lock, two of them could each miss the other's part). SQLite has one writer.
+   */
+  async setRemoteProgress(manager: EntityManager, batchId: string, reported: () => Promise<{ completed: number; failed: number }>): Promise<void> {
+    if (manager.connection.options.type === 'postgres') await manager.query('SELECT 1 FROM batches WHERE id = $1 FOR UPDATE', [batchId]);
+    const remote = await reported();
     await manager.update(BatchEntity, { id: batchId }, { remoteCompleted: remote.completed, remoteFailed: remote.failed });
   }
 

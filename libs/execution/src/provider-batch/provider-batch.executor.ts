@@ -348,7 +348,7 @@ export class ProviderBatchExecutor implements BatchExecutor {
     };
     await this.parts.transaction(async (manager) => {
       await this.parts.update({ batchId: part.batchId, part: part.part }, patch, manager);
-      await this.batches.setRemoteProgress(manager, part.batchId, await this.parts.reported(manager, part.batchId));
+      await this.batches.setRemoteProgress(manager, part.batchId, () => this.parts.reported(manager, part.batchId));
     });
     Object.assign(part, patch);
     return remote;
@@ -378,8 +378,8 @@ export class ProviderBatchExecutor implements BatchExecutor {
     }
     const record = (finished: FinishedRow[]) =>
       this.rows.finish(batch.id, finished, async (manager, counted) => {
-        const remote = await this.parts.settleCounts(manager, key, { completed: counted.completed, failed: counted.failed });
-        await this.batches.setRemoteProgress(manager, batch.id, remote);
+        await this.parts.settleCounts(manager, key, { completed: counted.completed, failed: counted.failed });
+        await this.batches.setRemoteProgress(manager, batch.id, () => this.parts.reported(manager, batch.id));
       });
     let matched = 0;
     let unmatched = 0;
@@ -431,7 +431,7 @@ export class ProviderBatchExecutor implements BatchExecutor {
 
   private async closeIn(manager: EntityManager, part: ProviderBatchEntity, state: PartState, error: string | null): Promise<void> {
     await this.parts.update({ batchId: part.batchId, part: part.part }, { state, error, providerCompleted: 0, providerFailed: 0 }, manager);
-    await this.batches.setRemoteProgress(manager, part.batchId, await this.parts.reported(manager, part.batchId));
+    await this.batches.setRemoteProgress(manager, part.batchId, () => this.parts.reported(manager, part.batchId));
     part.state = state;
   }
 

@@ -113,10 +113,9 @@ export class ProviderBatches {
 
   /**
    * Takes lines whose results were just recorded off the part's reported counts (so that a batch's
-   * request_counts never count a line twice while its part is collected), and returns what the
-   * batch's submitted parts still report, for the batch's remote counters; in the caller's transaction.
+   * request_counts never count a line twice while its part is collected); in the caller's transaction.
    */
-  async settleCounts(manager: EntityManager, key: PartKey, recorded: { completed: number; failed: number }): Promise<{ completed: number; failed: number }> {
+  async settleCounts(manager: EntityManager, key: PartKey, recorded: { completed: number; failed: number }): Promise<void> {
     if (recorded.completed > 0 || recorded.failed > 0) {
       await execute(
         manager,
@@ -130,7 +129,6 @@ export class ProviderBatches {
         ),
       );
     }
-    return this.reported(manager, key.batchId);
   }
 
   /** What the batch's submitted parts report finished and not yet recorded. */
