@@ -33,6 +33,8 @@ const DEFAULT_MAX_BATCH_BYTES = 209_715_200;
 
 const tag = () => randomBytes(4).toString('hex');
 
+const ENDPOINTS = ['/v1/chat/completions', '/v1/responses', '/v1/embeddings', '/v1/completions', '/v1/moderations'];
+
 /**
  * Two providers on the same fake: `batchy` through its Batch API (polled every 100 ms), `live` without
  * batch_api, so its lines go to /chat/completions one by one.
@@ -60,6 +62,7 @@ function routing(fakeUrl: string, maxBatchLines: number, maxBatchBytes?: number)
     '    provider: batchy',
     `    upstream_model: ${UPSTREAM_MODEL}`,
     '    batch_capable: true',
+    `    endpoints: [${ENDPOINTS.join(', ')}]`,
     '    active: true',
     `  - id: ${REALTIME_MODEL}@live`,
     `    model: ${REALTIME_MODEL}`,
@@ -269,6 +272,32 @@ describe('Provider Batch API executor', () => {
   afterEach(async () => {
     await stopRig(rig);
     rig = undefined;
+  });
+
+  it.each([
+    ['/v1/responses', { input: 'hello there' }, (b: any) => expect(b).toMatchObject({ object: 'response', output: [{ content: [{ text: 'echo: hello there' }] }] })],
+    ['/v1/embeddings', { input: 'hello there' }, (b: any) => expect(b).toMatchObject({ object: 'list', data: [{ object: 'embedding' }] })],
+    ['/v1/completions', { prompt: 'hello there' }, (b: any) => expect(b).toMatchObject({ object: 'text_completion', choices: [{ text: 'echo: hello there' }] })],
+    ['/v1/moderations', { input: 'hello there' }, (b: any) => expect(b).toMatchObject({ results: [{ flagged: false }] })],
+  ] as const)('runs a %s batch on the provider Batch API: submitted with that endpoint, every line mapped back, usage from its fields', async (endpoint, fields, shape) => {
+    rig = await startRig({ maxBatchLines: 2 });
+    const customIds = ['e-1', 'e-2', 'e-3'];
+    const content = jsonl(customIds.map((id) => ({ custom_id: id, method: 'POST', url: endpoint, body: { model: BATCH_MODEL, ...fields } })));
+    const file = await rig.tenant.openai.files.create({ file: await toFile(Buffer.from(content), 'requests.jsonl'), purpose: 'batch' });
+    const created = await rig.tenant.openai.batches.create({ input_file_id: file.id, endpoint, completion_window: '24h' });
+    const batch = await untilFinished(rig.tenant, created.id);
+    expect(batch).toMatchObject({ status: 'completed', endpoint, request_counts: { total: 3, completed: 3, failed: 0 } });
+    expect(rig.fake.batches.map((b) => b.endpoint)).toEqual([endpoint, endpoint]);
+    expect(rig.fake.counts.realtime).toBe(0);
+    const uploaded = [...rig.fake.files.values()].filter((f) => f.purpose === 'batch').flatMap((f) => f.bytes.toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)));
+    // Parts upload side by side, so in any order.
+    expect(uploaded.map((l) => [l.custom_id, l.url, l.body.model]).sort()).toEqual(customIds.map((id) => [id, endpoint, UPSTREAM_MODEL]));
+    const output = await fileLines(rig.tenant, batch.output_file_id);
+    expect(output.map((l) => l.custom_id)).toEqual(customIds);
+    for (const line of output) shape(line.response!.body);
+    const reported = output.reduce((sum, l) => sum + (l.response!.body.usage?.prompt_tokens ?? l.response!.body.usage?.input_tokens ?? 0), 0);
+    expect(batch.usage!.input_tokens).toBe(reported);
+    if (endpoint === '/v1/responses') expect(batch.usage).toMatchObject({ input_tokens_details: { cached_tokens: 3 }, output_tokens_details: { reasoning_tokens: 3 } });
   });
 
   it('splits 25 lines into three provider batches of 10, 10 and 5, maps every answer back and deletes the provider files', async () => {

@@ -123,6 +123,8 @@ interface InputLine {
   line: number;
   customId: string;
   model: string;
+  /** The line's endpoint (its `url`). */
+  url: string;
   content: string;
   /** Why validation fails this line, if it does. */
   invalid: string | null;
@@ -144,12 +146,53 @@ const ENDED: FakeBatchStatus[] = ['failed', 'completed', 'expired', 'cancelled']
 const now = () => Math.floor(Date.now() / 1000);
 const hex = (bytes: number) => randomBytes(bytes).toString('hex');
 
+const ENDPOINTS = ['/v1/chat/completions', '/v1/responses', '/v1/embeddings', '/v1/completions', '/v1/moderations'];
+
 /** The last message's content as text (array content parts are kept as their JSON). */
 function lastContent(body: unknown): string {
   const messages = (body as { messages?: { content?: unknown }[] } | null)?.messages;
   if (!Array.isArray(messages) || messages.length === 0) return '';
   const content = messages[messages.length - 1]?.content;
   return typeof content === 'string' ? content : JSON.stringify(content ?? '');
+}
+
+/** The text a request of the endpoint carries, where its markers are read: the last message, `prompt` or `input`. */
+function textOf(url: string, body: unknown): string {
+  if (url === '/v1/chat/completions') return lastContent(body);
+  const value = (body as Record<string, unknown> | null)?.[url === '/v1/completions' ? 'prompt' : 'input'];
+  return typeof value === 'string' ? value : JSON.stringify(value ?? '');
+}
+
+/** The provider's answer for a line of the endpoint (chat completions as `chatCompletion`; the others in their own shape, with usage where the endpoint has it). */
+function answerFor(url: string, model: string, content: string): unknown {
+  const tokens = Math.max(1, Math.ceil(content.length / 4));
+  switch (url) {
+    case '/v1/embeddings':
+      return { object: 'list', model, data: [{ object: 'embedding', index: 0, embedding: [0.6, 0.8] }], usage: { prompt_tokens: tokens, total_tokens: tokens } };
+    case '/v1/responses':
+      return {
+        id: `resp_${hex(8)}`,
+        object: 'response',
+        created_at: now(),
+        status: 'completed',
+        model,
+        output: [{ type: 'message', id: `msg_${hex(8)}`, status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: `echo: ${content}`, annotations: [] }] }],
+        usage: { input_tokens: tokens, input_tokens_details: { cached_tokens: 1 }, output_tokens: 2, output_tokens_details: { reasoning_tokens: 1 }, total_tokens: tokens + 2 },
+      };
+    case '/v1/completions':
+      return {
+        id: `cmpl-${hex(8)}`,
+        object: 'text_completion',
+        created: now(),
+        model,
+        choices: [{ index: 0, text: `echo: ${content}`, logprobs: null, finish_reason: 'stop' }],
+        usage: { prompt_tokens: tokens, completion_tokens: 2, total_tokens: tokens + 2 },
+      };
+    case '/v1/moderations':
+      return { id: `modr-${hex(8)}`, model, results: [{ flagged: false, categories: { hate: false }, category_scores: { hate: 0 } }] };
+    default:
+      return chatCompletion(model, content);
+  }
 }
 
 /** Parses an uploaded JSONL file the way the provider validates it later: a bad line is kept with its reason. */
@@ -161,19 +204,20 @@ function parseLines(bytes: Buffer): InputLine[] {
     .forEach((text, i) => {
       if (text.trim() === '') return;
       const line = i + 1;
-      let parsed: { custom_id?: unknown; body?: { model?: unknown } } | null;
+      let parsed: { custom_id?: unknown; url?: unknown; body?: { model?: unknown } } | null;
       try {
         parsed = JSON.parse(text);
       } catch {
-        out.push({ line, customId: '', model: '', content: '', invalid: `Line ${line} is not valid JSON.` });
+        out.push({ line, customId: '', model: '', url: '', content: '', invalid: `Line ${line} is not valid JSON.` });
         return;
       }
-      const content = lastContent(parsed?.body);
+      const url = typeof parsed?.url === 'string' ? parsed.url : '';
+      const content = textOf(url, parsed?.body);
       const customId = typeof parsed?.custom_id === 'string' ? parsed.custom_id : '';
       let invalid: string | null = null;
       if (!customId) invalid = `Line ${line} has no custom_id.`;
       else if (content.includes('#invalid')) invalid = `Line ${line}: the request body is invalid (the line asked for it with #invalid).`;
-      out.push({ line, customId, model: typeof parsed?.body?.model === 'string' ? parsed.body.model : '', content, invalid });
+      out.push({ line, customId, model: typeof parsed?.body?.model === 'string' ? parsed.body.model : '', url, content, invalid });
     });
   return out;
 }
@@ -287,7 +331,7 @@ export async function startFakeBatchProvider(knobs: Partial<FakeBatchProviderKno
       run.errors.push(JSON.stringify({ id, custom_id: line.customId, response: { status_code: 400, request_id: requestId, body }, error: null }));
       batch.request_counts.failed += 1;
     } else {
-      const body = chatCompletion(line.model, line.content);
+      const body = answerFor(line.url, line.model, line.content);
       run.outputs.push(JSON.stringify({ id, custom_id: line.customId, response: { status_code: 200, request_id: requestId, body }, error: null }));
       batch.request_counts.completed += 1;
     }
@@ -378,9 +422,11 @@ export async function startFakeBatchProvider(knobs: Partial<FakeBatchProviderKno
     }
     const input = typeof body.input_file_id === 'string' ? files.get(body.input_file_id) : undefined;
     if (!input || input.deleted || input.purpose !== 'batch') return send(res, 400, invalid(`Invalid input_file_id ${JSON.stringify(body.input_file_id)}.`, 'input_file_id'));
-    if (body.endpoint !== '/v1/chat/completions') return send(res, 400, invalid(`Unsupported endpoint ${JSON.stringify(body.endpoint)}.`, 'endpoint'));
+    const endpoint = typeof body.endpoint === 'string' && ENDPOINTS.includes(body.endpoint) ? body.endpoint : null;
+    if (!endpoint) return send(res, 400, invalid(`Unsupported endpoint ${JSON.stringify(body.endpoint)}.`, 'endpoint'));
     if (body.completion_window !== '24h') return send(res, 400, invalid(`Unsupported completion_window ${JSON.stringify(body.completion_window)}.`, 'completion_window'));
-    const lines = parseLines(input.bytes);
+    // As OpenAI's validation: every line must name the batch's endpoint.
+    const lines = parseLines(input.bytes).map((l) => (l.invalid || l.url === endpoint ? l : { ...l, invalid: `Line ${l.line}: url ${l.url} is not the batch's endpoint ${endpoint}.` }));
     if (lines.some((l) => l.content.includes('#refuse'))) {
       counts.refusedCreates += 1;
       return send(res, 400, invalid(TOKEN_LIMIT_MESSAGE, null, 'token_limit_exceeded'));
@@ -389,7 +435,7 @@ export async function startFakeBatchProvider(knobs: Partial<FakeBatchProviderKno
     const batch: FakeProviderBatch = {
       id: `batch_${hex(12)}`,
       object: 'batch',
-      endpoint: body.endpoint,
+      endpoint,
       input_file_id: input.id,
       completion_window: body.completion_window,
       status: 'validating',
