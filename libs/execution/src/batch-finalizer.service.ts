@@ -5,7 +5,6 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import { BatchExecutors } from './batch-executors';
-import { BatchRunner } from './batch-runner.service';
 import { RequestRowsService, ResultRow } from './request-rows.service';
 import { REQUEST_ERROR_CODES } from './upstream/upstream-client';
 
@@ -37,7 +36,6 @@ export class BatchFinalizer {
     private readonly states: BatchStateMachine,
     private readonly rows: RequestRowsService,
     private readonly files: FilesService,
-    private readonly runner: BatchRunner,
     private readonly executors: BatchExecutors,
   ) {}
 
@@ -49,7 +47,7 @@ export class BatchFinalizer {
     // A stopping batch waits for what its executor still runs (live provider batches); the executor asks again.
     if (ending !== 'completed' && !(await this.executors.for(batch.execution).settled(batch))) return;
     if (ending !== 'completed') {
-      await this.runner.ensureRows(batch);
+      await this.rows.ensureRows(batch);
       await this.rows.failPending(batchId, STOPS[ending].code, STOPS[ending].message);
     }
     const started = Date.now();

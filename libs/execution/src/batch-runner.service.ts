@@ -1,8 +1,7 @@
-import { BatchesRepository, BatchJobs, BatchRun, BatchStateMachine } from '@app/batches';
-import { FilesService } from '@app/files';
+import { BatchesRepository, BatchJobs, BatchStateMachine } from '@app/batches';
 import { Injectable, Logger } from '@nestjs/common';
 import { BatchExecutors } from './batch-executors';
-import { RequestRowsService } from './request-rows.service';
+import { InputUnreadableError, RequestRowsService } from './request-rows.service';
 
 /**
  * Prepares a batch: request rows from the input file's line index, its executor's plan (the parts of
@@ -17,7 +16,6 @@ export class BatchRunner {
     private readonly batches: BatchesRepository,
     private readonly states: BatchStateMachine,
     private readonly rows: RequestRowsService,
-    private readonly files: FilesService,
     private readonly jobs: BatchJobs,
     private readonly executors: BatchExecutors,
   ) {}
@@ -28,7 +26,7 @@ export class BatchRunner {
     if (!batch) return;
     if (batch.status === 'validating') {
       try {
-        await this.ensureRows(batch);
+        await this.rows.ensureRows(batch);
       } catch (err) {
         if (!(err instanceof InputUnreadableError)) throw err;
         // The input cannot be read back (its stored bytes or index are gone): retrying will not help.
@@ -50,26 +48,7 @@ export class BatchRunner {
     }
   }
 
-  /** Request rows exist for every line (created again after a crash; existing rows are kept). */
-  async ensureRows(batch: BatchRun): Promise<void> {
-    let created: number;
-    try {
-      created = await this.rows.createRows(batch.id, this.files.readLineIndex(batch.inputFileId));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new InputUnreadableError(`The line index of input file ${batch.inputFileId} is missing`);
-      }
-      throw err;
-    }
-    if (created !== batch.total) {
-      throw new InputUnreadableError(`The input file ${batch.inputFileId} has ${created} indexed lines; the batch expects ${batch.total}`);
-    }
-  }
-
   async requestFinalize(batchId: string, delayMs = 0): Promise<void> {
     await this.jobs.finalize(batchId, delayMs);
   }
 }
-
-/** The input file's stored bytes or line index cannot be read back: the batch cannot run. */
-export class InputUnreadableError extends Error {}

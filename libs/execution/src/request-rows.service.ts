@@ -1,10 +1,9 @@
-import { BatchesRepository, BatchProgress } from '@app/batches';
+import { BatchesRepository, BatchProgress, BatchRun } from '@app/batches';
 import { Clock } from '@app/core';
 import { dialectOf, execute, named, Placeholders, queryRows, SqlDialect } from '@app/persistence';
-import type { LineIndexEntry } from '@app/files';
+import { FilesService, LineIndexEntry } from '@app/files';
 import { Injectable } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
-import { DataSource, EntityManager, Repository } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import { BatchRequestEntity, RequestStatus } from './entities/batch-request.entity';
 import type { UpstreamOutcome } from './upstream/upstream-client';
 
@@ -66,10 +65,10 @@ export class RequestRowsService {
   private readonly dialect: SqlDialect;
 
   constructor(
-    @InjectRepository(BatchRequestEntity) private readonly rows: Repository<BatchRequestEntity>,
     private readonly dataSource: DataSource,
     private readonly batches: BatchesRepository,
     private readonly clock: Clock,
+    private readonly files: FilesService,
   ) {
     this.dialect = dialectOf(dataSource);
   }
@@ -97,6 +96,22 @@ export class RequestRowsService {
     }
     await flush();
     return count;
+  }
+
+  /** Request rows exist for every line (created again after a crash; existing rows are kept). */
+  async ensureRows(batch: BatchRun): Promise<void> {
+    let created: number;
+    try {
+      created = await this.createRows(batch.id, this.files.readLineIndex(batch.inputFileId));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new InputUnreadableError(`The line index of input file ${batch.inputFileId} is missing`);
+      }
+      throw err;
+    }
+    if (created !== batch.total) {
+      throw new InputUnreadableError(`The input file ${batch.inputFileId} has ${created} indexed lines; the batch expects ${batch.total}`);
+    }
   }
 
   /** Whether any row of the batch is still pending (stops at the first one it finds). */
@@ -249,3 +264,6 @@ export class RequestRowsService {
     }
   }
 }
+
+/** The input file's stored bytes or line index cannot be read back: the batch cannot run. */
+export class InputUnreadableError extends Error {}
