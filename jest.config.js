@@ -17,6 +17,11 @@ module.exports = {
   projects: [
     { ...base, displayName: 'unit', testMatch: ['<rootDir>/libs/**/*.spec.ts', '<rootDir>/apps/**/*.spec.ts'] },
     { ...base, displayName: 'sqlite', testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'], setupFiles: ['<rootDir>/test/support/driver-sqlite.ts'] },
-    { ...base, displayName: 'postgres', testMatch: ['<rootDir>/test/**/*.e2e-spec.ts', '<rootDir>/test/**/*.pg-e2e-spec.ts'], setupFiles: ['<rootDir>/test/support/driver-postgres.ts'] },
+    {
+      ...base,
+      displayName: 'postgres',
+      testMatch: ['<rootDir>/test/**/*.e2e-spec.ts', '<rootDir>/test/**/*.pg-e2e-spec.ts'],
+      setupFiles: ['<rootDir>/test/support/driver-postgres.ts'],
+    },
   ],
 };

@@ -23,7 +23,22 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
 import { fakeRouting } from '../test/support/fake-upstream';
-import { api, BatchObject, cpuSeconds, createBatch, Layout, procCpuSeconds, procMemoryMb, report, reportProfiles, run, spawnFakeUpstream, spawnLayout, stopAll, uploadFromDisk } from './lib';
+import {
+  api,
+  BatchObject,
+  cpuSeconds,
+  createBatch,
+  Layout,
+  procCpuSeconds,
+  procMemoryMb,
+  report,
+  reportProfiles,
+  run,
+  spawnFakeUpstream,
+  spawnLayout,
+  stopAll,
+  uploadFromDisk,
+} from './lib';
 
 const MODEL = 'bench-model';
 const UPSTREAM_MODEL = 'bench-upstream-model';
@@ -71,7 +86,10 @@ async function main(): Promise<void> {
       max_tokens: 16,
     }));
     const path = join(workDir, 'requests.jsonl');
-    writeFileSync(path, bodies.map((body, i) => JSON.stringify({ custom_id: `req-${i}`, method: 'POST', url: '/v1/chat/completions', body })).join('\n') + '\n');
+    writeFileSync(
+      path,
+      bodies.map((body, i) => JSON.stringify({ custom_id: `req-${i}`, method: 'POST', url: '/v1/chat/completions', body })).join('\n') + '\n',
+    );
 
     let started = performance.now();
     const fileId = await uploadFromDisk(gateway.url, path);
@@ -95,7 +113,11 @@ async function main(): Promise<void> {
 
     const directUpstreamCpu = procCpuSeconds(upstream.pid);
     const clientCpu = process.cpuUsage();
-    const direct = await sendDirect(upstream.url, bodies.map((b) => ({ ...b, model: UPSTREAM_MODEL })), concurrency);
+    const direct = await sendDirect(
+      upstream.url,
+      bodies.map((b) => ({ ...b, model: UPSTREAM_MODEL })),
+      concurrency,
+    );
     const { user, system } = process.cpuUsage(clientCpu);
     const clientPeakMb = process.resourceUsage().maxRSS / 1024;
     const directCpu = { client: (user + system) / 1e6, upstream: procCpuSeconds(upstream.pid) - directUpstreamCpu };
@@ -113,13 +135,29 @@ async function main(): Promise<void> {
         ['gateway', `${values.built ? `compiled JavaScript from ${values.built}` : 'the sources through ts-node (transpile-only)'}, ${layout.description}`],
         ['requests', `${lines}, upstream latency ${latencyMs} ms, concurrency (provider max_concurrency) ${concurrency}`],
         ['upload + validation', `${(uploadMs / 1000).toFixed(2)} s`],
-        ['gateway create -> end', `${(gatewayMs / 1000).toFixed(2)} s  ${perSecond(gatewayMs)} req/s  (status ${batch.status}; ${batch.request_counts.completed} completed, ${batch.request_counts.failed} failed)`],
+        [
+          'gateway create -> end',
+          `${(gatewayMs / 1000).toFixed(2)} s  ${perSecond(gatewayMs)} req/s  (status ${batch.status}; ${batch.request_counts.completed} completed, ${batch.request_counts.failed} failed)`,
+        ],
         ['  phases', phases],
-        ['  CPU', `gateway ${gatewayCpu.gateway.toFixed(2)} s (${perLine(gatewayCpu.gateway)}${workers ? `; api ${cpuEach[0].toFixed(2)} s, workers ${cpuEach.slice(1).map((c) => c.toFixed(2)).join(' + ')} s` : ''}), upstream ${gatewayCpu.upstream.toFixed(2)} s (${perLine(gatewayCpu.upstream)})`],
+        [
+          '  CPU',
+          `gateway ${gatewayCpu.gateway.toFixed(2)} s (${perLine(gatewayCpu.gateway)}${
+            workers
+              ? `; api ${cpuEach[0].toFixed(2)} s, workers ${cpuEach
+                  .slice(1)
+                  .map((c) => c.toFixed(2))
+                  .join(' + ')} s`
+              : ''
+          }), upstream ${gatewayCpu.upstream.toFixed(2)} s (${perLine(gatewayCpu.upstream)})`,
+        ],
         ['  peak RSS', `${peakRssMb.map((m) => `${Math.round(m)} MB`).join(' + ')} (${startRssMb.map((m) => `${Math.round(m)} MB`).join(' + ')} when started)`],
         ['direct to upstream', `${(direct.ms / 1000).toFixed(2)} s  ${perSecond(direct.ms)} req/s${direct.failures ? `  (${direct.failures} not 200)` : ''}`],
         ['  peak RSS', `client ${Math.round(clientPeakMb)} MB (this process, holding the ${lines} bodies)`],
-        ['  CPU', `client ${directCpu.client.toFixed(2)} s (${perLine(directCpu.client)}), upstream ${directCpu.upstream.toFixed(2)} s (${perLine(directCpu.upstream)})`],
+        [
+          '  CPU',
+          `client ${directCpu.client.toFixed(2)} s (${perLine(directCpu.client)}), upstream ${directCpu.upstream.toFixed(2)} s (${perLine(directCpu.upstream)})`,
+        ],
         ['ratio gateway/direct', `${ratio.toFixed(2)}x`, { text: `<= ${values.target}x`, met: ratio <= Number(values.target) }],
       ]) + '\n',
     );

@@ -29,7 +29,21 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { api, BatchObject, cpuSeconds, createBatch, GatewayChild, Layout, report, run, spawnFakeUpstream, spawnLayout, stopAll, uploadFromDisk, waitForBatch } from './lib';
+import {
+  api,
+  BatchObject,
+  cpuSeconds,
+  createBatch,
+  GatewayChild,
+  Layout,
+  report,
+  run,
+  spawnFakeUpstream,
+  spawnLayout,
+  stopAll,
+  uploadFromDisk,
+  waitForBatch,
+} from './lib';
 
 const MODELS = ['fair-model-1', 'fair-model-2'] as const;
 const TERMINAL = ['completed', 'failed', 'expired', 'cancelled'];
@@ -76,7 +90,12 @@ function twoProviderRouting(upstreamUrls: string[], concurrency: number): string
 function requestsJsonl(model: string, lines: number, tag: string): string {
   return (
     Array.from({ length: lines }, (_, i) =>
-      JSON.stringify({ custom_id: `${tag}-${i}`, method: 'POST', url: '/v1/chat/completions', body: { model, messages: [{ role: 'user', content: `Fairness ${tag} request ${i}` }], max_tokens: 16 } }),
+      JSON.stringify({
+        custom_id: `${tag}-${i}`,
+        method: 'POST',
+        url: '/v1/chat/completions',
+        body: { model, messages: [{ role: 'user', content: `Fairness ${tag} request ${i}` }], max_tokens: 16 },
+      }),
     ).join('\n') + '\n'
   );
 }
@@ -105,8 +124,18 @@ async function graphql<T>(baseUrl: string, adminToken: string, query: string, va
 
 /** Account B and its API key, through the admin API. */
 async function createAccountB(baseUrl: string, adminToken: string): Promise<string> {
-  const { createAccount } = await graphql<{ createAccount: { id: string } }>(baseUrl, adminToken, 'mutation($name: String!) { createAccount(name: $name) { id } }', { name: 'bench-fairness-b' });
-  const { createApiKey } = await graphql<{ createApiKey: { secret: string } }>(baseUrl, adminToken, 'mutation($id: ID!) { createApiKey(accountId: $id) { secret } }', { id: createAccount.id });
+  const { createAccount } = await graphql<{ createAccount: { id: string } }>(
+    baseUrl,
+    adminToken,
+    'mutation($name: String!) { createAccount(name: $name) { id } }',
+    { name: 'bench-fairness-b' },
+  );
+  const { createApiKey } = await graphql<{ createApiKey: { secret: string } }>(
+    baseUrl,
+    adminToken,
+    'mutation($id: ID!) { createApiKey(accountId: $id) { secret } }',
+    { id: createAccount.id },
+  );
   return createApiKey.secret;
 }
 
@@ -163,7 +192,13 @@ async function runSmall(gateway: GatewayChild, processes: { pid: number }[], key
   const aStart = await getA();
   const cpuBefore = cpuSeconds(processes);
   const started = performance.now();
-  let batch = await api<BatchObject>(gateway.url, 'POST', '/v1/batches', { input_file_id: fileId, endpoint: '/v1/chat/completions', completion_window: '24h' }, keyB);
+  let batch = await api<BatchObject>(
+    gateway.url,
+    'POST',
+    '/v1/batches',
+    { input_file_id: fileId, endpoint: '/v1/chat/completions', completion_window: '24h' },
+    keyB,
+  );
   const samples: Sample[] = [{ t: 0, b: 0, a: aStart ? finished(aStart) : 0, aStatus: aStart?.status ?? '' }];
   for (;;) {
     await sleep(POLL_MS);
@@ -214,7 +249,10 @@ async function inFlightNow(processes: GatewayChild[], provider: string): Promise
   const pattern = new RegExp(`^batch_gateway_upstream_in_flight\\{provider="${provider}"\\} (\\S+)$`, 'm');
   const values = await Promise.all(
     processes.map(async (p) => {
-      const text = await fetch(`${p.url}/metrics`).then((r) => (r.ok ? r.text() : ''), () => '');
+      const text = await fetch(`${p.url}/metrics`).then(
+        (r) => (r.ok ? r.text() : ''),
+        () => '',
+      );
       const match = pattern.exec(text);
       return match ? Number(match[1]) : NaN;
     }),
@@ -277,7 +315,13 @@ async function main(): Promise<void> {
   try {
     const upstreams = [await spawnFakeUpstream(latencyMs), await spawnFakeUpstream(latencyMs)];
     const routingFile = join(workDir, 'routing.yaml');
-    writeFileSync(routingFile, twoProviderRouting(upstreams.map((u) => u.url), concurrency));
+    writeFileSync(
+      routingFile,
+      twoProviderRouting(
+        upstreams.map((u) => u.url),
+        concurrency,
+      ),
+    );
     const adminToken = `adm-fairness-${randomBytes(12).toString('hex')}`;
     const env: Record<string, string> = {
       DATA_DIR: join(workDir, 'data'),
@@ -323,7 +367,8 @@ async function main(): Promise<void> {
     const otherRatio = other / alone2;
     const times = (runs: SmallRun[]) => `(${runs.map((r) => (r.ms / 1000).toFixed(2)).join(', ')})`;
     const failures = [...aloneP1, ...aloneP2, ...sameRuns, ...otherRuns].filter((r) => r.status !== 'completed' || r.failed > 0);
-    const cpuShare = (runs: SmallRun[]) => `gateway CPU ${((runs.reduce((s, r) => s + r.cpu, 0) / (runs.reduce((s, r) => s + r.ms, 0) / 1000)) * 100).toFixed(0)}% of one core`;
+    const cpuShare = (runs: SmallRun[]) =>
+      `gateway CPU ${((runs.reduce((s, r) => s + r.cpu, 0) / (runs.reduce((s, r) => s + r.ms, 0) / 1000)) * 100).toFixed(0)}% of one core`;
     /** Lines per second of each batch while B was sending (added up over the runs), and B's share of the two. */
     const pace = (runs: SmallRun[]) => {
       const sum = (paces: (Pace | null)[]) => {
@@ -340,7 +385,8 @@ async function main(): Promise<void> {
     const aProgress = (runs: SmallRun[], cancelled: { batch: BatchObject; ms: number }) =>
       `${runs.map((r) => `${r.aAtStart}→${r.aAtEnd}`).join(', ')} of ${large} (${runs.every((r) => r.aStatusAtEnd === 'in_progress') ? 'in progress throughout' : `NOT running throughout: ${runs.map((r) => r.aStatusAtEnd).join(', ')}`}); ${cancelled.batch.request_counts.completed} completed when ${cancelled.batch.status} (${seconds(cancelled.ms)} after the cancel)`;
     const rate = (v: number) => (Number.isFinite(v) ? `${v.toFixed(0)} lines/s` : 'n/a');
-    const aAlone = (a: LargeStart) => `${rate(a.perSecond)}, ${Number.isFinite(a.inFlight) ? a.inFlight.toFixed(1) : 'n/a'} of ${concurrency} in flight, gateway CPU ${(a.cores * 100).toFixed(0)}%`;
+    const aAlone = (a: LargeStart) =>
+      `${rate(a.perSecond)}, ${Number.isFinite(a.inFlight) ? a.inFlight.toFixed(1) : 'n/a'} of ${concurrency} in flight, gateway CPU ${(a.cores * 100).toFixed(0)}%`;
     const paceNote = (p: { read: number }) => `; read from ${p.read} of ${repeat} run(s), request_counts move in steps`;
     const capacity = (concurrency * 1000) / Math.max(1, latencyMs);
 
@@ -348,21 +394,38 @@ async function main(): Promise<void> {
     process.stdout.write(
       report([
         ['gateway', `${values.built ? `compiled JavaScript from ${values.built}` : 'the sources through ts-node (transpile-only)'}, ${layout.description}`],
-        ['setup', `2 providers × ${concurrency} slots, upstream latency ${latencyMs} ms (≈ ${capacity.toFixed(0)} lines/s each); B small ${small} lines, A large ${large} lines; median of ${repeat} run(s) (s each)`],
+        [
+          'setup',
+          `2 providers × ${concurrency} slots, upstream latency ${latencyMs} ms (≈ ${capacity.toFixed(0)} lines/s each); B small ${small} lines, A large ${large} lines; median of ${repeat} run(s) (s each)`,
+        ],
         ['B alone, provider 1', `${seconds(alone1)}  ${times(aloneP1)}  B ${rate(pace(aloneP1).b)} while sending; ${cpuShare(aloneP1)}`],
         ['B alone, provider 2', `${seconds(alone2)}  ${times(aloneP2)}  B ${rate(pace(aloneP2).b)} while sending; ${cpuShare(aloneP2)}`],
         ['A alone, provider 1', `phase 2: ${aAlone(a2)}; phase 3: ${aAlone(a3)} (${A_ALONE_MS / 1000} s before B came in)`],
         ['B with A, same provider', `${seconds(same)}  ${times(sameRuns)}  ${cpuShare(sameRuns)}`],
-        ['  pace while both sent', `B ${rate(samePace.b)}, A ${rate(samePace.a)}: B's share ${share} (${paceNote(samePace).slice(2)}); A ${rate(samePace.aRun)} over B's whole runs`],
+        [
+          '  pace while both sent',
+          `B ${rate(samePace.b)}, A ${rate(samePace.a)}: B's share ${share} (${paceNote(samePace).slice(2)}); A ${rate(samePace.aRun)} over B's whole runs`,
+        ],
         ['  A finished meanwhile', aProgress(sameRuns, a2Cancelled)],
         ['B with A, other provider', `${seconds(other)}  ${times(otherRuns)}  ${cpuShare(otherRuns)}`],
         ['  pace', `B ${rate(otherPace.b)} on provider 2 while sending; A ${rate(otherPace.aRun)} on provider 1 over B's whole runs`],
         ['  A finished meanwhile', aProgress(otherRuns, a3Cancelled)],
-        ...(failures.length ? [['WARNING', `${failures.length} small run(s) did not complete cleanly: ${failures.map((r) => `${r.status}/${r.failed} failed`).join(', ')}`] as [string, string]] : []),
+        ...(failures.length
+          ? [
+              ['WARNING', `${failures.length} small run(s) did not complete cleanly: ${failures.map((r) => `${r.status}/${r.failed} failed`).join(', ')}`] as [
+                string,
+                string,
+              ],
+            ]
+          : []),
       ]) +
         '\n\n' +
         report([
-          ['same provider / alone', `${sameRatio.toFixed(2)}x`, { text: `≈ fair share (half the provider: ~2x, less with fixed costs), <= ${SAME_PROVIDER_TARGET}x`, met: sameRatio <= SAME_PROVIDER_TARGET }],
+          [
+            'same provider / alone',
+            `${sameRatio.toFixed(2)}x`,
+            { text: `≈ fair share (half the provider: ~2x, less with fixed costs), <= ${SAME_PROVIDER_TARGET}x`, met: sameRatio <= SAME_PROVIDER_TARGET },
+          ],
           ["B's share of provider 1", `${share} (fair: 50%)`],
           ['other provider / alone', `${otherRatio.toFixed(2)}x`, { text: `<= ${OTHER_PROVIDER_TARGET}x`, met: otherRatio <= OTHER_PROVIDER_TARGET }],
         ]) +

@@ -19,7 +19,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { createBatch, mb, procCpuSeconds, procMemoryMb, report, reportProfiles, run, sampleRss, spawnGateway, stopAll, uploadFromDisk, waitForBatch } from './lib';
+import {
+  createBatch,
+  mb,
+  procCpuSeconds,
+  procMemoryMb,
+  report,
+  reportProfiles,
+  run,
+  sampleRss,
+  spawnGateway,
+  stopAll,
+  uploadFromDisk,
+  waitForBatch,
+} from './lib';
 
 /** The model of the embedded default's built-in mock route. */
 const MODEL = 'batch-test-model';
@@ -159,14 +172,21 @@ async function main(): Promise<void> {
       report([
         ['gateway', values.built ? `compiled JavaScript from ${values.built}` : 'the sources through ts-node (transpile-only)'],
         ['file', `${lineCount} lines, ${mb(bytes).toFixed(1)} MB (${(bytes / lineCount / 1024).toFixed(1)} KiB a line)`],
-        ['bare readline + JSON.parse', `${(bareMs / 1000).toFixed(2)} s  ${(mb(bytes) / (bareMs / 1000)).toFixed(0)} MB/s  (best of 2: ${parses.map((p) => (p.ms / 1000).toFixed(2)).join(', ')} s)`],
+        [
+          'bare readline + JSON.parse',
+          `${(bareMs / 1000).toFixed(2)} s  ${(mb(bytes) / (bareMs / 1000)).toFixed(0)} MB/s  (best of 2: ${parses.map((p) => (p.ms / 1000).toFixed(2)).join(', ')} s)`,
+        ],
         ['gateway upload + validation', `${(uploadMs / 1000).toFixed(2)} s  ${(mb(bytes) / (uploadMs / 1000)).toFixed(0)} MB/s`],
         ['gateway CPU in upload', `${uploadCpuSeconds.toFixed(2)} s  (${((uploadCpuSeconds / (uploadMs / 1000)) * 100).toFixed(0)}% of one core)`],
         ['ratio to bare parse', `${ratio.toFixed(2)}x`, { text: `<= ${TARGET_RATIO}x`, met: ratio <= TARGET_RATIO }],
         ['batch create', `${createMs.toFixed(0)} ms  (status ${batch.status}, total ${batch.request_counts.total})`],
         ['create -> in_progress', `${(prepareMs / 1000).toFixed(2)} s  (prepare: ${running.request_counts.total} request rows; status ${running.status})`],
         ['gateway RSS idle', `${idleRssMb.toFixed(0)} MB  (boot peak VmHWM ${bootHwmMb.toFixed(0)} MB)`],
-        ['gateway peak RSS in upload', `${peak.toFixed(0)} MB  (sampled ${peakMb.toFixed(0)} MB over ${samples} samples, VmHWM ${hwmMb.toFixed(0)} MB)`, { text: `< ${TARGET_PEAK_RSS_MB} MB`, met: peak < TARGET_PEAK_RSS_MB }],
+        [
+          'gateway peak RSS in upload',
+          `${peak.toFixed(0)} MB  (sampled ${peakMb.toFixed(0)} MB over ${samples} samples, VmHWM ${hwmMb.toFixed(0)} MB)`,
+          { text: `< ${TARGET_PEAK_RSS_MB} MB`, met: peak < TARGET_PEAK_RSS_MB },
+        ],
         ['gateway VmHWM after prepare', `${afterPrepareHwmMb.toFixed(0)} MB`],
       ]) + '\n',
     );

@@ -90,7 +90,10 @@ export async function spawnGateway(env: Record<string, string>, options: Gateway
   for (;;) {
     if (child.exitCode !== null) throw new Error(`the gateway exited (${child.exitCode}) before it was ready`);
     const probe = options.readyWhen === 'health' ? `${url}/healthz` : `${url}/v1/files`;
-    const status = await fetch(probe, { headers: { authorization: `Bearer ${BENCH_API_KEY}` } }).then((r) => r.status, () => 0);
+    const status = await fetch(probe, { headers: { authorization: `Bearer ${BENCH_API_KEY}` } }).then(
+      (r) => r.status,
+      () => 0,
+    );
     if (status === 200) break;
     if (Date.now() > deadline) throw new Error(`the gateway was not ready after ${READY_TIMEOUT_MS / 1000} s (last status ${status})`);
     await new Promise((r) => setTimeout(r, 100));
@@ -316,8 +319,9 @@ export function report(rows: [label: string, figure: string, target?: { text: st
   const width = Math.max(...rows.map(([l]) => l.length)) + 2;
   const figureWidth = Math.max(...rows.map(([, f]) => f.length)) + 2;
   return rows
-    .map(([label, figure, target]) =>
-      `${label.padEnd(width)}${target ? figure.padEnd(figureWidth) : figure}${target ? `target ${target.text}: ${target.met ? 'met' : 'MISSED'}` : ''}`,
+    .map(
+      ([label, figure, target]) =>
+        `${label.padEnd(width)}${target ? figure.padEnd(figureWidth) : figure}${target ? `target ${target.text}: ${target.met ? 'met' : 'MISSED'}` : ''}`,
     )
     .join('\n');
 }

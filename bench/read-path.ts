@@ -26,7 +26,24 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
 import { fakeRouting } from '../test/support/fake-upstream';
-import { api, BatchObject, BENCH_API_KEY, cpuSeconds, createBatch, Layout, procMemoryMb, quantile, report, reportProfiles, run, spawnFakeUpstream, spawnLayout, stopAll, uploadFromDisk, waitForBatch } from './lib';
+import {
+  api,
+  BatchObject,
+  BENCH_API_KEY,
+  cpuSeconds,
+  createBatch,
+  Layout,
+  procMemoryMb,
+  quantile,
+  report,
+  reportProfiles,
+  run,
+  spawnFakeUpstream,
+  spawnLayout,
+  stopAll,
+  uploadFromDisk,
+  waitForBatch,
+} from './lib';
 
 const MODEL = 'read-path-model';
 const UPSTREAM_LATENCY_MS = 100;
@@ -96,7 +113,13 @@ async function main(): Promise<void> {
     const routingFile = join(workDir, 'routing.yaml');
     writeFileSync(routingFile, fakeRouting(upstream.url, { model: MODEL, maxConcurrency: UPSTREAM_CONCURRENCY }));
     const env: Record<string, string> = { DATA_DIR: join(workDir, 'data'), ROUTING_FILE: routingFile, UPSTREAM_FAKE_KEY: 'bench-key' };
-    layout = await spawnLayout(env, { driver: values.driver, workers, apis: Number(values.apis), builtDir: values.built, profileDir: profile ? workDir : undefined });
+    layout = await spawnLayout(env, {
+      driver: values.driver,
+      workers,
+      apis: Number(values.apis),
+      builtDir: values.built,
+      profileDir: profile ? workDir : undefined,
+    });
     const { apis: apiProcesses, workers: workerProcesses } = layout;
     const gateway = apiProcesses[0];
 
@@ -104,7 +127,12 @@ async function main(): Promise<void> {
     writeFileSync(
       path,
       Array.from({ length: lines }, (_, i) =>
-        JSON.stringify({ custom_id: `req-${i}`, method: 'POST', url: '/v1/chat/completions', body: { model: MODEL, messages: [{ role: 'user', content: `Read-path request ${i}` }], max_tokens: 16 } }),
+        JSON.stringify({
+          custom_id: `req-${i}`,
+          method: 'POST',
+          url: '/v1/chat/completions',
+          body: { model: MODEL, messages: [{ role: 'user', content: `Read-path request ${i}` }], max_tokens: 16 },
+        }),
       ).join('\n') + '\n',
     );
     const created = await createBatch(gateway.url, await uploadFromDisk(gateway.url, path));
@@ -141,13 +169,19 @@ async function main(): Promise<void> {
         ['gateway', values.built ? `compiled JavaScript from ${values.built}` : 'the sources through ts-node (transpile-only)'],
         ['layout', layout.description],
         ['load', `GET /v1/batches/{id}, ${concurrency} concurrent, ${(window.ms / 1000).toFixed(1)} s after a ${WARM_UP_MS / 1000} s warm-up`],
-        ['batch while measured', `${after.status}, ${finished(before)} → ${finished(after)} of ${after.request_counts.total} lines finished (${((finished(after) - finished(before)) / (window.ms / 1000)).toFixed(0)} lines/s; ${idleRate.toFixed(0)} lines/s unpolled)`],
+        [
+          'batch while measured',
+          `${after.status}, ${finished(before)} → ${finished(after)} of ${after.request_counts.total} lines finished (${((finished(after) - finished(before)) / (window.ms / 1000)).toFixed(0)} lines/s; ${idleRate.toFixed(0)} lines/s unpolled)`,
+        ],
         ['requests', `${latencies.length} ok, ${window.errors} errors, ${(latencies.length / (window.ms / 1000)).toFixed(0)} req/s`],
         ['p50', ms(quantile(latencies, 0.5))],
         ['p90', ms(quantile(latencies, 0.9))],
         ['p99', ms(p99), { text: `< ${TARGET_P99_MS} ms`, met: p99 < TARGET_P99_MS }],
         ['max', ms(latencies[latencies.length - 1] ?? NaN)],
-        ['one client alone', `p50 ${ms(quantile(single.latencies, 0.5))}, p99 ${ms(quantile(single.latencies, 0.99))}, ${(single.latencies.length / (single.ms / 1000)).toFixed(0)} req/s`],
+        [
+          'one client alone',
+          `p50 ${ms(quantile(single.latencies, 0.5))}, p99 ${ms(quantile(single.latencies, 0.99))}, ${(single.latencies.length / (single.ms / 1000)).toFixed(0)} req/s`,
+        ],
         [
           workers ? 'api CPU' : 'gateway CPU',
           `${((apiCpuSeconds / (window.ms / 1000)) * 100).toFixed(0)}% of one core, ${((apiCpuSeconds * 1e6) / Math.max(1, latencies.length)).toFixed(0)} µs a request; RSS ${rssMb.toFixed(0)} MB` +

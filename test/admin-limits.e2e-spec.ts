@@ -126,7 +126,9 @@ describe(`${AdminModule.name} query limits`, () => {
       expect(tooDeep.status).toBe(400);
       expect(tooDeep.data).toBeUndefined();
       expect(tooDeep.errors?.[0]).toMatchObject({ message: expect.stringMatching(/deep/), extensions: { code: 'query_too_complex' } });
-      const { __schema } = await admin.query(getIntrospectionQuery({ descriptions: true, inputValueDeprecation: true, specifiedByUrl: true, directiveIsRepeatable: true }));
+      const { __schema } = await admin.query(
+        getIntrospectionQuery({ descriptions: true, inputValueDeprecation: true, specifiedByUrl: true, directiveIsRepeatable: true }),
+      );
       expect(__schema.types.map((t: { name: string }) => t.name)).toContain('BatchRequestRow');
     });
 
@@ -148,7 +150,10 @@ describe(`${AdminModule.name} query limits`, () => {
 
     it('refuses an argument that does not coerce instead of running the rest of the operation unpriced', async () => {
       const accounts = jest.spyOn(gw.app.get(AccountsService), 'listAccounts');
-      const res = await admin.request(`query($id: ID!, $m: Int) { batch(id: $id) { requests(first: $m) { nextAfterLine } } accounts { id } }`, { id: batchId, m: null });
+      const res = await admin.request(`query($id: ID!, $m: Int) { batch(id: $id) { requests(first: $m) { nextAfterLine } } accounts { id } }`, {
+        id: batchId,
+        m: null,
+      });
       expect(res.status).toBe(400);
       expect(res.data).toBeUndefined();
       expect(res.errors?.[0]).toMatchObject({ message: expect.stringMatching(/first/), extensions: { code: 'invalid_request_error' } });
@@ -159,7 +164,12 @@ describe(`${AdminModule.name} query limits`, () => {
   describe('the console', () => {
     it('opens a batch with all its fields, a full page of its request rows, its deliveries, SKU and provider', async () => {
       const { batch } = await admin.query(BATCH_PAGE, { id: batchId, rows: ADMIN_QUERY_LIMITS.requestRowsMax });
-      expect(batch).toMatchObject({ id: batchId, status: 'completed', requestCounts: { total: LINES, completed: LINES, failed: 0 }, metadata: [{ key: 'team', value: 'ops' }] });
+      expect(batch).toMatchObject({
+        id: batchId,
+        status: 'completed',
+        requestCounts: { total: LINES, completed: LINES, failed: 0 },
+        metadata: [{ key: 'team', value: 'ops' }],
+      });
       expect(batch.requests.rows.map((r: { line: number }) => r.line)).toEqual(Array.from({ length: LINES }, (_, i) => i + 1));
       expect(batch.requests.rows[0]).toMatchObject({ customId: 'req-0', status: 'completed', attempts: 1, upstreamStatus: 200, errorCode: null });
       expect(batch.sku.id).toEqual(expect.any(String));
@@ -213,8 +223,20 @@ describe(`${AdminModule.name} query limits`, () => {
     });
 
     const mistakes = [
-      { what: 'a misspelled field', query: '{ accounts { id webhookSecrt } }', variables: {}, problem: 'Cannot query field "webhookSecrt"', hint: 'Did you mean "webhookSecret"' },
-      { what: 'a misspelled argument', query: '{ batches(frist: 5) { totalCount } }', variables: {}, problem: 'Unknown argument "frist"', hint: 'Did you mean "first"' },
+      {
+        what: 'a misspelled field',
+        query: '{ accounts { id webhookSecrt } }',
+        variables: {},
+        problem: 'Cannot query field "webhookSecrt"',
+        hint: 'Did you mean "webhookSecret"',
+      },
+      {
+        what: 'a misspelled argument',
+        query: '{ batches(frist: 5) { totalCount } }',
+        variables: {},
+        problem: 'Unknown argument "frist"',
+        hint: 'Did you mean "first"',
+      },
       {
         what: 'a misspelled input field in variables',
         query: 'query($f: BatchFilter) { batches(filter: $f) { totalCount } }',
@@ -224,16 +246,19 @@ describe(`${AdminModule.name} query limits`, () => {
       },
     ];
 
-    it.each(mistakes)('answers $what without suggesting field names in production (outside production it does)', async ({ query, variables, problem, hint }) => {
-      const development = await admin.request(query, variables);
-      expect(development.status).toBe(400);
-      expect(development.errors?.[0].message).toContain(hint);
+    it.each(mistakes)(
+      'answers $what without suggesting field names in production (outside production it does)',
+      async ({ query, variables, problem, hint }) => {
+        const development = await admin.request(query, variables);
+        expect(development.status).toBe(400);
+        expect(development.errors?.[0].message).toContain(hint);
 
-      const res = await prodAdmin.request(query, variables);
-      expect(res.status).toBe(400);
-      expect(res.data).toBeUndefined();
-      expect(res.errors?.[0].message).toContain(problem);
-      for (const error of res.errors!) expect(error.message).not.toMatch(/did you mean/i);
-    });
+        const res = await prodAdmin.request(query, variables);
+        expect(res.status).toBe(400);
+        expect(res.data).toBeUndefined();
+        expect(res.errors?.[0].message).toContain(problem);
+        for (const error of res.errors!) expect(error.message).not.toMatch(/did you mean/i);
+      },
+    );
   });
 });

@@ -57,7 +57,10 @@ async function resultLines(gw: TestGateway, key: string, fileId: string | null):
   const res = await rest(gw, key, 'GET', `/v1/files/${fileId}/content`);
   expect(res.status).toBe(200);
   const text = typeof res.body === 'string' ? res.body : `${JSON.stringify(res.body)}\n`;
-  return text.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l));
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l));
 }
 
 const uniqueName = (base: string) => `${base}-${randomBytes(4).toString('hex')}`;
@@ -70,7 +73,11 @@ async function batchStatus(admin: AdminClient, id: string): Promise<any> {
 }
 
 function waitForStatus(admin: AdminClient, id: string, statuses: string[], timeoutMs = 30_000): Promise<any> {
-  return waitFor(() => batchStatus(admin, id), (b) => statuses.includes(b?.status), timeoutMs);
+  return waitFor(
+    () => batchStatus(admin, id),
+    (b) => statuses.includes(b?.status),
+    timeoutMs,
+  );
 }
 
 /** Lines with their own content (so a fake upstream can tell batches apart), all on one model. */
@@ -150,10 +157,9 @@ describe(AdminModule.name, () => {
 
     it('creates an account and a key whose tenant works over REST under both prefixes and is isolated from other tenants', async () => {
       const other = await gw.newTenant('other');
-      const { createAccount: account } = await admin.query(
-        'mutation($name: String!) { createAccount(name: $name) { id name webhookUrl webhookSecret } }',
-        { name: uniqueName('acme') },
-      );
+      const { createAccount: account } = await admin.query('mutation($name: String!) { createAccount(name: $name) { id name webhookUrl webhookSecret } }', {
+        name: uniqueName('acme'),
+      });
       expect(account.webhookUrl).toBeNull();
       expect(account.webhookSecret).toMatch(/^whsec_/);
       const { createApiKey: key } = await admin.query('mutation($id: ID!) { createApiKey(accountId: $id) { id accountId prefix secret revokedAt } }', {
@@ -186,7 +192,11 @@ describe(AdminModule.name, () => {
       ];
       for (const { viewer, files, batches: batchIds } of cross) {
         for (const prefix of PREFIXES) {
-          for (const path of [...files.map((id) => `${prefix}/files/${id}`), ...files.map((id) => `${prefix}/files/${id}/content`), ...batchIds.map((id) => `${prefix}/batches/${id}`)]) {
+          for (const path of [
+            ...files.map((id) => `${prefix}/files/${id}`),
+            ...files.map((id) => `${prefix}/files/${id}/content`),
+            ...batchIds.map((id) => `${prefix}/batches/${id}`),
+          ]) {
             const res = await rest(gw, viewer, 'GET', path);
             expect({ path, status: res.status, code: errorCode(res, prefix) }).toEqual({ path, status: 404, code: 'not_found' });
           }
@@ -305,7 +315,12 @@ describe(AdminModule.name, () => {
       made.push(await batchOf(gw, t1.apiKey, requestFile(2), { team: 'blue' }));
       // the later batches are created in a later second, so the time filters have something to split
       const firstSecond = Math.max(...made.map((b) => b.created_at));
-      await waitFor(async () => Math.floor(Date.now() / 1000), (now) => now > firstSecond, 5000, 20);
+      await waitFor(
+        async () => Math.floor(Date.now() / 1000),
+        (now) => now > firstSecond,
+        5000,
+        20,
+      );
       made.push(await batchOf(gw, t2.apiKey, requestFile(2), { team: 'red' }));
       made.push(await batchOf(gw, t2.apiKey, requestFile(2), { tier: 'red' }));
       made.push(await batchOf(gw, t2.apiKey, contentFile('slow-model', 'slow', 2, ' #latency=3000'), { team: 'green' }));
@@ -484,11 +499,17 @@ describe(AdminModule.name, () => {
       const batch = await batchOf(gw, tenant.apiKey, contentFile('cancel-model', 'cancel', total, ' #latency=60'));
 
       const running = await waitFor(
-        () => admin.query(`query($id: ID!) { batch(id: $id) {
+        () =>
+          admin
+            .query(
+              `query($id: ID!) { batch(id: $id) {
             id status progress requestCounts { total completed failed }
             sku { id model } provider { id kind }
             requests(first: 10) { rows { line customId status } nextAfterLine }
-          } }`, { id: batch.id }).then((d) => d.batch),
+          } }`,
+              { id: batch.id },
+            )
+            .then((d) => d.batch),
         (b) => b.requestCounts.completed > 0,
       );
       expect(running.status).toBe('in_progress');
@@ -527,9 +548,12 @@ describe(AdminModule.name, () => {
       expect(errors.every((l) => l.error?.code === 'batch_cancelled')).toBe(true);
 
       // the request rows agree: nothing left pending, the cut lines carry batch_cancelled
-      const { batch: rows } = await admin.query('query($id: ID!) { batch(id: $id) { requests(first: 1000) { rows { line status errorCode } nextAfterLine } } }', {
-        id: batch.id,
-      });
+      const { batch: rows } = await admin.query(
+        'query($id: ID!) { batch(id: $id) { requests(first: 1000) { rows { line status errorCode } nextAfterLine } } }',
+        {
+          id: batch.id,
+        },
+      );
       expect(rows.requests.rows).toHaveLength(total);
       expect(rows.requests.nextAfterLine).toBeNull();
       expect(rows.requests.rows.filter((r: any) => r.status === 'completed')).toHaveLength(completed);
@@ -546,13 +570,28 @@ describe(AdminModule.name, () => {
       expect((await batchStatus(admin, first.id)).sku).toEqual({ id: 'route-model@slow-a' });
 
       // a second provider and a higher-priority SKU for the same model, and the old SKU switched off
-      const { upsertProvider } = await admin.query('mutation($p: ProviderUpsertInput!) { upsertProvider(input: $p) { id kind baseUrl apiKeyEnv maxConcurrency } }', {
-        p: { id: 'fast-b', kind: 'openai', baseUrl: upstreamB.url, apiKeyEnv: 'UPSTREAM_FAKE_KEY', maxConcurrency: 8 },
-      });
+      const { upsertProvider } = await admin.query(
+        'mutation($p: ProviderUpsertInput!) { upsertProvider(input: $p) { id kind baseUrl apiKeyEnv maxConcurrency } }',
+        {
+          p: { id: 'fast-b', kind: 'openai', baseUrl: upstreamB.url, apiKeyEnv: 'UPSTREAM_FAKE_KEY', maxConcurrency: 8 },
+        },
+      );
       expect(upsertProvider).toEqual({ id: 'fast-b', kind: 'openai', baseUrl: upstreamB.url, apiKeyEnv: 'UPSTREAM_FAKE_KEY', maxConcurrency: 8 });
-      const { upsertSku } = await admin.query('mutation($s: SkuUpsertInput!) { upsertSku(input: $s) { id model providerId upstreamModel batchCapable active priority weight } }', {
-        s: { id: 'route-model@fast-b', model: 'route-model', providerId: 'fast-b', upstreamModel: 'b-route-model', batchCapable: true, active: true, priority: 20, weight: 1 },
-      });
+      const { upsertSku } = await admin.query(
+        'mutation($s: SkuUpsertInput!) { upsertSku(input: $s) { id model providerId upstreamModel batchCapable active priority weight } }',
+        {
+          s: {
+            id: 'route-model@fast-b',
+            model: 'route-model',
+            providerId: 'fast-b',
+            upstreamModel: 'b-route-model',
+            batchCapable: true,
+            active: true,
+            priority: 20,
+            weight: 1,
+          },
+        },
+      );
       expect(upsertSku).toEqual({
         id: 'route-model@fast-b',
         model: 'route-model',
@@ -576,7 +615,9 @@ describe(AdminModule.name, () => {
       expect(['validating', 'in_progress']).toContain((await batchStatus(admin, first.id)).status);
 
       const second = await batchOf(gw, tenant.apiKey, contentFile('route-model', 'second', 10));
-      const { batch: secondView } = await admin.query('query($id: ID!) { batch(id: $id) { sku { id } provider { id kind } upstreamModel } }', { id: second.id });
+      const { batch: secondView } = await admin.query('query($id: ID!) { batch(id: $id) { sku { id } provider { id kind } upstreamModel } }', {
+        id: second.id,
+      });
       expect(secondView).toEqual({ sku: { id: 'route-model@fast-b' }, provider: { id: 'fast-b', kind: 'openai' }, upstreamModel: 'b-route-model' });
 
       const firstDone = await waitForStatus(admin, first.id, ['completed', 'failed', 'cancelled', 'expired']);
@@ -599,7 +640,11 @@ describe(AdminModule.name, () => {
       await admin.query('mutation { setSkuActive(id: "route-model@fast-b", active: false) { id } }');
       for (const prefix of PREFIXES) {
         const fileId = await uploadFile(gw, tenant.apiKey, contentFile('route-model', 'third', 1), prefix);
-        const res = await rest(gw, tenant.apiKey, 'POST', `${prefix}/batches`, { input_file_id: fileId, endpoint: '/v1/chat/completions', completion_window: '24h' });
+        const res = await rest(gw, tenant.apiKey, 'POST', `${prefix}/batches`, {
+          input_file_id: fileId,
+          endpoint: '/v1/chat/completions',
+          completion_window: '24h',
+        });
         expect({ status: res.status, code: errorCode(res, prefix) }).toEqual({ status: 400, code: 'batch_routing_unavailable' });
       }
 

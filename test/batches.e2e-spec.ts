@@ -92,7 +92,10 @@ async function fileLines(tenant: Tenant, fileId: string | null | undefined): Pro
   if (!fileId) return [];
   const text = await (await tenant.openai.files.content(fileId)).text();
   expect(text.endsWith('\n')).toBe(true);
-  return text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l));
+  return text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l));
 }
 
 async function results(tenant: Tenant, batch: OpenAI.Batch): Promise<{ output: ResultLine[]; errors: ResultLine[] }> {
@@ -231,7 +234,10 @@ describe(BatchesService.name, () => {
 
     it('runs the SDK flow to completed: every line answered once, counts, usage and timestamps right', async () => {
       const t = tag();
-      const { customIds, file } = linesWith(MOCK_MODEL, Array.from({ length: 7 }, (_, i) => `mock ${t} question ${i}`));
+      const { customIds, file } = linesWith(
+        MOCK_MODEL,
+        Array.from({ length: 7 }, (_, i) => `mock ${t} question ${i}`),
+      );
       const metadata = { project: 'e2e', run: t };
       const created = await createBatch(tenant, file, { metadata });
       expect(created).toEqual(
@@ -298,7 +304,13 @@ describe(BatchesService.name, () => {
 
       for (const prefix of PREFIXES) {
         const page1 = unwrap(await rest(gw, tenant.apiKey, 'GET', `${prefix}/batches?limit=2`), prefix);
-        expect(page1).toEqual({ object: 'list', data: [expect.objectContaining({ id: third, object: 'batch' }), expect.objectContaining({ id: second })], first_id: third, last_id: second, has_more: true });
+        expect(page1).toEqual({
+          object: 'list',
+          data: [expect.objectContaining({ id: third, object: 'batch' }), expect.objectContaining({ id: second })],
+          first_id: third,
+          last_id: second,
+          has_more: true,
+        });
         const page2 = unwrap(await rest(gw, tenant.apiKey, 'GET', `${prefix}/batches?limit=2&after=${second}`), prefix);
         expect(page2).toEqual({ object: 'list', data: [expect.objectContaining({ id: first })], first_id: first, last_id: first, has_more: false });
         const whole = unwrap(await rest(gw, tenant.apiKey, 'GET', `${prefix}/batches`), prefix);
@@ -363,7 +375,13 @@ describe(BatchesService.name, () => {
       await expectRefused(gw, stranger.apiKey, 'GET', `/batches?after=${mine.id}`, undefined, 404, 'not_found');
       await expectRefused(gw, tenant.apiKey, 'GET', '/batches/batch_doesnotexist000000000', undefined, 404, 'not_found');
       for (const prefix of PREFIXES) {
-        expect(unwrap(await rest(gw, stranger.apiKey, 'GET', `${prefix}/batches`), prefix)).toEqual({ object: 'list', data: [], first_id: null, last_id: null, has_more: false });
+        expect(unwrap(await rest(gw, stranger.apiKey, 'GET', `${prefix}/batches`), prefix)).toEqual({
+          object: 'list',
+          data: [],
+          first_id: null,
+          last_id: null,
+          has_more: false,
+        });
       }
 
       const done = await untilFinished(tenant, mine.id);
@@ -431,7 +449,13 @@ describe(BatchesService.name, () => {
         expect(line.response!.request_id).toMatch(/^req_fake_\d+$/);
         expect(line.response!.body.model).toBe(FAKE_UPSTREAM_MODEL);
         expect(line.response!.body.choices[0].message.content).toBe(`echo: ${contents[i]}`);
-        expect(line.response!.body.usage).toEqual({ prompt_tokens: 10, completion_tokens: 5, total_tokens: 15, prompt_tokens_details: { cached_tokens: 2 }, completion_tokens_details: { reasoning_tokens: 1 } });
+        expect(line.response!.body.usage).toEqual({
+          prompt_tokens: 10,
+          completion_tokens: 5,
+          total_tokens: 15,
+          prompt_tokens_details: { cached_tokens: 2 },
+          completion_tokens_details: { reasoning_tokens: 1 },
+        });
       }
       expect(new Set(output.map((l) => l.response!.request_id)).size).toBe(6);
       expect(contents.map((c) => rig.upstream.attempts.get(c))).toEqual([1, 1, 1, 1, 1, 1]);
@@ -474,7 +498,11 @@ describe(BatchesService.name, () => {
       expect(errorOf('refused')).toEqual({
         id: expect.stringMatching(/^batch_req_/),
         custom_id: idOf('refused'),
-        response: { status_code: 400, request_id: expect.stringMatching(/^req_fake_/), body: { error: { message: 'fake upstream says 400', type: 'fake_error', code: 'fake_400' } } },
+        response: {
+          status_code: 400,
+          request_id: expect.stringMatching(/^req_fake_/),
+          body: { error: { message: 'fake upstream says 400', type: 'fake_error', code: 'fake_400' } },
+        },
         // As OpenAI's error files: a request that got an HTTP answer keeps it, and `error` is null.
         error: null,
       });
@@ -523,7 +551,15 @@ describe(BatchesService.name, () => {
       expect(locked.model).toBe(LOCKED_MODEL);
 
       await admin.query('mutation($s: SkuUpsertInput!) { upsertSku(input: $s) { id } }', {
-        s: { id: `${LOCKED_MODEL}@spare`, model: LOCKED_MODEL, providerId: 'spare', upstreamModel: SPARE_UPSTREAM_MODEL, batchCapable: true, active: true, priority: 100 },
+        s: {
+          id: `${LOCKED_MODEL}@spare`,
+          model: LOCKED_MODEL,
+          providerId: 'spare',
+          upstreamModel: SPARE_UPSTREAM_MODEL,
+          batchCapable: true,
+          active: true,
+          priority: 100,
+        },
       });
       await admin.query(`mutation { setSkuActive(id: "${LOCKED_MODEL}@fake", active: false) { id } }`);
       const sentBeforeChange = contents.filter((c) => rig.upstream.attempts.has(c)).length;
@@ -580,14 +616,23 @@ describe(BatchesService.name, () => {
 
     it('refuses bad input files and unroutable models with their batch_* codes, naming the line, and creates nothing', async () => {
       const { gw } = rig;
-      const duplicate = await upload(tenant, jsonl([requestLine(1, FAKE_MODEL), requestLine(2, FAKE_MODEL), { ...requestLine(3, FAKE_MODEL), custom_id: 'req-1' }, requestLine(4, FAKE_MODEL)]));
+      const duplicate = await upload(
+        tenant,
+        jsonl([requestLine(1, FAKE_MODEL), requestLine(2, FAKE_MODEL), { ...requestLine(3, FAKE_MODEL), custom_id: 'req-1' }, requestLine(4, FAKE_MODEL)]),
+      );
       const third = requestLine(3, FAKE_MODEL);
-      const noModel = await upload(tenant, jsonl([requestLine(1, FAKE_MODEL), requestLine(2, FAKE_MODEL), { ...third, body: { messages: third.body.messages } }, requestLine(4, FAKE_MODEL)]));
+      const noModel = await upload(
+        tenant,
+        jsonl([requestLine(1, FAKE_MODEL), requestLine(2, FAKE_MODEL), { ...third, body: { messages: third.body.messages } }, requestLine(4, FAKE_MODEL)]),
+      );
       const mixed = await upload(tenant, jsonl([requestLine(1, FAKE_MODEL), requestLine(2, 'other-model'), requestLine(3, FAKE_MODEL)]));
       const unsupported = await upload(tenant, jsonl([requestLine(1, 'no-such-model'), requestLine(2, 'no-such-model')]));
       const dormant = await upload(tenant, jsonl([requestLine(1, DORMANT_MODEL)]));
 
-      for (const [fileId, what] of [[duplicate, /custom_id/], [noModel, /body\.model/]] as const) {
+      for (const [fileId, what] of [
+        [duplicate, /custom_id/],
+        [noModel, /body\.model/],
+      ] as const) {
         const error = await expectRefused(gw, tenant.apiKey, 'POST', '/batches', request(fileId), 400, 'batch_invalid_jsonl');
         expect(error).toMatchObject({ type: 'invalid_request_error', param: 'input_file_id' });
         expect(error.message).toMatch(/\bline 3\b/i);
@@ -603,7 +648,10 @@ describe(BatchesService.name, () => {
       expect(unavailable.message).toContain(DORMANT_MODEL);
 
       // the SDK sees the same refusal as an APIError
-      await expect(tenant.openai.batches.create(request(dormant) as OpenAI.BatchCreateParams)).rejects.toMatchObject({ status: 400, code: 'batch_routing_unavailable' });
+      await expect(tenant.openai.batches.create(request(dormant) as OpenAI.BatchCreateParams)).rejects.toMatchObject({
+        status: 400,
+        code: 'batch_routing_unavailable',
+      });
       await expectNoBatches(tenant);
     });
 
@@ -690,7 +738,12 @@ describe(BatchesService.name, () => {
       output.forEach(expectSuccessLine);
       expect(batch.usage).toMatchObject({ input_tokens: 10 * output.length, output_tokens: 5 * output.length, total_tokens: 15 * output.length });
       for (const line of errors) {
-        expect(line).toEqual({ id: expect.stringMatching(/^batch_req_/), custom_id: line.custom_id, response: null, error: { code, message: expect.any(String) } });
+        expect(line).toEqual({
+          id: expect.stringMatching(/^batch_req_/),
+          custom_id: line.custom_id,
+          response: null,
+          error: { code, message: expect.any(String) },
+        });
       }
       const contentOf = (l: ResultLine) => contents[customIds.indexOf(l.custom_id)];
       expect(output.map((l) => rig.upstream.attempts.get(contentOf(l))).every((n) => n === 1)).toBe(true);
@@ -716,7 +769,14 @@ describe(BatchesService.name, () => {
       await expectRefused(gw, tenant.apiKey, 'DELETE', inputPath, undefined, 409, 'file_in_use');
 
       const batch = await untilFinished(tenant, running.id);
-      expect(batch).toMatchObject({ status: 'cancelled', cancelling_at: cancelling.cancelling_at, cancelled_at: expect.any(Number), completed_at: null, expired_at: null, failed_at: null });
+      expect(batch).toMatchObject({
+        status: 'cancelled',
+        cancelling_at: cancelling.cancelling_at,
+        cancelled_at: expect.any(Number),
+        completed_at: null,
+        expired_at: null,
+        failed_at: null,
+      });
       expect(batch.cancelled_at!).toBeGreaterThanOrEqual(batch.cancelling_at!);
       await expectStoppedWith(batch, customIds, contents, 'batch_cancelled');
 
@@ -741,7 +801,15 @@ describe(BatchesService.name, () => {
       await gw.dataSource.query(sql, [past, running.id]);
 
       const batch = await untilFinished(tenant, running.id);
-      expect(batch).toMatchObject({ status: 'expired', expires_at: past, expired_at: expect.any(Number), completed_at: null, cancelling_at: null, cancelled_at: null, failed_at: null });
+      expect(batch).toMatchObject({
+        status: 'expired',
+        expires_at: past,
+        expired_at: expect.any(Number),
+        completed_at: null,
+        cancelling_at: null,
+        cancelled_at: null,
+        failed_at: null,
+      });
       expect(batch.expired_at!).toBeGreaterThanOrEqual(batch.in_progress_at!);
       await expectStoppedWith(batch, customIds, contents, 'batch_expired');
 

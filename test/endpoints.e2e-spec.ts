@@ -33,7 +33,10 @@ function bodyFor(endpoint: Endpoint, model: string, text: string): Record<string
 
 function requestFile(endpoint: Endpoint, model: string, count: number): { content: string; customIds: string[] } {
   const customIds = Array.from({ length: count }, (_, i) => `${endpoint.slice(4)}-${i}`);
-  return { customIds, content: jsonl(customIds.map((id, i) => ({ custom_id: id, method: 'POST', url: endpoint, body: bodyFor(endpoint, model, `text number ${i}`) }))) };
+  return {
+    customIds,
+    content: jsonl(customIds.map((id, i) => ({ custom_id: id, method: 'POST', url: endpoint, body: bodyFor(endpoint, model, `text number ${i}`) }))),
+  };
 }
 
 async function run(tenant: Tenant, endpoint: Endpoint, content: string): Promise<{ batch: OpenAI.Batch; output: any[]; errors: any[] }> {
@@ -44,17 +47,29 @@ async function run(tenant: Tenant, endpoint: Endpoint, content: string): Promise
     (b) => ['completed', 'failed', 'expired', 'cancelled'].includes(b.status),
   );
   const lines = async (id: string | null | undefined) =>
-    id ? (await (await tenant.openai.files.content(id)).text()).split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
+    id
+      ? (await (await tenant.openai.files.content(id)).text())
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l))
+      : [];
   return { batch, output: await lines(batch.output_file_id), errors: await lines(batch.error_file_id) };
 }
 
 /** What a successful answer of each endpoint looks like (the parts a client reads). */
 const SHAPES: Record<Endpoint, (body: any) => void> = {
   '/v1/chat/completions': (body) => {
-    expect(body).toMatchObject({ object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: expect.any(String), refusal: null } }] });
+    expect(body).toMatchObject({
+      object: 'chat.completion',
+      choices: [{ index: 0, message: { role: 'assistant', content: expect.any(String), refusal: null } }],
+    });
   },
   '/v1/responses': (body) => {
-    expect(body).toMatchObject({ object: 'response', status: 'completed', output: [{ type: 'message', role: 'assistant', content: [{ type: 'output_text', text: expect.any(String) }] }] });
+    expect(body).toMatchObject({
+      object: 'response',
+      status: 'completed',
+      output: [{ type: 'message', role: 'assistant', content: [{ type: 'output_text', text: expect.any(String) }] }],
+    });
   },
   '/v1/embeddings': (body) => {
     expect(body).toMatchObject({ object: 'list', data: [{ object: 'embedding', index: 0, embedding: expect.any(Array) }] });
@@ -150,7 +165,9 @@ describe('Batch endpoints', () => {
   it("refuses a file whose lines name another endpoint than the batch's, naming the first such line", async () => {
     const chat = requestFile('/v1/chat/completions', 'batch-test-model', 2);
     const file = await tenant.openai.files.create({ file: await toFile(Buffer.from(chat.content), 'chat.jsonl'), purpose: 'batch' });
-    const refusal = await tenant.openai.batches.create({ input_file_id: file.id, endpoint: '/v1/embeddings', completion_window: '24h' }).catch((e: unknown) => e);
+    const refusal = await tenant.openai.batches
+      .create({ input_file_id: file.id, endpoint: '/v1/embeddings', completion_window: '24h' })
+      .catch((e: unknown) => e);
     expect(refusal).toBeInstanceOf(OpenAI.BadRequestError);
     expect(refusal).toMatchObject({ status: 400, code: 'batch_invalid_jsonl', param: 'input_file_id' });
     expect((refusal as Error).message).toMatch(/Line 1: url '\/v1\/chat\/completions' does not match the batch's endpoint '\/v1\/embeddings'/);
@@ -160,7 +177,9 @@ describe('Batch endpoints', () => {
       { custom_id: 'emb', method: 'POST', url: '/v1/embeddings', body: { model: 'batch-test-model', input: 'x' } },
     ]);
     const mixedFile = await tenant.openai.files.create({ file: await toFile(Buffer.from(mixed), 'mixed.jsonl'), purpose: 'batch' });
-    const mixedRefusal = await tenant.openai.batches.create({ input_file_id: mixedFile.id, endpoint: '/v1/chat/completions', completion_window: '24h' }).catch((e: unknown) => e);
+    const mixedRefusal = await tenant.openai.batches
+      .create({ input_file_id: mixedFile.id, endpoint: '/v1/chat/completions', completion_window: '24h' })
+      .catch((e: unknown) => e);
     expect(mixedRefusal).toMatchObject({ status: 400, code: 'batch_invalid_jsonl' });
     expect((mixedRefusal as Error).message).toMatch(/Line 3: url '\/v1\/embeddings'/);
   });
@@ -168,7 +187,9 @@ describe('Batch endpoints', () => {
   it('answers batch_model_not_supported when no SKU of the model serves the endpoint, and runs it on the endpoint it serves', async () => {
     const embeddings = requestFile('/v1/embeddings', CHAT_ONLY_MODEL, 1);
     const file = await tenant.openai.files.create({ file: await toFile(Buffer.from(embeddings.content), 'emb.jsonl'), purpose: 'batch' });
-    const refusal = await tenant.openai.batches.create({ input_file_id: file.id, endpoint: '/v1/embeddings', completion_window: '24h' }).catch((e: unknown) => e);
+    const refusal = await tenant.openai.batches
+      .create({ input_file_id: file.id, endpoint: '/v1/embeddings', completion_window: '24h' })
+      .catch((e: unknown) => e);
     expect(refusal).toMatchObject({ status: 400, code: 'batch_model_not_supported' });
     expect((refusal as Error).message).toMatch(/fake-chat-only.*on \/v1\/embeddings/);
 
@@ -183,7 +204,9 @@ describe('Batch endpoints', () => {
       { custom_id: 'bad', method: 'POST', url: '/v1/completions', body: { model: 'batch-test-model', input: 'not a prompt' } },
     ]);
     const file = await tenant.openai.files.create({ file: await toFile(Buffer.from(content), 'c.jsonl'), purpose: 'batch' });
-    const refusal = await tenant.openai.batches.create({ input_file_id: file.id, endpoint: '/v1/completions', completion_window: '24h' }).catch((e: unknown) => e);
+    const refusal = await tenant.openai.batches
+      .create({ input_file_id: file.id, endpoint: '/v1/completions', completion_window: '24h' })
+      .catch((e: unknown) => e);
     expect(refusal).toMatchObject({ status: 400, code: 'batch_invalid_jsonl' });
     expect((refusal as Error).message).toMatch(/Line 2: body\.prompt is required for \/v1\/completions/);
   });

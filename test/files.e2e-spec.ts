@@ -293,11 +293,19 @@ describe(FilesService.name, () => {
       });
 
       it.each([
-        ['a line without custom_id', { method: 'POST', url: '/v1/chat/completions', body: { model: 'batch-test-model', messages: [{ role: 'user', content: 'hi' }] } }, /Line 2: custom_id/],
+        [
+          'a line without custom_id',
+          { method: 'POST', url: '/v1/chat/completions', body: { model: 'batch-test-model', messages: [{ role: 'user', content: 'hi' }] } },
+          /Line 2: custom_id/,
+        ],
         ['a duplicate custom_id', requestLine(1), /Line 2: custom_id 'req-1' is a duplicate of line 1/],
         ['a method other than POST', { ...requestLine(2), method: 'GET' }, /Line 2: method/],
         ['a url that is no batch endpoint', { ...requestLine(2), url: '/v1/images/generations' }, /Line 2: url/],
-        ['a body without the field its endpoint requires', { ...requestLine(2), url: '/v1/embeddings' }, /Line 2: body\.input is required for \/v1\/embeddings/],
+        [
+          'a body without the field its endpoint requires',
+          { ...requestLine(2), url: '/v1/embeddings' },
+          /Line 2: body\.input is required for \/v1\/embeddings/,
+        ],
         ['a body without model', { ...requestLine(2), body: { messages: [] } }, /Line 2: body\.model/],
       ])('accepts a file with %s and reports it only when a batch is created from it', async (_name, second, reported) => {
         const tenant = await gw.newTenant();
@@ -307,9 +315,10 @@ describe(FilesService.name, () => {
         expect(file).toMatchObject({ bytes: Buffer.byteLength(content), status: 'processed', purpose: 'batch' });
         await expect(tenant.openai.files.retrieve(file.id)).resolves.toEqual(file);
 
-        const refusal = await tenant.openai.batches
-          .create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' })
-          .then(() => null, (err: unknown) => err as APIError);
+        const refusal = await tenant.openai.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' }).then(
+          () => null,
+          (err: unknown) => err as APIError,
+        );
         expect(refusal).toBeInstanceOf(OpenAI.APIError);
         expect({ status: refusal!.status, code: refusal!.code, message: refusal!.message }).toEqual({
           status: 400,
@@ -387,10 +396,22 @@ describe(FilesService.name, () => {
         push(head + requestFile(500));
 
         // The upload is under way once its pieces appear in storage; then the client goes away.
-        await waitFor(async () => newNames(gw, onDisk), (names) => names.length > 0, 10_000, 10);
+        await waitFor(
+          async () => newNames(gw, onDisk),
+          (names) => names.length > 0,
+          10_000,
+          10,
+        );
         aborter.abort();
         await expect(request).resolves.toBe('AbortError');
-        await expect(waitFor(async () => newNames(gw, onDisk), (names) => names.length === 0, 5_000, 20)).resolves.toEqual([]);
+        await expect(
+          waitFor(
+            async () => newNames(gw, onDisk),
+            (names) => names.length === 0,
+            5_000,
+            20,
+          ),
+        ).resolves.toEqual([]);
         await expect(listIds(gw, tenant)).resolves.toEqual([]);
       });
 
@@ -406,7 +427,12 @@ describe(FilesService.name, () => {
 
       it('refuses an invalid purpose sent after the file, once the file has been streamed to storage', async () => {
         const tenant = await gw.newTenant();
-        await expectUploadRefused(gw, tenant, { purpose: 'assistants', file: requestFile(200), fileFirst: true }, { status: 400, code: 'invalid_purpose', param: 'purpose' });
+        await expectUploadRefused(
+          gw,
+          tenant,
+          { purpose: 'assistants', file: requestFile(200), fileFirst: true },
+          { status: 400, code: 'invalid_purpose', param: 'purpose' },
+        );
       });
 
       it.each([
@@ -427,7 +453,12 @@ describe(FilesService.name, () => {
       ])('refuses a line that is %s with batch_invalid_jsonl naming the line', async (_name, bad) => {
         const tenant = await gw.newTenant();
         const content = jsonl([good, bad, requestLine(3)]);
-        await expectUploadRefused(gw, tenant, { purpose: 'batch', file: content }, { status: 400, code: 'batch_invalid_jsonl', param: 'file', message: /\bLine 2\b/ });
+        await expectUploadRefused(
+          gw,
+          tenant,
+          { purpose: 'batch', file: content },
+          { status: 400, code: 'batch_invalid_jsonl', param: 'file', message: /\bLine 2\b/ },
+        );
       });
 
       it('refuses a bad line far into a large file, naming its line, with nothing left by the time it answers', async () => {
@@ -435,20 +466,35 @@ describe(FilesService.name, () => {
         // About 150 kB: the bad line arrives several chunks in, after earlier ones were written to storage.
         const lines: unknown[] = Array.from({ length: 1000 }, (_, i) => requestLine(i));
         lines[700] = '{"custom_id": oops}';
-        await expectUploadRefused(gw, tenant, { purpose: 'batch', file: jsonl(lines) }, { status: 400, code: 'batch_invalid_jsonl', param: 'file', message: /\bLine 701\b/ });
+        await expectUploadRefused(
+          gw,
+          tenant,
+          { purpose: 'batch', file: jsonl(lines) },
+          { status: 400, code: 'batch_invalid_jsonl', param: 'file', message: /\bLine 701\b/ },
+        );
       });
 
       it('refuses a blank line in the middle with batch_invalid_jsonl naming the blank line', async () => {
         const tenant = await gw.newTenant();
         const content = jsonl([good, '', requestLine(3)]);
-        await expectUploadRefused(gw, tenant, { purpose: 'batch', file: content }, { status: 400, code: 'batch_invalid_jsonl', param: 'file', message: /\bLine 2\b/ });
+        await expectUploadRefused(
+          gw,
+          tenant,
+          { purpose: 'batch', file: content },
+          { status: 400, code: 'batch_invalid_jsonl', param: 'file', message: /\bLine 2\b/ },
+        );
       });
 
       it('refuses invalid UTF-8 with batch_invalid_jsonl naming the line', async () => {
         const tenant = await gw.newTenant();
         const bad = Buffer.concat([Buffer.from('{"custom_id":"req-2","note":"'), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('"}')]);
         const content = Buffer.concat([Buffer.from(jsonl([good])), bad, Buffer.from('\n' + jsonl([requestLine(3)]))]);
-        await expectUploadRefused(gw, tenant, { purpose: 'batch', file: content }, { status: 400, code: 'batch_invalid_jsonl', param: 'file', message: /\bLine 2\b/ });
+        await expectUploadRefused(
+          gw,
+          tenant,
+          { purpose: 'batch', file: content },
+          { status: 400, code: 'batch_invalid_jsonl', param: 'file', message: /\bLine 2\b/ },
+        );
       });
 
       it.each([
@@ -474,7 +520,13 @@ describe(FilesService.name, () => {
         for (const prefix of PREFIXES) {
           const page = (query: string) => send(gw, tenant.apiKey, 'GET', `${prefix}/files${query}`).then((r) => ok(r, prefix));
           const first = await page('?limit=2');
-          expect(first).toEqual({ object: 'list', data: [expect.objectContaining({ id: u5 }), expect.objectContaining({ id: u4 })], first_id: u5, last_id: u4, has_more: true });
+          expect(first).toEqual({
+            object: 'list',
+            data: [expect.objectContaining({ id: u5 }), expect.objectContaining({ id: u4 })],
+            first_id: u5,
+            last_id: u4,
+            has_more: true,
+          });
           const second = await page(`?limit=2&after=${u4}`);
           expect(second).toMatchObject({ first_id: u3, last_id: u2, has_more: true });
           expect(second.data.map((f: { id: string }) => f.id)).toEqual([u3, u2]);
@@ -529,9 +581,15 @@ describe(FilesService.name, () => {
         expect(batch).toMatchObject({ status: 'completed', output_file_id: expect.stringMatching(/^file-/) });
         const outputId = batch.output_file_id!;
 
-        await expect(tenant.openai.files.retrieve(outputId)).resolves.toMatchObject({ id: outputId, object: 'file', purpose: 'batch_output', status: 'processed' });
+        await expect(tenant.openai.files.retrieve(outputId)).resolves.toMatchObject({
+          id: outputId,
+          object: 'file',
+          purpose: 'batch_output',
+          status: 'processed',
+        });
         for (const prefix of PREFIXES) {
-          const ids = async (query: string) => ok(await send(gw, tenant.apiKey, 'GET', `${prefix}/files${query}`), prefix).data.map((f: { id: string }) => f.id);
+          const ids = async (query: string) =>
+            ok(await send(gw, tenant.apiKey, 'GET', `${prefix}/files${query}`), prefix).data.map((f: { id: string }) => f.id);
           await expect(ids('?purpose=batch')).resolves.toEqual([input.id]);
           await expect(ids('?purpose=batch_output')).resolves.toEqual([outputId]);
           await expect(ids('')).resolves.toEqual([outputId, input.id]);
@@ -546,7 +604,10 @@ describe(FilesService.name, () => {
 
         await expect(tenant.openai.files.delete(file.id)).resolves.toEqual({ id: file.id, object: 'file', deleted: true });
 
-        const notFound = await tenant.openai.files.retrieve(file.id).then(() => null, (err: unknown) => err);
+        const notFound = await tenant.openai.files.retrieve(file.id).then(
+          () => null,
+          (err: unknown) => err,
+        );
         expect(notFound).toBeInstanceOf(OpenAI.NotFoundError);
         expect((notFound as InstanceType<typeof OpenAI.NotFoundError>).status).toBe(404);
         await expectSdkError(tenant.openai.files.content(file.id), 404, 'not_found');
@@ -575,7 +636,11 @@ describe(FilesService.name, () => {
       it('answers 404 not_found for an unknown file id under both prefixes', async () => {
         const tenant = await gw.newTenant();
         for (const prefix of PREFIXES) {
-          for (const [method, path] of [['GET', ''], ['GET', '/content'], ['DELETE', '']]) {
+          for (const [method, path] of [
+            ['GET', ''],
+            ['GET', '/content'],
+            ['DELETE', ''],
+          ]) {
             const res = await send(gw, tenant.apiKey, method, `${prefix}/files/file-doesnotexist${path}`);
             expectError(res, prefix, { status: 404, code: 'not_found', message: /file-doesnotexist/ });
           }
@@ -592,7 +657,11 @@ describe(FilesService.name, () => {
         const own = await sdkUpload(other, requestFile(1));
 
         for (const prefix of PREFIXES) {
-          for (const [method, path] of [['GET', ''], ['GET', '/content'], ['DELETE', '']]) {
+          for (const [method, path] of [
+            ['GET', ''],
+            ['GET', '/content'],
+            ['DELETE', ''],
+          ]) {
             const res = await send(gw, other.apiKey, method, `${prefix}/files/${file.id}${path}`);
             expectError(res, prefix, { status: 404, code: 'not_found' });
             expect(res.bytes.toString('utf8')).not.toContain('custom_id');
@@ -620,7 +689,12 @@ describe(FilesService.name, () => {
         const tenant = await gw.newTenant();
         const file = await sdkUpload(tenant, requestFile(1));
         for (const prefix of PREFIXES) {
-          for (const [method, path] of [['GET', ''], ['GET', `/${file.id}`], ['GET', `/${file.id}/content`], ['DELETE', `/${file.id}`]]) {
+          for (const [method, path] of [
+            ['GET', ''],
+            ['GET', `/${file.id}`],
+            ['GET', `/${file.id}/content`],
+            ['DELETE', `/${file.id}`],
+          ]) {
             const res = await send(gw, key, method, `${prefix}/files${path}`);
             expectError(res, prefix, { status: 401, code: 'invalid_api_key', type: 'authentication_error', param: null });
           }
@@ -630,7 +704,10 @@ describe(FilesService.name, () => {
 
       it('makes the SDK throw AuthenticationError for an unknown key', async () => {
         const stranger = new OpenAI({ apiKey: 'sk-unknown-key-0123456789abcdef', baseURL: `${gw.url}/v1`, maxRetries: 0 });
-        const error = await stranger.files.list().then(() => null, (err: unknown) => err);
+        const error = await stranger.files.list().then(
+          () => null,
+          (err: unknown) => err,
+        );
         expect(error).toBeInstanceOf(OpenAI.AuthenticationError);
         expect(error).toMatchObject({ status: 401, code: 'invalid_api_key', type: 'authentication_error' });
       });
@@ -690,13 +767,23 @@ describe(FilesService.name, () => {
     it('refuses a line over MAX_LINE_BYTES with batch_invalid_jsonl naming the line', async () => {
       const tenant = await gw.newTenant();
       const content = jsonl([lineOfBytes(1, 200), lineOfBytes(2, MAX_LINE_BYTES + 1)]);
-      await expectUploadRefused(gw, tenant, { purpose: 'batch', file: content }, { status: 400, code: 'batch_invalid_jsonl', param: 'file', message: /\bLine 2\b/ });
+      await expectUploadRefused(
+        gw,
+        tenant,
+        { purpose: 'batch', file: content },
+        { status: 400, code: 'batch_invalid_jsonl', param: 'file', message: /\bLine 2\b/ },
+      );
     });
 
     it('refuses a last line over MAX_LINE_BYTES without a newline after it', async () => {
       const tenant = await gw.newTenant();
       const content = lineOfBytes(1, MAX_LINE_BYTES + 1);
-      await expectUploadRefused(gw, tenant, { purpose: 'batch', file: content }, { status: 400, code: 'batch_invalid_jsonl', param: 'file', message: /\bLine 1\b/ });
+      await expectUploadRefused(
+        gw,
+        tenant,
+        { purpose: 'batch', file: content },
+        { status: 400, code: 'batch_invalid_jsonl', param: 'file', message: /\bLine 1\b/ },
+      );
     });
 
     it('refuses more than MAX_FILE_LINES lines with too_many_lines', async () => {

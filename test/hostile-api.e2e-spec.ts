@@ -123,7 +123,10 @@ describe('A hostile client', () => {
       ['constructor holding a number', '{"constructor":5}'],
       ['valueOf holding a 513-character value', `{"valueOf":"${'v'.repeat(513)}"}`],
       ['toString holding null', '{"toString":null}'],
-      ['16 good pairs and a 17th named constructor', JSON.stringify(Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`k${i}`, 'v']))).replace('{', '{"constructor":"c",')],
+      [
+        '16 good pairs and a 17th named constructor',
+        JSON.stringify(Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`k${i}`, 'v']))).replace('{', '{"constructor":"c",'),
+      ],
       ['a 65-character key beside __proto__', `{"__proto__":"p","${'k'.repeat(65)}":"v"}`],
     ])('are validated like any other key: %s is refused with 400, nothing stored, nothing polluted', async (_what, metadata) => {
       const error = await expectRefused(gw, tenant.apiKey, 'POST', '/batches', batchBody(fileId, { metadata: JSON.parse(metadata) }));
@@ -150,9 +153,10 @@ describe('A hostile client', () => {
         param: 'callback_url',
         message: expect.stringMatching(/^callback_url must not be empty/),
       });
-      const viaSdk = await tenant.openai.batches
-        .create({ ...batchBody(fileId), callback_url: '' } as unknown as OpenAI.BatchCreateParams)
-        .then(() => null, (err: unknown) => err);
+      const viaSdk = await tenant.openai.batches.create({ ...batchBody(fileId), callback_url: '' } as unknown as OpenAI.BatchCreateParams).then(
+        () => null,
+        (err: unknown) => err,
+      );
       expect(viaSdk).toBeInstanceOf(OpenAI.BadRequestError);
       expect(viaSdk).toMatchObject({ status: 400, param: 'callback_url' });
       expect(await batchIds(gw, tenant)).toEqual([]);
@@ -263,7 +267,12 @@ describe('SSRF with WEBHOOK_ALLOW_PRIVATE=false', () => {
 
   it.each(embedded)('refuses callback_url %s under both envelopes with 400, creating nothing', async (url) => {
     const error = await expectRefused(gw, tenant.apiKey, 'POST', '/batches', batchBody(fileId, { callback_url: url }));
-    expect(error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_request_error', param: 'callback_url', message: expect.stringMatching(/is not public/) });
+    expect(error).toMatchObject({
+      type: 'invalid_request_error',
+      code: 'invalid_request_error',
+      param: 'callback_url',
+      message: expect.stringMatching(/is not public/),
+    });
     expect(await batchIds(gw, tenant)).toEqual([]);
   });
 
@@ -309,7 +318,9 @@ describe('A failing query', () => {
         await pg.end();
       } else {
         const db = new Database(join(env.DATA_DIR, 'gateway.sqlite'));
-        db.exec(`CREATE TRIGGER hostile_marker BEFORE INSERT ON batches WHEN NEW.metadata LIKE '%marker-%' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`);
+        db.exec(
+          `CREATE TRIGGER hostile_marker BEFORE INSERT ON batches WHEN NEW.metadata LIKE '%marker-%' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`,
+        );
         db.close();
       }
       const api = restClient(child, apiKey);

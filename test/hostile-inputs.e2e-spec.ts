@@ -192,12 +192,27 @@ describe('Hostile inputs', () => {
       const before = upstream.totalRequests();
       const logBefore = gateway.output.length;
       const created = await api.createBatch(fileId);
-      await waitFor(() => api.batch(created.id), (b) => b.status === 'in_progress');
-      const warnings = () => gateway.output.slice(logBefore).split('\n').filter((l) => l.includes(created.id) && l.includes('could not be sent')).length;
-      await waitFor(async () => warnings(), (n) => n >= 1, 10_000);
+      await waitFor(
+        () => api.batch(created.id),
+        (b) => b.status === 'in_progress',
+      );
+      const warnings = () =>
+        gateway.output
+          .slice(logBefore)
+          .split('\n')
+          .filter((l) => l.includes(created.id) && l.includes('could not be sent')).length;
+      await waitFor(
+        async () => warnings(),
+        (n) => n >= 1,
+        10_000,
+      );
       const first = warnings();
       const since = Date.now();
-      await waitFor(async () => warnings(), (n) => n >= first + 3, 10_000);
+      await waitFor(
+        async () => warnings(),
+        (n) => n >= first + 3,
+        10_000,
+      );
       // Three more warnings took about three scheduler ticks (500 ms each): a pause per tick, not a spin.
       expect(Date.now() - since).toBeGreaterThanOrEqual(900);
       expect(upstream.totalRequests()).toBe(before);
@@ -245,7 +260,11 @@ describe('Hostile inputs', () => {
       ],
     ])('refuses a file with %s at create, naming the line, under both envelopes', async (_name, override, reason) => {
       const fileId = await upload(jsonl([requestLine(1), { ...requestLine(2), ...override }]));
-      const openai = await rest(gw, tenant.apiKey, 'POST', '/v1/batches', { input_file_id: fileId, endpoint: '/v1/chat/completions', completion_window: '24h' });
+      const openai = await rest(gw, tenant.apiKey, 'POST', '/v1/batches', {
+        input_file_id: fileId,
+        endpoint: '/v1/chat/completions',
+        completion_window: '24h',
+      });
       expect(openai.status).toBe(400);
       expect(openai.body.error).toMatchObject({ code: 'batch_invalid_jsonl', param: 'input_file_id' });
       expect(openai.body.error.message).toContain(`Line 2: ${reason}`);
@@ -257,7 +276,11 @@ describe('Hostile inputs', () => {
     it('keeps a bounded model list for a file of many long model names, and answers create with a short message', async () => {
       const lines = Array.from({ length: 20 }, (_, i) => requestLine(i, `${'m'.repeat(250)}-${i}`));
       const fileId = await upload(jsonl(lines));
-      const created = await rest(gw, tenant.apiKey, 'POST', '/v1/batches', { input_file_id: fileId, endpoint: '/v1/chat/completions', completion_window: '24h' });
+      const created = await rest(gw, tenant.apiKey, 'POST', '/v1/batches', {
+        input_file_id: fileId,
+        endpoint: '/v1/chat/completions',
+        completion_window: '24h',
+      });
       expect(created.status).toBe(400);
       expect(created.body.error.code).toBe('batch_multiple_models');
       expect(created.body.error.message).toMatch(/uses at least 8:/);
@@ -298,19 +321,20 @@ describe('Hostile inputs', () => {
       };
       // Control characters arrive only percent-encoded (RFC 5987 filename*): busboy refuses them raw.
       const boundary = `b${tag()}`;
-      const raw = (encoded: string) => [
-        `--${boundary}`,
-        'Content-Disposition: form-data; name="purpose"',
-        '',
-        'batch',
-        `--${boundary}`,
-        `Content-Disposition: form-data; name="file"; filename*=UTF-8''${encoded}`,
-        'Content-Type: application/jsonl',
-        '',
-        jsonl([requestLine(1)]),
-        `--${boundary}--`,
-        '',
-      ].join('\r\n');
+      const raw = (encoded: string) =>
+        [
+          `--${boundary}`,
+          'Content-Disposition: form-data; name="purpose"',
+          '',
+          'batch',
+          `--${boundary}`,
+          `Content-Disposition: form-data; name="file"; filename*=UTF-8''${encoded}`,
+          'Content-Type: application/jsonl',
+          '',
+          jsonl([requestLine(1)]),
+          `--${boundary}--`,
+          '',
+        ].join('\r\n');
       const uploadEncoded = async (encoded: string) => {
         const res = await fetch(`${gw.url}/v1/files`, {
           method: 'POST',
@@ -350,7 +374,13 @@ describe('Hostile inputs', () => {
         ['a body over the limit', oversized, json, 413, 'request_too_large'],
         ['charset=foo', '{"input_file_id":"file-x"}', { 'content-type': 'application/json; charset=foo' }, 415, 'unsupported_media_type'],
         ['Content-Encoding: compress', '{"input_file_id":"file-x"}', { ...json, 'content-encoding': 'compress' }, 415, 'unsupported_media_type'],
-        ['Content-Encoding: br with data that is not brotli', '{"input_file_id":"file-x"}', { ...json, 'content-encoding': 'br' }, 400, 'invalid_request_error'],
+        [
+          'Content-Encoding: br with data that is not brotli',
+          '{"input_file_id":"file-x"}',
+          { ...json, 'content-encoding': 'br' },
+          400,
+          'invalid_request_error',
+        ],
         ['Content-Encoding: br with a brotli body (decoded, then an unknown file)', brotli, { ...json, 'content-encoding': 'br' }, 404, 'not_found'],
         ['a gzip bomb', bomb, { ...json, 'content-encoding': 'gzip' }, 413, 'request_too_large'],
         ['malformed JSON', '{"input_file_id":', json, 400, 'invalid_request_error'],
@@ -372,11 +402,13 @@ describe('Hostile inputs', () => {
     it('refuses a provider whose api_key_env lacks the configured prefix, through the admin API', async () => {
       const admin = adminClient(gw.url, gw.adminToken);
       for (const apiKeyEnv of ['ADMIN_TOKEN', 'DATABASE_URL', 'BOOTSTRAP_API_KEY']) {
-        const res = await admin.request(
-          `mutation($p: ProviderUpsertInput!) { upsertProvider(input: $p) { id } }`,
-          { p: { id: `leak-${tag()}`, kind: 'openai', baseUrl: 'http://127.0.0.1:9/v1', apiKeyEnv, maxConcurrency: 1 } },
-        );
-        expect(res.errors?.[0]).toMatchObject({ message: expect.stringContaining('api_key_env must start with UPSTREAM_'), extensions: { code: 'invalid_request_error' } });
+        const res = await admin.request(`mutation($p: ProviderUpsertInput!) { upsertProvider(input: $p) { id } }`, {
+          p: { id: `leak-${tag()}`, kind: 'openai', baseUrl: 'http://127.0.0.1:9/v1', apiKeyEnv, maxConcurrency: 1 },
+        });
+        expect(res.errors?.[0]).toMatchObject({
+          message: expect.stringContaining('api_key_env must start with UPSTREAM_'),
+          extensions: { code: 'invalid_request_error' },
+        });
       }
       const providers = await admin.query<{ providers: { id: string }[] }>('{ providers { id } }');
       expect(providers.providers.filter((p) => p.id.startsWith('leak-'))).toEqual([]);
@@ -392,7 +424,9 @@ describe('Hostile inputs', () => {
       const exited = once(child.launch(), 'exit');
       const [code] = await exited;
       expect(code).toBe(1);
-      expect(child.output).toMatch(/ROUTING_FILE \S+ is invalid: Provider 'fake': api_key_env must start with UPSTREAM_ \(API_KEY_ENV_PREFIX\); got ADMIN_TOKEN/);
+      expect(child.output).toMatch(
+        /ROUTING_FILE \S+ is invalid: Provider 'fake': api_key_env must start with UPSTREAM_ \(API_KEY_ENV_PREFIX\); got ADMIN_TOKEN/,
+      );
     } finally {
       await cleanup();
     }

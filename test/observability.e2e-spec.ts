@@ -76,7 +76,6 @@ async function scrape(url: string): Promise<Scrape> {
   return parseExposition(await res.text());
 }
 
-
 const UPSTREAM = 'batch_gateway_upstream_requests_total';
 const LATENCY_COUNT = 'batch_gateway_upstream_latency_seconds_count';
 const HTTP = 'batch_gateway_http_requests_total';
@@ -164,7 +163,6 @@ describe('Observability', () => {
         await broken.close();
       }
     });
-
   });
 
   describe('metrics', () => {
@@ -212,7 +210,11 @@ describe('Observability', () => {
       expect(mid.batch.progress).toBeLessThan(1);
       expect(mid.batch.progress).toBeCloseTo((c.completed + c.failed) / c.total, 9);
 
-      await waitFor(() => tenant.openai.batches.retrieve(batch.id), (b) => b.status === 'completed', 60_000);
+      await waitFor(
+        () => tenant.openai.batches.retrieve(batch.id),
+        (b) => b.status === 'completed',
+        60_000,
+      );
       await receiver.waitForRequests(hooksBefore + 1, 30_000);
       // The delivery counter moves right after the receiver answers; the queued lines gauge drops at the next scheduler tick.
       const after = await waitFor(
@@ -232,7 +234,7 @@ describe('Observability', () => {
       expect(delta(LATENCY_COUNT, { provider: PROVIDER })).toBe(total + retriedLines);
       expect(after.value(LATENCY_COUNT, { provider: PROVIDER })).toBeGreaterThan(during.value(LATENCY_COUNT, { provider: PROVIDER }));
       // With a 30 ms upstream, the histogram's sum must be at least 30 ms per attempt.
-      expect(delta('batch_gateway_upstream_latency_seconds_sum', { provider: PROVIDER })).toBeGreaterThanOrEqual(((total + retriedLines) * 0.03) * 0.9);
+      expect(delta('batch_gateway_upstream_latency_seconds_sum', { provider: PROVIDER })).toBeGreaterThanOrEqual((total + retriedLines) * 0.03 * 0.9);
       expect(delta(WEBHOOKS, { outcome: 'delivered' })).toBe(1);
       expect(after.value(BATCHES, { status: 'in_progress' })).toBe(0);
       expect(delta(BATCHES, { status: 'completed' })).toBe(1);
@@ -243,7 +245,10 @@ describe('Observability', () => {
       const tenant = await gw.newTenant('obs-http');
       const batch = await runBatch(tenant, lines(2, 500));
       // Finished before the next test reads its before-and-after figures.
-      await waitFor(() => tenant.openai.batches.retrieve(batch.id), (b) => b.status === 'completed');
+      await waitFor(
+        () => tenant.openai.batches.retrieve(batch.id),
+        (b) => b.status === 'completed',
+      );
       const unknownPath = `/v1/nothing-here-${randomBytes(6).toString('hex')}`;
       const auth = { authorization: `Bearer ${tenant.apiKey}` };
       const before = await scrape(gw.url);
@@ -293,7 +298,9 @@ describe('Observability', () => {
       expect(Array.isArray(router?.stack)).toBe(true);
       const routes = (router.stack as { route?: { path: string | string[]; methods: Record<string, boolean> } }[])
         .filter((layer) => layer.route)
-        .flatMap((layer) => (Array.isArray(layer.route!.path) ? layer.route!.path : [layer.route!.path]).map((path) => ({ path, methods: layer.route!.methods })));
+        .flatMap((layer) =>
+          (Array.isArray(layer.route!.path) ? layer.route!.path : [layer.route!.path]).map((path) => ({ path, methods: layer.route!.methods })),
+        );
       // Not vacuous: the walk does see the routes outside the API too.
       expect(routes.map((r) => r.path)).toEqual(expect.arrayContaining(['/healthz', '/readyz', '/metrics', '/openapi.json']));
       const served = routes
@@ -366,8 +373,14 @@ describe('Observability', () => {
       const before = (await admin.query<{ overview: Overview }>(OVERVIEW)).overview;
       const metricsBefore = await scrape(gw.url);
 
-      const batch = await runBatch(tenant, lines(total, 900, (i) => (i < failing ? '#status=400' : null)));
-      const done = await waitFor(() => tenant.openai.batches.retrieve(batch.id), (b) => b.status === 'completed');
+      const batch = await runBatch(
+        tenant,
+        lines(total, 900, (i) => (i < failing ? '#status=400' : null)),
+      );
+      const done = await waitFor(
+        () => tenant.openai.batches.retrieve(batch.id),
+        (b) => b.status === 'completed',
+      );
       expect(done.request_counts).toEqual({ total, completed: total - failing, failed: failing });
 
       const data = await admin.query<{ overview: Overview; batch: { status: string; progress: number } }>(
@@ -468,7 +481,9 @@ describe('Logs at debug level', () => {
       expect(webhookSecret).toMatch(/^whsec_[A-Za-z0-9+/]+=*$/);
       // The webhook was signed with this very secret (Standard Webhooks), so looking for it in the logs means something.
       const signed = `${String(hook.headers['webhook-id'])}.${String(hook.headers['webhook-timestamp'])}.${hook.body}`;
-      const expected = createHmac('sha256', Buffer.from(webhookSecret.slice('whsec_'.length), 'base64')).update(signed).digest('base64');
+      const expected = createHmac('sha256', Buffer.from(webhookSecret.slice('whsec_'.length), 'base64'))
+        .update(signed)
+        .digest('base64');
       expect(String(hook.headers['webhook-signature']).split(' ')).toContain(`v1,${expected}`);
 
       const { createApiKey } = await admin.query<{ createApiKey: { secret: string } }>('mutation($id: ID!) { createApiKey(accountId: $id) { secret } }', {

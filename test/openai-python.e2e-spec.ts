@@ -136,7 +136,13 @@ describe('the official openai Python SDK', () => {
     expect(r.done.usage_types).toEqual({ input_tokens: 'int', output_tokens: 'int', total_tokens: 'int', cached_tokens: 'int', reasoning_tokens: 'int' });
     expect(usage.total_tokens).toBe(usage.input_tokens + usage.output_tokens);
     if (endpoint === '/v1/moderations') {
-      expect(usage).toEqual({ input_tokens: 0, output_tokens: 0, total_tokens: 0, input_tokens_details: { cached_tokens: 0 }, output_tokens_details: { reasoning_tokens: 0 } });
+      expect(usage).toEqual({
+        input_tokens: 0,
+        output_tokens: 0,
+        total_tokens: 0,
+        input_tokens_details: { cached_tokens: 0 },
+        output_tokens_details: { reasoning_tokens: 0 },
+      });
     } else {
       expect(usage.input_tokens).toBeGreaterThan(0);
     }
@@ -148,7 +154,10 @@ describe('the official openai Python SDK', () => {
     expect(r.chosen.expires_at).toBe(r.chosen.created_at + 7200);
     expect(r.chosen_retrieved).toEqual(r.chosen);
     expect(r.default.expires_at).toBe(r.default.created_at + THIRTY_DAYS);
-    for (const [name, refused] of [['3599 s', r.too_short], ['2592001 s', r.too_long]] as [string, Refusal][]) {
+    for (const [name, refused] of [
+      ['3599 s', r.too_short],
+      ['2592001 s', r.too_long],
+    ] as [string, Refusal][]) {
       expect({ name, refused }).toEqual({
         name,
         refused: expect.objectContaining({ class: 'BadRequestError', status: 400, code: expect.any(String), param: expect.stringMatching(/^expires_after\b/) }),
@@ -207,7 +216,8 @@ describe('the official openai Python SDK', () => {
     expect(r.output).toHaveLength(completed);
     for (const line of r.output) expect(line.status_code).toBe(200);
     expect(r.errors).toHaveLength(failed);
-    for (const line of r.errors) expect(line).toEqual({ custom_id: line.custom_id, response: null, error: expect.objectContaining({ code: 'batch_cancelled' }) });
+    for (const line of r.errors)
+      expect(line).toEqual({ custom_id: line.custom_id, response: null, error: expect.objectContaining({ code: 'batch_cancelled' }) });
     const seen = [...r.output, ...r.errors].map((l: { custom_id: string }) => l.custom_id).sort();
     expect(seen).toEqual(Array.from({ length: CANCEL_LINES }, (_, i) => `slow-${i}`).sort());
   });

@@ -89,7 +89,12 @@ describe('Readiness and metrics with PostgreSQL or Redis unreachable', () => {
       expect((await answerWithin(`${outage.url}/metrics`, PROBE_BUDGET_MS)).status).toBe(200);
 
       await relay.restore();
-      await waitFor(() => answerWithin(`${outage.url}/readyz`, PROBE_BUDGET_MS), (r) => r.status === 200, 30_000, 100);
+      await waitFor(
+        () => answerWithin(`${outage.url}/readyz`, PROBE_BUDGET_MS),
+        (r) => r.status === 200,
+        30_000,
+        100,
+      );
     } finally {
       await relay.restore();
       await outage.close();
@@ -120,7 +125,12 @@ describe('Readiness and metrics with PostgreSQL or Redis unreachable', () => {
         await during();
       } finally {
         await relay.restore();
-        await waitFor(() => answerWithin(`${outage.url}/readyz`, 30_000), (r) => r.status === 200, 30_000, 100);
+        await waitFor(
+          () => answerWithin(`${outage.url}/readyz`, 30_000),
+          (r) => r.status === 200,
+          30_000,
+          100,
+        );
       }
     }
 

@@ -100,13 +100,21 @@ async function submit(tenant: Tenant, count: number, marker?: (i: number) => str
 }
 
 function untilFinished(tenant: Tenant, id: string, timeoutMs = 60_000): Promise<OpenAI.Batch> {
-  return waitFor(() => tenant.openai.batches.retrieve(id), (b) => TERMINAL.includes(b.status), timeoutMs, 50);
+  return waitFor(
+    () => tenant.openai.batches.retrieve(id),
+    (b) => TERMINAL.includes(b.status),
+    timeoutMs,
+    50,
+  );
 }
 
 async function fileLines(tenant: Tenant, fileId: string | null | undefined): Promise<ResultLine[]> {
   if (!fileId) return [];
   const text = await (await tenant.openai.files.content(fileId)).text();
-  return text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l));
+  return text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l));
 }
 
 async function results(tenant: Tenant, batch: { output_file_id?: string | null; error_file_id?: string | null }) {
@@ -134,10 +142,17 @@ function expectAnswers(output: ResultLine[], customIds: string[], contents: stri
     expect(line).toEqual({
       id: expect.stringMatching(/^batch_req_/),
       custom_id: line.custom_id,
-      response: { status_code: 200, request_id: expect.stringMatching(/\S/), body: expect.objectContaining({ object: 'chat.completion', model: UPSTREAM_MODEL }) },
+      response: {
+        status_code: 200,
+        request_id: expect.stringMatching(/\S/),
+        body: expect.objectContaining({ object: 'chat.completion', model: UPSTREAM_MODEL }),
+      },
       error: null,
     });
-    expect({ custom_id: line.custom_id, answer: line.response!.body.choices[0].message.content }).toEqual({ custom_id: line.custom_id, answer: `echo: ${content}` });
+    expect({ custom_id: line.custom_id, answer: line.response!.body.choices[0].message.content }).toEqual({
+      custom_id: line.custom_id,
+      answer: `echo: ${content}`,
+    });
   }
 }
 
@@ -160,13 +175,19 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
 
 /** The provider batches made for our batch `batchId`, by part number. */
 function partsOf(fake: FakeBatchProvider, batchId: string): FakeProviderBatch[] {
-  return fake.batches.filter((b) => b.metadata?.gateway_batch_id === batchId).sort((a, b) => Number(a.metadata!.gateway_part) - Number(b.metadata!.gateway_part));
+  return fake.batches
+    .filter((b) => b.metadata?.gateway_batch_id === batchId)
+    .sort((a, b) => Number(a.metadata!.gateway_part) - Number(b.metadata!.gateway_part));
 }
 
 /** The request lines of a provider batch's input file as uploaded. */
 function uploadedLines(fake: FakeBatchProvider, part: FakeProviderBatch): { custom_id: string; body: { model: string } }[] {
   const file = fake.files.get(part.input_file_id)!;
-  return file.bytes.toString('utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l));
+  return file.bytes
+    .toString('utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l));
 }
 
 /** The custom_ids the provider ran in every part of `batchId` (what it put in its output files). */
@@ -175,7 +196,11 @@ function finishedByProvider(fake: FakeBatchProvider, batchId: string): string[] 
 }
 
 async function expectProviderFilesDeleted(fake: FakeBatchProvider): Promise<void> {
-  const files = await waitFor(async () => [...fake.files.values()].map((f) => ({ id: f.id, purpose: f.purpose, deleted: f.deleted })), (fs) => fs.every((f) => f.deleted), 15_000);
+  const files = await waitFor(
+    async () => [...fake.files.values()].map((f) => ({ id: f.id, purpose: f.purpose, deleted: f.deleted })),
+    (fs) => fs.every((f) => f.deleted),
+    15_000,
+  );
   expect(files.length).toBeGreaterThan(0);
 }
 
@@ -275,30 +300,50 @@ describe('Provider Batch API executor', () => {
   });
 
   it.each([
-    ['/v1/responses', { input: 'hello there' }, (b: any) => expect(b).toMatchObject({ object: 'response', output: [{ content: [{ text: 'echo: hello there' }] }] })],
+    [
+      '/v1/responses',
+      { input: 'hello there' },
+      (b: any) => expect(b).toMatchObject({ object: 'response', output: [{ content: [{ text: 'echo: hello there' }] }] }),
+    ],
     ['/v1/embeddings', { input: 'hello there' }, (b: any) => expect(b).toMatchObject({ object: 'list', data: [{ object: 'embedding' }] })],
-    ['/v1/completions', { prompt: 'hello there' }, (b: any) => expect(b).toMatchObject({ object: 'text_completion', choices: [{ text: 'echo: hello there' }] })],
+    [
+      '/v1/completions',
+      { prompt: 'hello there' },
+      (b: any) => expect(b).toMatchObject({ object: 'text_completion', choices: [{ text: 'echo: hello there' }] }),
+    ],
     ['/v1/moderations', { input: 'hello there' }, (b: any) => expect(b).toMatchObject({ results: [{ flagged: false }] })],
-  ] as const)('runs a %s batch on the provider Batch API: submitted with that endpoint, every line mapped back, usage from its fields', async (endpoint, fields, shape) => {
-    rig = await startRig({ maxBatchLines: 2 });
-    const customIds = ['e-1', 'e-2', 'e-3'];
-    const content = jsonl(customIds.map((id) => ({ custom_id: id, method: 'POST', url: endpoint, body: { model: BATCH_MODEL, ...fields } })));
-    const file = await rig.tenant.openai.files.create({ file: await toFile(Buffer.from(content), 'requests.jsonl'), purpose: 'batch' });
-    const created = await rig.tenant.openai.batches.create({ input_file_id: file.id, endpoint, completion_window: '24h' });
-    const batch = await untilFinished(rig.tenant, created.id);
-    expect(batch).toMatchObject({ status: 'completed', endpoint, request_counts: { total: 3, completed: 3, failed: 0 } });
-    expect(rig.fake.batches.map((b) => b.endpoint)).toEqual([endpoint, endpoint]);
-    expect(rig.fake.counts.realtime).toBe(0);
-    const uploaded = [...rig.fake.files.values()].filter((f) => f.purpose === 'batch').flatMap((f) => f.bytes.toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)));
-    // Parts upload side by side, so in any order.
-    expect(uploaded.map((l) => [l.custom_id, l.url, l.body.model]).sort()).toEqual(customIds.map((id) => [id, endpoint, UPSTREAM_MODEL]));
-    const output = await fileLines(rig.tenant, batch.output_file_id);
-    expect(output.map((l) => l.custom_id)).toEqual(customIds);
-    for (const line of output) shape(line.response!.body);
-    const reported = output.reduce((sum, l) => sum + (l.response!.body.usage?.prompt_tokens ?? l.response!.body.usage?.input_tokens ?? 0), 0);
-    expect(batch.usage!.input_tokens).toBe(reported);
-    if (endpoint === '/v1/responses') expect(batch.usage).toMatchObject({ input_tokens_details: { cached_tokens: 3 }, output_tokens_details: { reasoning_tokens: 3 } });
-  });
+  ] as const)(
+    'runs a %s batch on the provider Batch API: submitted with that endpoint, every line mapped back, usage from its fields',
+    async (endpoint, fields, shape) => {
+      rig = await startRig({ maxBatchLines: 2 });
+      const customIds = ['e-1', 'e-2', 'e-3'];
+      const content = jsonl(customIds.map((id) => ({ custom_id: id, method: 'POST', url: endpoint, body: { model: BATCH_MODEL, ...fields } })));
+      const file = await rig.tenant.openai.files.create({ file: await toFile(Buffer.from(content), 'requests.jsonl'), purpose: 'batch' });
+      const created = await rig.tenant.openai.batches.create({ input_file_id: file.id, endpoint, completion_window: '24h' });
+      const batch = await untilFinished(rig.tenant, created.id);
+      expect(batch).toMatchObject({ status: 'completed', endpoint, request_counts: { total: 3, completed: 3, failed: 0 } });
+      expect(rig.fake.batches.map((b) => b.endpoint)).toEqual([endpoint, endpoint]);
+      expect(rig.fake.counts.realtime).toBe(0);
+      const uploaded = [...rig.fake.files.values()]
+        .filter((f) => f.purpose === 'batch')
+        .flatMap((f) =>
+          f.bytes
+            .toString('utf8')
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l)),
+        );
+      // Parts upload side by side, so in any order.
+      expect(uploaded.map((l) => [l.custom_id, l.url, l.body.model]).sort()).toEqual(customIds.map((id) => [id, endpoint, UPSTREAM_MODEL]));
+      const output = await fileLines(rig.tenant, batch.output_file_id);
+      expect(output.map((l) => l.custom_id)).toEqual(customIds);
+      for (const line of output) shape(line.response!.body);
+      const reported = output.reduce((sum, l) => sum + (l.response!.body.usage?.prompt_tokens ?? l.response!.body.usage?.input_tokens ?? 0), 0);
+      expect(batch.usage!.input_tokens).toBe(reported);
+      if (endpoint === '/v1/responses')
+        expect(batch.usage).toMatchObject({ input_tokens_details: { cached_tokens: 3 }, output_tokens_details: { reasoning_tokens: 3 } });
+    },
+  );
 
   it('splits 25 lines into three provider batches of 10, 10 and 5, maps every answer back and deletes the provider files', async () => {
     rig = await startRig({ maxBatchLines: 10 });
@@ -306,7 +351,12 @@ describe('Provider Batch API executor', () => {
     const { batch: created, customIds, contents } = await submit(tenant, 25);
 
     const batch = await untilFinished(tenant, created.id);
-    expect(batch).toMatchObject({ status: 'completed', error_file_id: null, output_file_id: expect.stringMatching(/^file-/), request_counts: { total: 25, completed: 25, failed: 0 } });
+    expect(batch).toMatchObject({
+      status: 'completed',
+      error_file_id: null,
+      output_file_id: expect.stringMatching(/^file-/),
+      request_counts: { total: 25, completed: 25, failed: 0 },
+    });
     const { output, errors } = await results(tenant, batch);
     expect(output).toHaveLength(25);
     expectEveryLineOnce(customIds, output, errors);
@@ -519,7 +569,11 @@ describe('Provider Batch API executor', () => {
       expect(line).toEqual({
         id: expect.stringMatching(/^batch_req_/),
         custom_id: line.custom_id,
-        response: { status_code: 400, request_id: expect.any(String), body: { error: expect.objectContaining({ type: 'invalid_request_error', message: expect.stringContaining('#status=400') }) } },
+        response: {
+          status_code: 400,
+          request_id: expect.any(String),
+          body: { error: expect.objectContaining({ type: 'invalid_request_error', message: expect.stringContaining('#status=400') }) },
+        },
         error: null,
       });
     }
@@ -540,7 +594,14 @@ describe('Provider Batch API executor', () => {
     expect(partsOf(fake, batch.id).map((p) => p.request_counts)).toEqual([{ total: 6, completed: 6, failed: 0 }]);
     const { output, errors } = await results(tenant, batch);
     expectEveryLineOnce(customIds, output, errors);
-    expect(errors).toEqual([{ id: expect.stringMatching(/^batch_req_/), custom_id: customIds[2], response: null, error: { code: 'upstream_missing_result', message: expect.any(String) } }]);
+    expect(errors).toEqual([
+      {
+        id: expect.stringMatching(/^batch_req_/),
+        custom_id: customIds[2],
+        response: null,
+        error: { code: 'upstream_missing_result', message: expect.any(String) },
+      },
+    ]);
     expectAnswers(output, customIds, contents);
     expect(batch.usage).toMatchObject(sumUsage(output));
   });
@@ -555,7 +616,11 @@ describe('Provider Batch API executor', () => {
     );
     const running = await r.tenant.openai.batches.retrieve(submitted.batch.id);
     expect(running.status).toBe('in_progress');
-    const endedBefore = new Set(partsOf(r.fake, submitted.batch.id).filter((p) => TERMINAL.includes(p.status)).map((p) => p.id));
+    const endedBefore = new Set(
+      partsOf(r.fake, submitted.batch.id)
+        .filter((p) => TERMINAL.includes(p.status))
+        .map((p) => p.id),
+    );
     return { ...submitted, endedBefore };
   }
 
@@ -573,7 +638,12 @@ describe('Provider Batch API executor', () => {
     expect(errors.length).toBeGreaterThan(0);
     expectAnswers(output, s.customIds, s.contents);
     for (const line of errors) {
-      expect(line).toEqual({ id: expect.stringMatching(/^batch_req_/), custom_id: line.custom_id, response: null, error: { code, message: expect.any(String) } });
+      expect(line).toEqual({
+        id: expect.stringMatching(/^batch_req_/),
+        custom_id: line.custom_id,
+        response: null,
+        error: { code, message: expect.any(String) },
+      });
     }
     expect(batch.request_counts).toEqual({ total: 30, completed: output.length, failed: errors.length });
     expect(batch.usage).toMatchObject(sumUsage(output));
@@ -588,7 +658,13 @@ describe('Provider Batch API executor', () => {
     expect(cancelling).toMatchObject({ id: s.batch.id, status: 'cancelling', cancelling_at: expect.any(Number), cancelled_at: null });
 
     const batch = await untilFinished(rig.tenant, s.batch.id);
-    expect(batch).toMatchObject({ status: 'cancelled', cancelling_at: cancelling.cancelling_at, cancelled_at: expect.any(Number), completed_at: null, expired_at: null });
+    expect(batch).toMatchObject({
+      status: 'cancelled',
+      cancelling_at: cancelling.cancelling_at,
+      cancelled_at: expect.any(Number),
+      completed_at: null,
+      expired_at: null,
+    });
     await expectStoppedWith(rig, batch, s, 'batch_cancelled');
   });
 
@@ -648,7 +724,10 @@ describe('Provider Batch API executor', () => {
     expectEveryLineOnce(customIds, output, errors);
     expect(errors.map((l) => l.custom_id)).toEqual(pick(customIds, range(10, 20)));
     for (const line of errors) {
-      expect(line).toMatchObject({ custom_id: line.custom_id, error: { code: 'upstream_batch_failed', message: expect.stringContaining('Enqueued token limit') } });
+      expect(line).toMatchObject({
+        custom_id: line.custom_id,
+        error: { code: 'upstream_batch_failed', message: expect.stringContaining('Enqueued token limit') },
+      });
     }
     expect(output.map((l) => l.custom_id)).toEqual(pick(customIds, [...range(0, 10), ...range(20, 30)]));
     expectAnswers(output, customIds, contents);
@@ -682,14 +761,23 @@ describe('Provider Batch API executor', () => {
     expectEveryLineOnce(customIds, output, errors);
     expect(errors.map((l) => l.custom_id)).toEqual(pick(customIds, range(20, 30)));
     for (const line of errors) {
-      expect(line).toMatchObject({ custom_id: line.custom_id, error: { code: 'upstream_batch_failed', message: expect.stringContaining('the request body is invalid') } });
+      expect(line).toMatchObject({
+        custom_id: line.custom_id,
+        error: { code: 'upstream_batch_failed', message: expect.stringContaining('the request body is invalid') },
+      });
     }
     expect(output.map((l) => l.custom_id)).toEqual(pick(customIds, range(0, 20)));
     expectAnswers(output, customIds, contents);
 
     const view = await adminView(gw, batch.id);
     expect(view.parts.map((p) => p.state)).toEqual(['collected', 'collected', 'failed']);
-    expect(view.parts[2]).toMatchObject({ firstLine: 21, lastLine: 30, providerBatchId: parts[2].id, providerStatus: 'failed', error: expect.stringContaining('the request body is invalid') });
+    expect(view.parts[2]).toMatchObject({
+      firstLine: 21,
+      lastLine: 30,
+      providerBatchId: parts[2].id,
+      providerStatus: 'failed',
+      error: expect.stringContaining('the request body is invalid'),
+    });
   });
 
   it('runs a provider without batch_api line by line on /chat/completions; the admin API shows and validates the batch settings', async () => {
@@ -709,7 +797,9 @@ describe('Provider Batch API executor', () => {
 
     const admin = adminClient(gw.url, gw.adminToken);
     const { providers } = await admin.query('{ providers { id batchApi batchPollIntervalMs maxBatchLines maxBatchBytes } }');
-    expect(providers.filter((p: { id: string }) => ['batchy', 'live'].includes(p.id)).sort((a: { id: string }, b: { id: string }) => a.id.localeCompare(b.id))).toEqual([
+    expect(
+      providers.filter((p: { id: string }) => ['batchy', 'live'].includes(p.id)).sort((a: { id: string }, b: { id: string }) => a.id.localeCompare(b.id)),
+    ).toEqual([
       { id: 'batchy', batchApi: true, batchPollIntervalMs: 100, maxBatchLines: 10, maxBatchBytes: DEFAULT_MAX_BATCH_BYTES },
       { id: 'live', batchApi: false, batchPollIntervalMs: 30_000, maxBatchLines: 50_000, maxBatchBytes: DEFAULT_MAX_BATCH_BYTES },
     ]);
@@ -719,7 +809,9 @@ describe('Provider Batch API executor', () => {
     const refused = await admin.request(upsert, { p: { ...base, id: 'zero-lines', batchApi: true, maxBatchLines: 0 } });
     expect(refused.errors?.[0]?.extensions?.code).toBe('invalid_request_error');
     expect(refused.errors?.[0]?.message).toMatch(/maxBatchLines/);
-    const accepted = await admin.query(upsert, { p: { ...base, id: 'tuned', batchApi: true, batchPollIntervalMs: 250, maxBatchLines: 5, maxBatchBytes: 4096 } });
+    const accepted = await admin.query(upsert, {
+      p: { ...base, id: 'tuned', batchApi: true, batchPollIntervalMs: 250, maxBatchLines: 5, maxBatchBytes: 4096 },
+    });
     expect(accepted.upsertProvider).toEqual({ id: 'tuned', batchApi: true, batchPollIntervalMs: 250, maxBatchLines: 5, maxBatchBytes: 4096 });
     const after = await admin.query('{ providers { id } }');
     expect(after.providers.map((p: { id: string }) => p.id)).toEqual(expect.arrayContaining(['batchy', 'live', 'tuned']));
@@ -759,7 +851,11 @@ describe('Provider Batch API executor across a SIGKILL', () => {
     const created = await api.createBatch(await api.upload(jsonl(lines)));
 
     const f = fake;
-    await waitFor(async () => f.createsStarted(), (n) => n >= 1, 60_000).catch((err) => {
+    await waitFor(
+      async () => f.createsStarted(),
+      (n) => n >= 1,
+      60_000,
+    ).catch((err) => {
       throw new Error(`${err.message}\n${gateway?.tail()}`);
     });
     await gateway.stop('SIGKILL');
@@ -770,7 +866,12 @@ describe('Provider Batch API executor across a SIGKILL', () => {
     fake.releaseHeldCreates();
 
     await gateway.start(API_KEY);
-    const batch = await waitFor(() => api.batch(created.id), (b: BatchObject) => TERMINAL.includes(b.status), FINISH_TIMEOUT_MS, 200).catch((err) => {
+    const batch = await waitFor(
+      () => api.batch(created.id),
+      (b: BatchObject) => TERMINAL.includes(b.status),
+      FINISH_TIMEOUT_MS,
+      200,
+    ).catch((err) => {
       throw new Error(`${err.message}\n${gateway?.tail()}`);
     });
     expect(batch).toMatchObject({ status: 'completed', request_counts: { total: 20, completed: 20, failed: 0 } });

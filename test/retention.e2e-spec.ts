@@ -67,7 +67,11 @@ const expiresAfterFields = (anchor: string, seconds: string): [string, string][]
 ];
 
 async function sdkUpload(tenant: Tenant, content: string, expiresAfter?: OpenAI.FileCreateParams.ExpiresAfter): Promise<OpenAI.FileObject> {
-  return tenant.openai.files.create({ file: await toFile(Buffer.from(content), 'requests.jsonl'), purpose: 'batch', ...(expiresAfter ? { expires_after: expiresAfter } : {}) });
+  return tenant.openai.files.create({
+    file: await toFile(Buffer.from(content), 'requests.jsonl'),
+    purpose: 'batch',
+    ...(expiresAfter ? { expires_after: expiresAfter } : {}),
+  });
 }
 
 /** Names in DATA_DIR/files: a file is stored as `<id>.jsonl` and `<id>.index`. */
@@ -99,7 +103,11 @@ async function expiredCount(gw: TestGateway, purpose: string): Promise<number> {
 }
 
 function untilFinished(tenant: Tenant, id: string): Promise<OpenAI.Batch> {
-  return waitFor(() => tenant.openai.batches.retrieve(id), (b) => TERMINAL.includes(b.status), 60_000);
+  return waitFor(
+    () => tenant.openai.batches.retrieve(id),
+    (b) => TERMINAL.includes(b.status),
+    60_000,
+  );
 }
 
 describe('File retention', () => {
@@ -111,7 +119,12 @@ describe('File retention', () => {
     upstream = await startFakeUpstream();
     dir = mkdtempSync(join(tmpdir(), 'bg-retention-'));
     writeFileSync(join(dir, 'routing.yaml'), fakeRouting(upstream.url, { model: MODEL }));
-    gw = await startGateway({ ROUTING_FILE: join(dir, 'routing.yaml'), UPSTREAM_FAKE_KEY: 'sk-fake', FILE_SWEEP_INTERVAL_MS: '200', UPSTREAM_TIMEOUT_MS: '60000' });
+    gw = await startGateway({
+      ROUTING_FILE: join(dir, 'routing.yaml'),
+      UPSTREAM_FAKE_KEY: 'sk-fake',
+      FILE_SWEEP_INTERVAL_MS: '200',
+      UPSTREAM_TIMEOUT_MS: '60000',
+    });
   });
 
   afterAll(async () => {
@@ -134,7 +147,10 @@ describe('File retention', () => {
       for (const prefix of PREFIXES) {
         for (const seconds of [3600, 2_592_000]) {
           for (const fileFirst of [false, true]) {
-            const file = unwrap(await formUpload(gw, tenant.apiKey, prefix, lines(['b']), expiresAfterFields('created_at', String(seconds)), fileFirst), prefix);
+            const file = unwrap(
+              await formUpload(gw, tenant.apiKey, prefix, lines(['b']), expiresAfterFields('created_at', String(seconds)), fileFirst),
+              prefix,
+            );
             expect({ prefix, seconds, fileFirst, expiresIn: file.expires_at - file.created_at }).toEqual({ prefix, seconds, fileFirst, expiresIn: seconds });
             await expect(tenant.openai.files.retrieve(file.id)).resolves.toMatchObject({ id: file.id, expires_at: file.created_at + seconds });
           }
@@ -184,7 +200,10 @@ describe('File retention', () => {
         [{ anchor: 'uploaded_at' as 'created_at', seconds: 7200 }, 'expires_after.anchor'],
       ];
       for (const [expiresAfter, param] of cases) {
-        const error = await sdkUpload(tenant, lines(['e']), expiresAfter).then(() => null, (err: unknown) => err);
+        const error = await sdkUpload(tenant, lines(['e']), expiresAfter).then(
+          () => null,
+          (err: unknown) => err,
+        );
         expect(error).toBeInstanceOf(OpenAI.BadRequestError);
         expect(error).toMatchObject({ status: 400, code: 'invalid_request_error', param });
       }
@@ -216,7 +235,10 @@ describe('File retention', () => {
       const tenant = await gw.newTenant();
       for (const prefix of PREFIXES) {
         const input = await sdkUpload(tenant, lines(['fine', '#status=400']));
-        const created = unwrap(await rest(gw, tenant.apiKey, 'POST', `${prefix}/batches`, { input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' }), prefix);
+        const created = unwrap(
+          await rest(gw, tenant.apiKey, 'POST', `${prefix}/batches`, { input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' }),
+          prefix,
+        );
         const batch = await untilFinished(tenant, created.id);
         for (const id of [batch.output_file_id!, batch.error_file_id!]) {
           const file = unwrap(await rest(gw, tenant.apiKey, 'GET', `${prefix}/files/${id}`), prefix);
@@ -249,7 +271,10 @@ describe('File retention', () => {
       const tenant = await gw.newTenant();
       const kept = await sdkUpload(tenant, lines(['kept']));
       const input = await sdkUpload(tenant, lines(['fine']));
-      const batch = await untilFinished(tenant, (await tenant.openai.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' })).id);
+      const batch = await untilFinished(
+        tenant,
+        (await tenant.openai.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' })).id,
+      );
       const output = batch.output_file_id!;
       const expiredBefore = { batch: await expiredCount(gw, 'batch'), output: await expiredCount(gw, 'batch_output') };
 
@@ -257,7 +282,11 @@ describe('File retention', () => {
       for (const id of [input.id, output]) await setFileExpiry(gw, id, nowSeconds() - 1);
       for (const id of [input.id, output]) {
         for (const prefix of PREFIXES) {
-          for (const [method, path] of [['GET', ''], ['GET', '/content'], ['DELETE', '']]) {
+          for (const [method, path] of [
+            ['GET', ''],
+            ['GET', '/content'],
+            ['DELETE', ''],
+          ]) {
             expectRefusal(await rest(gw, tenant.apiKey, method, `${prefix}/files/${id}${path}`), prefix, 404, 'not_found');
           }
           expectRefusal(await rest(gw, tenant.apiKey, 'GET', `${prefix}/files?after=${id}`), prefix, 404, 'not_found', 'after');
@@ -276,7 +305,10 @@ describe('File retention', () => {
       expect(await fileRowExists(gw, input.id)).toBe(true);
 
       for (const id of [input.id, output]) await setFileExpiry(gw, id, nowSeconds() - 3600);
-      await waitFor(async () => [...storedOf(gw, input.id), ...storedOf(gw, output)], (names) => names.length === 0);
+      await waitFor(
+        async () => [...storedOf(gw, input.id), ...storedOf(gw, output)],
+        (names) => names.length === 0,
+      );
       expect(await fileRowExists(gw, input.id)).toBe(false);
       expect(await fileRowExists(gw, output)).toBe(false);
       expect(await expiredCount(gw, 'batch')).toBeGreaterThanOrEqual(expiredBefore.batch + 1);
@@ -293,13 +325,19 @@ describe('File retention', () => {
       const tenant = await gw.newTenant();
       const input = await sdkUpload(tenant, lines(['#hang', '#hang']));
       const created = await tenant.openai.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
-      await waitFor(() => tenant.openai.batches.retrieve(created.id), (b) => b.status === 'in_progress');
+      await waitFor(
+        () => tenant.openai.batches.retrieve(created.id),
+        (b) => b.status === 'in_progress',
+      );
       const other = await sdkUpload(tenant, lines(['other']));
 
       // The input expires first, so any sweep that reaches the other file has looked at the input already.
       await setFileExpiry(gw, input.id, nowSeconds() - 7200);
       await setFileExpiry(gw, other.id, nowSeconds() - 3600);
-      await waitFor(() => fileRowExists(gw, other.id), (exists) => !exists);
+      await waitFor(
+        () => fileRowExists(gw, other.id),
+        (exists) => !exists,
+      );
       expect(storedOf(gw, other.id)).toEqual([]);
       expect(await fileRowExists(gw, input.id)).toBe(true);
       expect(storedOf(gw, input.id)).toEqual([`${input.id}.index`, `${input.id}.jsonl`]);
@@ -310,7 +348,10 @@ describe('File retention', () => {
       await tenant.openai.batches.cancel(created.id);
       const batch = await untilFinished(tenant, created.id);
       expect(batch).toMatchObject({ status: 'cancelled', request_counts: { total: 2, completed: 0, failed: 2 } });
-      await waitFor(() => fileRowExists(gw, input.id), (exists) => !exists);
+      await waitFor(
+        () => fileRowExists(gw, input.id),
+        (exists) => !exists,
+      );
       expect(storedOf(gw, input.id)).toEqual([]);
     });
   });

@@ -62,7 +62,14 @@ describe('Scale-out', () => {
     // Both workers have announced themselves before the measured batch exists, so each takes its half
     // of max_concurrency from its first request (a worker that joins later is not what this checks).
     const [victim] = await layout.startWorkers(2);
-    const cancelled = await withLogs(waitFor(() => api.batch(early.id), (b) => b.status === 'cancelled', FINISH_TIMEOUT_MS, 100));
+    const cancelled = await withLogs(
+      waitFor(
+        () => api.batch(early.id),
+        (b) => b.status === 'cancelled',
+        FINISH_TIMEOUT_MS,
+        100,
+      ),
+    );
     expect(cancelled.request_counts).toEqual({ total: 10, completed: 0, failed: 10 });
     expect((await api.lines(cancelled.error_file_id)).map((l) => l.error?.code)).toEqual(Array(10).fill('batch_cancelled'));
     expect(layout.upstream.totalRequests()).toBe(0);

@@ -34,7 +34,9 @@ describe('Fair scheduler across worker processes', () => {
   const withLogs = <T>(work: Promise<T>) => layout.withLogs(work);
 
   const submit = async (api: RestClient, prefix: string) =>
-    api.createBatch(await api.upload(jsonl(Array.from({ length: LINES }, (_, i) => requestLine(i, MODEL, { messages: [{ role: 'user', content: `${prefix} ${i}` }] })))));
+    api.createBatch(
+      await api.upload(jsonl(Array.from({ length: LINES }, (_, i) => requestLine(i, MODEL, { messages: [{ role: 'user', content: `${prefix} ${i}` }] })))),
+    );
 
   it('fills the provider from two workers without passing it, and splits it evenly between two accounts', async () => {
     const apiProcess = await layout.startApi(API_KEY);
@@ -50,7 +52,13 @@ describe('Fair scheduler across worker processes', () => {
     const [batchA, batchB] = [await submit(apiA, `workersA ${t}`), await submit(apiB, `workersB ${t}`)];
 
     const start = () => layout.upstream.arrivals.findIndex((c) => c.startsWith(`workersB ${t}`));
-    await withLogs(waitFor(async () => layout.upstream.arrivals.length, (n) => start() >= 0 && n - start() >= WINDOW, 60_000));
+    await withLogs(
+      waitFor(
+        async () => layout.upstream.arrivals.length,
+        (n) => start() >= 0 && n - start() >= WINDOW,
+        60_000,
+      ),
+    );
     const window = layout.upstream.arrivals.slice(start(), start() + WINDOW);
     const shareA = window.filter((c) => c.startsWith(`workersA ${t}`)).length / WINDOW;
     expect(shareA).toBeGreaterThanOrEqual(0.4);
@@ -62,7 +70,14 @@ describe('Fair scheduler across worker processes', () => {
       [apiA, batchA],
       [apiB, batchB],
     ] as const) {
-      const ended = await withLogs(waitFor(() => api.batch(batch.id), (b) => b.status === 'completed', 60_000, 100));
+      const ended = await withLogs(
+        waitFor(
+          () => api.batch(batch.id),
+          (b) => b.status === 'completed',
+          60_000,
+          100,
+        ),
+      );
       expect(ended.request_counts).toEqual({ total: LINES, completed: LINES, failed: 0 });
       expect((await api.lines(ended.output_file_id)).map((l) => l.custom_id).sort()).toEqual(Array.from({ length: LINES }, (_, i) => `req-${i}`).sort());
     }

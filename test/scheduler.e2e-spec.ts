@@ -74,7 +74,9 @@ describe('Fair scheduler', () => {
   const ended = (b: BatchObject) => ['completed', 'failed', 'cancelled', 'expired'].includes(b.status);
 
   async function cancelAndEnd(tenant: Tenant, id: string): Promise<void> {
-    await restClient(gw, tenant.apiKey).cancel(id).catch(() => undefined);
+    await restClient(gw, tenant.apiKey)
+      .cancel(id)
+      .catch(() => undefined);
     await waitFor(() => read(tenant, id), ended, 60_000);
   }
 
@@ -90,7 +92,10 @@ describe('Fair scheduler', () => {
     const [a, b] = [await gw.newTenant('big'), await gw.newTenant('small')];
     const t = tag();
     const big = await submit(a, SLOW.model, `big ${t}`, 2000);
-    await waitFor(() => read(a, big.id), (x) => finished(x) >= 20);
+    await waitFor(
+      () => read(a, big.id),
+      (x) => finished(x) >= 20,
+    );
 
     const small = await submit(b, SLOW.model, `small ${t}`, 20);
     const smallDone = await waitFor(() => read(b, small.id), ended, 60_000);
@@ -106,7 +111,10 @@ describe('Fair scheduler', () => {
     const [a, b] = [await gw.newTenant('busy'), await gw.newTenant('elsewhere')];
     const t = tag();
     const big = await submit(a, SLOW.model, `busy ${t}`, 2000);
-    await waitFor(() => read(a, big.id), (x) => finished(x) >= 20);
+    await waitFor(
+      () => read(a, big.id),
+      (x) => finished(x) >= 20,
+    );
 
     const other = await submit(b, OTHER.model, `elsewhere ${t}`, 100);
     const otherDone = await waitFor(() => read(b, other.id), ended, 60_000);
@@ -151,7 +159,10 @@ describe('Fair scheduler', () => {
     const t = tag();
     const batchA = await submit(a, SLOW.model, `rateA ${t}`, 1000);
     const batchB = await submit(b, SLOW.model, `rateB ${t}`, 1000);
-    await waitFor(() => read(b, batchB.id), (x) => finished(x) >= 100);
+    await waitFor(
+      () => read(b, batchB.id),
+      (x) => finished(x) >= 100,
+    );
     const admin = adminClient(gw.url, gw.adminToken);
     const query = 'query($id: ID!) { batch(id: $id) { throughput { linesLastMinute providerShare } } }';
     const [ta, tb] = await Promise.all([admin.query(query, { id: batchA.id }), admin.query(query, { id: batchB.id })]);
@@ -193,7 +204,10 @@ describe('Fair scheduler', () => {
     expect(await leases.claim(batchId, 'worker-b', 50, 0, now)).toEqual([]);
 
     // worker-a gives back two lines: claimable at once; worker-b lapses: all of its lines are.
-    const aLines = claims.filter((_, i) => i % 2 === 0).flat().map((r) => r.line);
+    const aLines = claims
+      .filter((_, i) => i % 2 === 0)
+      .flat()
+      .map((r) => r.line);
     await leases.release('worker-a', batchId, aLines.slice(0, 2));
     expect((await leases.claim(batchId, 'worker-c', 1000, 0, now)).map((r) => r.line)).toEqual(aLines.slice(0, 2).sort((x, y) => x - y));
     await leases.heartbeat('worker-b', now - 1);

@@ -21,9 +21,11 @@ describe('Schema', () => {
       const pending = await dataSource.driver.createSchemaBuilder().log();
       expect(pending.upQueries.map((q) => q.query)).toEqual([]);
       for (let i = 0; i < MIGRATIONS.length; i++) await dataSource.undoLastMigration();
-      expect(await dataSource.query(currentDriver() === 'postgres' ? "SELECT to_regclass('public.batches') AS t" : "SELECT name AS t FROM sqlite_master WHERE name = 'batches'")).toEqual(
-        currentDriver() === 'postgres' ? [{ t: null }] : [],
-      );
+      expect(
+        await dataSource.query(
+          currentDriver() === 'postgres' ? "SELECT to_regclass('public.batches') AS t" : "SELECT name AS t FROM sqlite_master WHERE name = 'batches'",
+        ),
+      ).toEqual(currentDriver() === 'postgres' ? [{ t: null }] : []);
     } finally {
       if (dataSource.isInitialized) await dataSource.destroy();
       await db?.drop();

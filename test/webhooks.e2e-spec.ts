@@ -57,9 +57,7 @@ async function mockBatch(baseUrl: string, key: string, callbackUrl?: string, lin
 
 /** A batch to the slow fake upstream (2 s a line, 2 at a time): it stays in progress for about 20 s. */
 async function slowBatch(gw: TestGateway, key: string, callbackUrl: string): Promise<BatchObject> {
-  const lines = Array.from({ length: 20 }, (_, i) =>
-    requestLine(i, SLOW_MODEL, { messages: [{ role: 'user', content: `slow line ${i} #latency=2000` }] }),
-  );
+  const lines = Array.from({ length: 20 }, (_, i) => requestLine(i, SLOW_MODEL, { messages: [{ role: 'user', content: `slow line ${i} #latency=2000` }] }));
   const api = restClient(gw, key);
   return api.createBatch(await api.upload(jsonl(lines)), { callback_url: callbackUrl });
 }
@@ -69,7 +67,12 @@ async function getBatch(baseUrl: string, key: string, id: string): Promise<Batch
 }
 
 async function waitForStatus(baseUrl: string, key: string, id: string, done: (status: string) => boolean): Promise<BatchObject> {
-  return waitFor(() => getBatch(baseUrl, key, id), (b) => done(b.status), 30_000, 50);
+  return waitFor(
+    () => getBatch(baseUrl, key, id),
+    (b) => done(b.status),
+    30_000,
+    50,
+  );
 }
 
 /** Verifies a received request as a subscriber would: raw body plus the three Standard Webhooks headers. */
@@ -558,7 +561,12 @@ describe(WebhooksService.name, () => {
       expect(completed.status).toBe('completed');
 
       // The first attempt reaches the subscriber, which has not answered when the gateway dies.
-      const inFlight = await waitFor(async () => silent.received(), (raw) => /\r\n\r\n[\s\S]*"object":"event"/.test(raw), 30_000, 20);
+      const inFlight = await waitFor(
+        async () => silent.received(),
+        (raw) => /\r\n\r\n[\s\S]*"object":"event"/.test(raw),
+        30_000,
+        20,
+      );
       const eventId = /^webhook-id: (\S+)\r$/im.exec(inFlight)?.[1];
       expect(eventId).toMatch(/^evt_/);
       await child.stop('SIGKILL');
@@ -586,9 +594,7 @@ describe(WebhooksService.name, () => {
         30_000,
         100,
       );
-      expect(settled.batch.deliveries).toEqual([
-        { eventId, status: 'delivered', attempts: 1, history: [{ attempt: 1, statusCode: 200 }] },
-      ]);
+      expect(settled.batch.deliveries).toEqual([{ eventId, status: 'delivered', attempts: 1, history: [{ attempt: 1, statusCode: 200 }] }]);
       expect(hook.requests).toHaveLength(1);
     });
   });

@@ -168,7 +168,12 @@ function answerFor(url: string, model: string, content: string): unknown {
   const tokens = Math.max(1, Math.ceil(content.length / 4));
   switch (url) {
     case '/v1/embeddings':
-      return { object: 'list', model, data: [{ object: 'embedding', index: 0, embedding: [0.6, 0.8] }], usage: { prompt_tokens: tokens, total_tokens: tokens } };
+      return {
+        object: 'list',
+        model,
+        data: [{ object: 'embedding', index: 0, embedding: [0.6, 0.8] }],
+        usage: { prompt_tokens: tokens, total_tokens: tokens },
+      };
     case '/v1/responses':
       return {
         id: `resp_${hex(8)}`,
@@ -176,8 +181,22 @@ function answerFor(url: string, model: string, content: string): unknown {
         created_at: now(),
         status: 'completed',
         model,
-        output: [{ type: 'message', id: `msg_${hex(8)}`, status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: `echo: ${content}`, annotations: [] }] }],
-        usage: { input_tokens: tokens, input_tokens_details: { cached_tokens: 1 }, output_tokens: 2, output_tokens_details: { reasoning_tokens: 1 }, total_tokens: tokens + 2 },
+        output: [
+          {
+            type: 'message',
+            id: `msg_${hex(8)}`,
+            status: 'completed',
+            role: 'assistant',
+            content: [{ type: 'output_text', text: `echo: ${content}`, annotations: [] }],
+          },
+        ],
+        usage: {
+          input_tokens: tokens,
+          input_tokens_details: { cached_tokens: 1 },
+          output_tokens: 2,
+          output_tokens_details: { reasoning_tokens: 1 },
+          total_tokens: tokens + 2,
+        },
       };
     case '/v1/completions':
       return {
@@ -313,7 +332,18 @@ export async function startFakeBatchProvider(knobs: Partial<FakeBatchProviderKno
   /** Writes the output and error files of what has run (reversed), each only when it has lines. */
   const writeResults = (run: Run) => {
     const write = (lines: string[], kind: string) =>
-      lines.length === 0 ? null : storeFile('batch_output', `${run.batch.id}_${kind}.jsonl`, Buffer.from([...lines].reverse().map((l) => `${l}\n`).join(''))).id;
+      lines.length === 0
+        ? null
+        : storeFile(
+            'batch_output',
+            `${run.batch.id}_${kind}.jsonl`,
+            Buffer.from(
+              [...lines]
+                .reverse()
+                .map((l) => `${l}\n`)
+                .join(''),
+            ),
+          ).id;
     run.batch.output_file_id = write(run.outputs, 'output');
     run.batch.error_file_id = write(run.errors, 'error');
   };
@@ -421,12 +451,16 @@ export async function startFakeBatchProvider(knobs: Partial<FakeBatchProviderKno
       return send(res, 400, invalid('The body is not JSON.'));
     }
     const input = typeof body.input_file_id === 'string' ? files.get(body.input_file_id) : undefined;
-    if (!input || input.deleted || input.purpose !== 'batch') return send(res, 400, invalid(`Invalid input_file_id ${JSON.stringify(body.input_file_id)}.`, 'input_file_id'));
+    if (!input || input.deleted || input.purpose !== 'batch')
+      return send(res, 400, invalid(`Invalid input_file_id ${JSON.stringify(body.input_file_id)}.`, 'input_file_id'));
     const endpoint = typeof body.endpoint === 'string' && ENDPOINTS.includes(body.endpoint) ? body.endpoint : null;
     if (!endpoint) return send(res, 400, invalid(`Unsupported endpoint ${JSON.stringify(body.endpoint)}.`, 'endpoint'));
-    if (body.completion_window !== '24h') return send(res, 400, invalid(`Unsupported completion_window ${JSON.stringify(body.completion_window)}.`, 'completion_window'));
+    if (body.completion_window !== '24h')
+      return send(res, 400, invalid(`Unsupported completion_window ${JSON.stringify(body.completion_window)}.`, 'completion_window'));
     // As OpenAI's validation: every line must name the batch's endpoint.
-    const lines = parseLines(input.bytes).map((l) => (l.invalid || l.url === endpoint ? l : { ...l, invalid: `Line ${l.line}: url ${l.url} is not the batch's endpoint ${endpoint}.` }));
+    const lines = parseLines(input.bytes).map((l) =>
+      l.invalid || l.url === endpoint ? l : { ...l, invalid: `Line ${l.line}: url ${l.url} is not the batch's endpoint ${endpoint}.` },
+    );
     if (lines.some((l) => l.content.includes('#refuse'))) {
       counts.refusedCreates += 1;
       return send(res, 400, invalid(TOKEN_LIMIT_MESSAGE, null, 'token_limit_exceeded'));

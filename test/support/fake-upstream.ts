@@ -155,7 +155,13 @@ function answer(endpoint: Endpoint, model: string, content: string, seq: number)
         created: 1700000000,
         model,
         choices: [{ index: 0, message: { role: 'assistant', content: reply, refusal: null }, finish_reason: 'stop', logprobs: null }],
-        usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15, prompt_tokens_details: { cached_tokens: 2 }, completion_tokens_details: { reasoning_tokens: 1 } },
+        usage: {
+          prompt_tokens: 10,
+          completion_tokens: 5,
+          total_tokens: 15,
+          prompt_tokens_details: { cached_tokens: 2 },
+          completion_tokens_details: { reasoning_tokens: 1 },
+        },
       };
     case 'completions':
       return {
@@ -173,8 +179,16 @@ function answer(endpoint: Endpoint, model: string, content: string, seq: number)
         created_at: 1700000000,
         status: 'completed',
         model,
-        output: [{ type: 'message', id: `msg_fake${seq}`, status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: reply, annotations: [] }] }],
-        usage: { input_tokens: 10, input_tokens_details: { cached_tokens: 3 }, output_tokens: 5, output_tokens_details: { reasoning_tokens: 2 }, total_tokens: 15 },
+        output: [
+          { type: 'message', id: `msg_fake${seq}`, status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: reply, annotations: [] }] },
+        ],
+        usage: {
+          input_tokens: 10,
+          input_tokens_details: { cached_tokens: 3 },
+          output_tokens: 5,
+          output_tokens_details: { reasoning_tokens: 2 },
+          total_tokens: 15,
+        },
       };
     case 'embeddings':
       return { object: 'list', model, data: [{ object: 'embedding', index: 0, embedding: [0.6, 0.8] }], usage: { prompt_tokens: 4, total_tokens: 4 } };

@@ -36,7 +36,10 @@ export async function ensurePythonSdk(): Promise<string> {
       });
       if (!existsSync(VENV_PYTHON)) renameSync(building, VENV);
     } catch (err) {
-      if (!existsSync(VENV_PYTHON)) throw new Error(`could not build ${VENV} (run .ci/run, or python3 -m venv + pip install -r test/python/requirements.txt): ${explain(err)}`, { cause: err });
+      if (!existsSync(VENV_PYTHON))
+        throw new Error(`could not build ${VENV} (run .ci/run, or python3 -m venv + pip install -r test/python/requirements.txt): ${explain(err)}`, {
+          cause: err,
+        });
     } finally {
       rmSync(building, { recursive: true, force: true });
     }

@@ -86,7 +86,12 @@ export async function startWebhookReceiver(opts: { port?: number } = {}): Promis
       for (let i = 0; i < times; i++) script.push({ status: 0, headers: {}, hang: true });
     },
     async waitForRequests(count, timeoutMs = 20_000) {
-      await waitFor(async () => requests.length, (n) => n >= count, timeoutMs, 20);
+      await waitFor(
+        async () => requests.length,
+        (n) => n >= count,
+        timeoutMs,
+        20,
+      );
       return requests;
     },
     async close() {

@@ -13,10 +13,15 @@ async function main(): Promise<void> {
   }
   const app = await createGateway(config);
   await app.listen(config.port);
-  new Logger('Main').log({ port: config.port, role: config.role, database: config.databaseUrl ? 'postgres' : 'sqlite', queue: config.redisUrl ? 'bull' : 'in-process' }, 'Batch Gateway listening');
+  new Logger('Main').log(
+    { port: config.port, role: config.role, database: config.databaseUrl ? 'postgres' : 'sqlite', queue: config.redisUrl ? 'bull' : 'in-process' },
+    'Batch Gateway listening',
+  );
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(err instanceof InvalidConfigError ? `${err.message}\n` : `Failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(
+    err instanceof InvalidConfigError ? `${err.message}\n` : `Failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
   process.exit(1);
 });

@@ -85,7 +85,10 @@ export class AccountsService {
 
   async findAccountsByIds(ids: readonly string[]): Promise<Account[]> {
     if (ids.length === 0) return [];
-    return this.accounts.createQueryBuilder('a').where('a.id IN (:...ids)', { ids: [...ids] }).getMany();
+    return this.accounts
+      .createQueryBuilder('a')
+      .where('a.id IN (:...ids)', { ids: [...ids] })
+      .getMany();
   }
 
   /** Creates a key for an account; `secret` may be given (the bootstrap key), otherwise one is generated. */

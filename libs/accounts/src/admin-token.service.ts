@@ -29,7 +29,12 @@ export class AdminTokenService {
       return null;
     }
     const token = newAdminToken();
-    await this.settings.createQueryBuilder().insert().values({ key: ADMIN_TOKEN_HASH, value: hashSecret(token) }).orIgnore().execute();
+    await this.settings
+      .createQueryBuilder()
+      .insert()
+      .values({ key: ADMIN_TOKEN_HASH, value: hashSecret(token) })
+      .orIgnore()
+      .execute();
     const winner = await this.settings.findOneByOrFail({ key: ADMIN_TOKEN_HASH });
     this.hash = winner.value;
     return winner.value === hashSecret(token) ? token : null;

@@ -29,9 +29,7 @@ export class BootstrapService implements OnApplicationBootstrap {
       if (!this.config.bootstrapApiKey) generated.push(`  BOOTSTRAP_API_KEY=${key.secret}`);
     }
     if (generated.length > 0 && this.config.nodeEnv !== 'test') {
-      process.stdout.write(
-        `\nGenerated at first start (shown once; keep them safe):\n${generated.join('\n')}\n\n`,
-      );
+      process.stdout.write(`\nGenerated at first start (shown once; keep them safe):\n${generated.join('\n')}\n\n`);
     }
   }
 }

@@ -54,7 +54,10 @@ export class KeyRevocations implements OnModuleInit, OnModuleDestroy {
     try {
       await this.publisher.publish(this.channel, keyHash);
     } catch (err) {
-      this.logger.warn({ err: (err as Error).message }, 'Could not announce a revoked API key; other processes stop accepting it when their cache entry expires');
+      this.logger.warn(
+        { err: (err as Error).message },
+        'Could not announce a revoked API key; other processes stop accepting it when their cache entry expires',
+      );
     }
   }
 }

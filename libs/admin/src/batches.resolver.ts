@@ -55,7 +55,9 @@ export class BatchesResolver {
     return loaders.throughput.load(batch.id);
   }
 
-  @ResolveField(() => [ProviderBatchPart], { description: "The provider batches of a batch run on its provider's Batch API, in line order (empty for realtime batches)" })
+  @ResolveField(() => [ProviderBatchPart], {
+    description: "The provider batches of a batch run on its provider's Batch API, in line order (empty for realtime batches)",
+  })
   providerBatches(@Parent() batch: Batch, @Context('loaders') loaders: AdminLoaders) {
     return loaders.providerBatches.load(batch.id);
   }

@@ -15,10 +15,7 @@ export class OverviewResolver {
   @Query(() => Overview, { description: 'Batches by status, throughput and per-provider error rates over the last minutes' })
   async overview(@Args('windowMinutes', { type: () => Int, defaultValue: 15 }) windowMinutes: number): Promise<Overview> {
     const minutes = Math.min(Math.max(windowMinutes, 1), 24 * 60);
-    const [byStatus, providers] = await Promise.all([
-      this.batches.countByStatus(),
-      this.requestRows.recentByProvider(this.clock.nowSeconds() - minutes * 60),
-    ]);
+    const [byStatus, providers] = await Promise.all([this.batches.countByStatus(), this.requestRows.recentByProvider(this.clock.nowSeconds() - minutes * 60)]);
     const requestsFinished = providers.reduce((n, p) => n + p.finished, 0);
     return {
       batchesByStatus: Object.entries(byStatus).map(([status, count]) => ({ status, count })),

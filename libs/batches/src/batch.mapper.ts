@@ -37,7 +37,14 @@ export function toBatchObject(b: BatchEntity): BatchObject {
   };
 }
 
-
 export function toBatchView(b: BatchEntity): BatchView {
-  return { ...toBatchObject(b), account_id: b.accountId, sku_id: b.skuId, provider_id: b.providerId, upstream_model: b.upstreamModel, execution: b.execution, seq: b.seq };
+  return {
+    ...toBatchObject(b),
+    account_id: b.accountId,
+    sku_id: b.skuId,
+    provider_id: b.providerId,
+    upstream_model: b.upstreamModel,
+    execution: b.execution,
+    seq: b.seq,
+  };
 }

@@ -43,14 +43,18 @@ export class BatchesRepository {
     if (filter.createdBefore != null) qb.andWhere('b.created_at < :createdBefore', { createdBefore: filter.createdBefore });
     if (filter.metadataKey != null) {
       // metadata is stored as JSON text written by JSON.stringify, so a pair appears exactly as encoded here.
-      const needle = filter.metadataValue != null
-        ? `${JSON.stringify(filter.metadataKey)}:${JSON.stringify(filter.metadataValue)}`
-        : `${JSON.stringify(filter.metadataKey)}:`;
+      const needle =
+        filter.metadataValue != null
+          ? `${JSON.stringify(filter.metadataKey)}:${JSON.stringify(filter.metadataValue)}`
+          : `${JSON.stringify(filter.metadataKey)}:`;
       qb.andWhere("b.metadata LIKE :needle ESCAPE '\\'", { needle: `%${needle.replace(/[\\%_]/g, (c) => `\\${c}`)}%` });
     }
     const totalCount = await qb.getCount();
     if (afterSeq !== null) qb.andWhere('b.seq < :afterSeq', { afterSeq });
-    const rows = await qb.orderBy('b.seq', 'DESC').take(first + 1).getMany();
+    const rows = await qb
+      .orderBy('b.seq', 'DESC')
+      .take(first + 1)
+      .getMany();
     return { rows: rows.slice(0, first).map(toBatchView), totalCount, hasMore: rows.length > first };
   }
 

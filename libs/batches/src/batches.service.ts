@@ -125,7 +125,10 @@ export class BatchesService implements OnModuleInit {
       const cursor = await this.find(accountId, query.after, 'after');
       qb.andWhere('b.seq < :seq', { seq: cursor.seq });
     }
-    const rows = await qb.orderBy('b.seq', 'DESC').take(limit + 1).getMany();
+    const rows = await qb
+      .orderBy('b.seq', 'DESC')
+      .take(limit + 1)
+      .getMany();
     return toListPage(rows.map(toBatchObject), limit);
   }
 
@@ -156,4 +159,3 @@ export class BatchesService implements OnModuleInit {
     return batch;
   }
 }
-

@@ -30,7 +30,10 @@ class Body {
 const sut = createValidationPipe();
 
 async function problem(value: unknown): Promise<{ param: string | null; message: string }> {
-  const error = await sut.transform(value, { type: 'body', metatype: Body }).then(() => null, (e: unknown) => e);
+  const error = await sut.transform(value, { type: 'body', metatype: Body }).then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(ApiError);
   return { param: (error as ApiError).param, message: (error as ApiError).message };
 }
@@ -55,19 +58,21 @@ describe('createValidationPipe', () => {
     const body = JSON.parse('{"id":"a","tags":{"__proto__":"p","constructor":"c","valueOf":"v","prototype":"t"}}');
     const dto = (await sut.transform(body, { type: 'body', metatype: Body })) as Body;
     expect(dto).toBeInstanceOf(Body);
-    expect(Object.entries(dto.tags!)).toEqual([['__proto__', 'p'], ['constructor', 'c'], ['valueOf', 'v'], ['prototype', 't']]);
+    expect(Object.entries(dto.tags!)).toEqual([
+      ['__proto__', 'p'],
+      ['constructor', 'c'],
+      ['valueOf', 'v'],
+      ['prototype', 't'],
+    ]);
     expect(Object.getPrototypeOf(dto.tags)).toBe(Object.prototype);
     expect(({} as Record<string, unknown>).p).toBeUndefined();
   });
 
-  it.each(['__proto__', 'constructor', 'valueOf', 'toString', 'hasOwnProperty', 'prototype'])(
-    'validates the value of a %s key like any other',
-    async (key) => {
-      const body = JSON.parse(`{"id":"a","tags":{"ok":"fine",${JSON.stringify(key)}:{"polluted":"yes"}}}`);
-      expect(await problem(body)).toEqual({ param: 'tags', message: 'tags values must be strings' });
-      expect(({} as Record<string, unknown>).polluted).toBeUndefined();
-    },
-  );
+  it.each(['__proto__', 'constructor', 'valueOf', 'toString', 'hasOwnProperty', 'prototype'])('validates the value of a %s key like any other', async (key) => {
+    const body = JSON.parse(`{"id":"a","tags":{"ok":"fine",${JSON.stringify(key)}:{"polluted":"yes"}}}`);
+    expect(await problem(body)).toEqual({ param: 'tags', message: 'tags values must be strings' });
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
 
   it('leaves a nested DTO built by class-transformer as it built it', async () => {
     const dto = (await sut.transform({ id: 'a', inner: { name: 'abc' } }, { type: 'body', metatype: Body })) as Body;

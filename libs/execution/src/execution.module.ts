@@ -21,7 +21,13 @@ import { UpstreamService } from './upstream/upstream.service';
 import { WorkerPresence } from './worker-presence';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([BatchRequestEntity, SchedulerWorkerEntity, ProviderBatchEntity]), AccountsModule, BatchesModule, FilesModule, RoutingModule],
+  imports: [
+    TypeOrmModule.forFeature([BatchRequestEntity, SchedulerWorkerEntity, ProviderBatchEntity]),
+    AccountsModule,
+    BatchesModule,
+    FilesModule,
+    RoutingModule,
+  ],
   providers: [
     BatchRunner,
     BatchFinalizer,

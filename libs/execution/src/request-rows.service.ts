@@ -117,7 +117,9 @@ export class RequestRowsService {
   /** Whether any row of the batch is still pending (stops at the first one it finds). */
   async hasPending(batchId: string): Promise<boolean> {
     const sql = new Placeholders(this.dialect);
-    const rows = await queryRows(this.dataSource.manager, `SELECT 1 AS one FROM batch_requests WHERE batch_id = ${sql.next()} AND status = 'pending' LIMIT 1`, [batchId]);
+    const rows = await queryRows(this.dataSource.manager, `SELECT 1 AS one FROM batch_requests WHERE batch_id = ${sql.next()} AND status = 'pending' LIMIT 1`, [
+      batchId,
+    ]);
     return rows.length > 0;
   }
 
@@ -126,11 +128,7 @@ export class RequestRowsService {
    * them. A row already finished (by a retry, or by cancel/expiry) is left alone and not counted again:
    * only the lines the UPDATE returns are counted.
    */
-  async finish(
-    batchId: string,
-    finished: FinishedRow[],
-    alongside?: (manager: EntityManager, counted: BatchProgress) => Promise<void>,
-  ): Promise<void> {
+  async finish(batchId: string, finished: FinishedRow[], alongside?: (manager: EntityManager, counted: BatchProgress) => Promise<void>): Promise<void> {
     if (finished.length === 0) return;
     const sql = new Placeholders(this.dialect);
     const params: unknown[] = [];
@@ -200,7 +198,8 @@ export class RequestRowsService {
         .where('batch_id = :batchId AND status = :pending', { batchId, pending: 'pending' });
       if (lines) update.andWhere('line BETWEEN :first AND :last', lines);
       const failed = (await update.execute()).affected ?? 0;
-      if (failed > 0) await this.batches.addProgress(manager, batchId, { completed: 0, failed, promptTokens: 0, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0 });
+      if (failed > 0)
+        await this.batches.addProgress(manager, batchId, { completed: 0, failed, promptTokens: 0, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0 });
       if (alongside) await alongside(manager, failed);
       return failed;
     });
@@ -220,7 +219,13 @@ export class RequestRowsService {
         ),
       );
       for (const r of page) {
-        yield { line: Number(r.line), customId: r.custom_id, pending: r.status === 'pending', byteOffset: Number(r.byte_offset), byteLength: Number(r.byte_length) };
+        yield {
+          line: Number(r.line),
+          customId: r.custom_id,
+          pending: r.status === 'pending',
+          byteOffset: Number(r.byte_offset),
+          byteLength: Number(r.byte_length),
+        };
       }
       if (page.length < pageSize) return;
       after = Number(page[page.length - 1].line);

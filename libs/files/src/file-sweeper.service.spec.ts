@@ -27,11 +27,18 @@ describe(FileSweeper.name, () => {
     await sut.sweep();
     expect(log).toHaveBeenCalledTimes(1);
     expect(log).toHaveBeenCalledWith({ deleted: 3, byPurpose: { batch: 2, batch_output: 1 }, bytes: 300, keptInUse: 1 }, 'Expired files deleted');
-    expect(await expired()).toEqual([['batch', 2], ['batch_output', 1]]);
+    expect(await expired()).toEqual([
+      ['batch', 2],
+      ['batch_output', 1],
+    ]);
   });
 
   it('says nothing when a sweep deleted nothing, and warns and carries on when one fails', async () => {
-    const { sut, log, warn, expired } = setup([{ deleted: {}, bytes: 0, inUse: 4 }, new Error('database down'), { deleted: { batch: 1 }, bytes: 10, inUse: 0 }]);
+    const { sut, log, warn, expired } = setup([
+      { deleted: {}, bytes: 0, inUse: 4 },
+      new Error('database down'),
+      { deleted: { batch: 1 }, bytes: 10, inUse: 0 },
+    ]);
     await sut.sweep();
     expect(log).not.toHaveBeenCalled();
     await sut.sweep();

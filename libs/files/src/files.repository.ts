@@ -33,12 +33,12 @@ export class FilesRepository {
    * the expiry index, so files kept because they are in use never hide the ones behind them).
    */
   async expired(cutoff: number, after: Pick<ExpiredFile, 'expiresAt' | 'seq'> | null, limit: number): Promise<ExpiredFile[]> {
-    const qb = this.files
-      .createQueryBuilder('f')
-      .select(['f.seq', 'f.id', 'f.purpose', 'f.bytes', 'f.expiresAt'])
-      .where('f.expires_at <= :cutoff', { cutoff });
+    const qb = this.files.createQueryBuilder('f').select(['f.seq', 'f.id', 'f.purpose', 'f.bytes', 'f.expiresAt']).where('f.expires_at <= :cutoff', { cutoff });
     if (after) {
-      qb.andWhere('(f.expires_at > :afterExpiry OR (f.expires_at = :afterExpiry AND f.seq > :afterSeq))', { afterExpiry: after.expiresAt, afterSeq: after.seq });
+      qb.andWhere('(f.expires_at > :afterExpiry OR (f.expires_at = :afterExpiry AND f.seq > :afterSeq))', {
+        afterExpiry: after.expiresAt,
+        afterSeq: after.seq,
+      });
     }
     const rows = await qb.orderBy('f.expires_at', 'ASC').addOrderBy('f.seq', 'ASC').limit(limit).getMany();
     return rows as ExpiredFile[];
@@ -46,12 +46,7 @@ export class FilesRepository {
 
   /** Deletes the row of an expired file; false when it was already gone (another worker swept it) or no longer expired. */
   async deleteExpired(seq: number, cutoff: number): Promise<boolean> {
-    const result = await this.files
-      .createQueryBuilder()
-      .delete()
-      .from(FileEntity)
-      .where('seq = :seq AND expires_at <= :cutoff', { seq, cutoff })
-      .execute();
+    const result = await this.files.createQueryBuilder().delete().from(FileEntity).where('seq = :seq AND expires_at <= :cutoff', { seq, cutoff }).execute();
     return (result.affected ?? 0) > 0;
   }
 }

@@ -57,7 +57,8 @@ export class FilesService {
     if (!upload) throw new ApiError('missing_file', "The multipart field 'file' is required", 'file');
     const purpose = fields?.purpose;
     if (purpose !== 'batch') {
-      const message = purpose === undefined ? "'purpose' is required and must be 'batch'" : `Invalid purpose ${JSON.stringify(purpose)}: uploads must use 'batch'`;
+      const message =
+        purpose === undefined ? "'purpose' is required and must be 'batch'" : `Invalid purpose ${JSON.stringify(purpose)}: uploads must use 'batch'`;
       throw new ApiError('invalid_purpose', message, 'purpose');
     }
     const expiresAfter = expiresAfterSeconds(fields?.expires_after, 'expires_after');

@@ -27,11 +27,7 @@ export class UploadStorageEngine implements StorageEngine {
     private readonly ids: IdGenerator,
   ) {}
 
-  _handleFile(
-    _req: Request,
-    file: Express.Multer.File & { stream: Readable },
-    callback: (error?: unknown, info?: Partial<StoredUpload>) => void,
-  ): void {
+  _handleFile(_req: Request, file: Express.Multer.File & { stream: Readable }, callback: (error?: unknown, info?: Partial<StoredUpload>) => void): void {
     const fileId = this.ids.next('file');
     const scanner = new JsonlScanner(this.config.limits);
     void Promise.allSettled([

@@ -10,7 +10,9 @@ import { RoutingService } from './routing.service';
 /** With no ROUTING_FILE: one built-in mock provider serving `batch-test-model`, so the quickstart runs as is. */
 export const DEFAULT_ROUTING: RoutingFile = {
   providers: [{ id: 'mock', kind: 'mock', max_concurrency: 64 }],
-  skus: [{ id: 'batch-test-model@mock', model: 'batch-test-model', provider: 'mock', upstream_model: 'mock-echo-1', priority: 0, endpoints: [...BATCH_ENDPOINTS] }],
+  skus: [
+    { id: 'batch-test-model@mock', model: 'batch-test-model', provider: 'mock', upstream_model: 'mock-echo-1', priority: 0, endpoints: [...BATCH_ENDPOINTS] },
+  ],
 };
 
 export class InvalidRoutingFileError extends InvalidConfigError {}

@@ -4,8 +4,23 @@ const strict = { allowHttp: false, allowPrivate: false };
 
 describe('SSRF guard', () => {
   it.each([
-    '127.0.0.1', '10.0.0.1', '172.16.5.4', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '224.0.0.1',
-    '255.255.255.255', '::1', '::', 'fe80::1', 'fc00::1', 'fd12:3456::1', '::ffff:127.0.0.1', '::ffff:10.0.0.1', 'ff02::1',
+    '127.0.0.1',
+    '10.0.0.1',
+    '172.16.5.4',
+    '192.168.1.1',
+    '169.254.169.254',
+    '100.64.0.1',
+    '0.0.0.0',
+    '224.0.0.1',
+    '255.255.255.255',
+    '::1',
+    '::',
+    'fe80::1',
+    'fc00::1',
+    'fd12:3456::1',
+    '::ffff:127.0.0.1',
+    '::ffff:10.0.0.1',
+    'ff02::1',
   ])('refuses %s', (address) => {
     expect(isPublicAddress(address)).toBe(false);
   });
@@ -48,7 +63,13 @@ describe('SSRF guard', () => {
   });
 
   it.each([
-    '93.184.216.34', '8.8.8.8', '2606:4700:4700::1111', '::ffff:8.8.8.8', '::808:808', '64:ff9b::808:808', '2002:808:808::1',
+    '93.184.216.34',
+    '8.8.8.8',
+    '2606:4700:4700::1111',
+    '::ffff:8.8.8.8',
+    '::808:808',
+    '64:ff9b::808:808',
+    '2002:808:808::1',
     '2001:0:808:808:0:0:f7f7:f7f7',
   ])('allows the public address %s (an embedded IPv4 address judged as itself)', (address) => {
     expect(isPublicAddress(address)).toBe(true);
@@ -61,16 +82,30 @@ describe('SSRF guard', () => {
   });
 
   it('refuses literal private hosts at once, including bracketed IPv6 and localhost', () => {
-    for (const url of ['https://127.0.0.1/x', 'https://[::1]/x', 'https://[::ffff:7f00:1]/x', 'https://localhost/x', 'https://localhost./x', 'https://a.localhost/x']) {
+    for (const url of [
+      'https://127.0.0.1/x',
+      'https://[::1]/x',
+      'https://[::ffff:7f00:1]/x',
+      'https://localhost/x',
+      'https://localhost./x',
+      'https://a.localhost/x',
+    ]) {
       expect(() => checkTargetSyntax(new URL(url), strict)).toThrow(UnsafeTargetError);
     }
     expect(() => checkTargetSyntax(new URL('https://127.0.0.1/x'), { ...strict, allowPrivate: true })).not.toThrow();
   });
 
   it.each([
-    'https://[::127.0.0.1]/x', 'https://[::169.254.169.254]/x', 'https://[::ffff:0:127.0.0.1]/x', 'https://[64:ff9b::127.0.0.1]/x',
-    'https://[64:ff9b::10.0.0.1]:8443/x', 'https://[2002:7f00:1::]/x', 'https://[::ffff:169.254.169.254]/x', 'https://0177.0.0.1/x',
-    'https://2130706433/x', 'https://0x7f.1/x',
+    'https://[::127.0.0.1]/x',
+    'https://[::169.254.169.254]/x',
+    'https://[::ffff:0:127.0.0.1]/x',
+    'https://[64:ff9b::127.0.0.1]/x',
+    'https://[64:ff9b::10.0.0.1]:8443/x',
+    'https://[2002:7f00:1::]/x',
+    'https://[::ffff:169.254.169.254]/x',
+    'https://0177.0.0.1/x',
+    'https://2130706433/x',
+    'https://0x7f.1/x',
   ])('refuses %s at create, whatever form the URL parser gives it', (url) => {
     expect(() => checkTargetSyntax(new URL(url), strict)).toThrow(UnsafeTargetError);
   });

@@ -33,7 +33,13 @@ const EMBEDDING_V6: { cidr: [ipaddr.IPv6, number]; embedded: (parts: number[]) =
   // 2002:aabb:ccdd::/48, 6to4 (RFC 3056): the IPv4 address of the relay is bits 16–47
   { cidr: cidr('2002::/16'), embedded: (p) => [[p[1], p[2]]] },
   // 2001:0:SSSS:SSSS:flags:port:CCCC:CCCC, Teredo (RFC 4380): the server, and the client's address inverted
-  { cidr: cidr('2001::/32'), embedded: (p) => [[p[2], p[3]], [p[6] ^ 0xffff, p[7] ^ 0xffff]] },
+  {
+    cidr: cidr('2001::/32'),
+    embedded: (p) => [
+      [p[2], p[3]],
+      [p[6] ^ 0xffff, p[7] ^ 0xffff],
+    ],
+  },
 ];
 
 function ipv4Of([high, low]: number[]): ipaddr.IPv4 {

@@ -58,13 +58,19 @@ export class WebhookDeliverer {
     await this.attempts.insert({ eventId, attempt, attemptedAt: startedAt, statusCode, latencyMs, error });
     const delays = this.config.webhookRetryDelaysMs;
     if (!error) {
-      await this.events.update({ id: eventId }, { status: 'delivered', attempts: attempt, deliveredAt: this.clock.nowSeconds(), nextAttemptAt: null, lastError: null });
+      await this.events.update(
+        { id: eventId },
+        { status: 'delivered', attempts: attempt, deliveredAt: this.clock.nowSeconds(), nextAttemptAt: null, lastError: null },
+      );
       this.metrics.webhookDeliveries.inc({ outcome: 'delivered' });
       this.logger.log({ eventId, batchId: event.batchId, type: event.type, attempt, latencyMs }, 'Webhook delivered');
     } else if (permanent || attempt > delays.length) {
       await this.events.update({ id: eventId }, { status: 'failed', attempts: attempt, nextAttemptAt: null, lastError: error });
       this.metrics.webhookDeliveries.inc({ outcome: 'failed' });
-      this.logger.warn({ eventId, batchId: event.batchId, accountId: event.accountId, attempts: attempt, error }, 'Webhook endpoint keeps failing; giving up on this event');
+      this.logger.warn(
+        { eventId, batchId: event.batchId, accountId: event.accountId, attempts: attempt, error },
+        'Webhook endpoint keeps failing; giving up on this event',
+      );
     } else {
       const delay = delays[attempt - 1];
       this.metrics.webhookDeliveries.inc({ outcome: 'retrying' });

@@ -34,10 +34,24 @@ export class ProviderUpsertInput {
   @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() @Min(1) rateLimitPerMinute?: number;
   @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() @Min(100) timeoutMs?: number;
   @Field({ nullable: true }) @IsOptional() @IsBoolean() batchApi?: boolean;
-  @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() @Min(PROVIDER_BATCH_BOUNDS.pollIntervalMs.min) @Max(PROVIDER_BATCH_BOUNDS.pollIntervalMs.max)
+  @Field(() => Int, { nullable: true })
+  @IsOptional()
+  @IsInt()
+  @Min(PROVIDER_BATCH_BOUNDS.pollIntervalMs.min)
+  @Max(PROVIDER_BATCH_BOUNDS.pollIntervalMs.max)
   batchPollIntervalMs?: number;
-  @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() @Min(PROVIDER_BATCH_BOUNDS.maxLines.min) @Max(PROVIDER_BATCH_BOUNDS.maxLines.max) maxBatchLines?: number;
-  @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() @Min(PROVIDER_BATCH_BOUNDS.maxBytes.min) @Max(PROVIDER_BATCH_BOUNDS.maxBytes.max) maxBatchBytes?: number;
+  @Field(() => Int, { nullable: true })
+  @IsOptional()
+  @IsInt()
+  @Min(PROVIDER_BATCH_BOUNDS.maxLines.min)
+  @Max(PROVIDER_BATCH_BOUNDS.maxLines.max)
+  maxBatchLines?: number;
+  @Field(() => Int, { nullable: true })
+  @IsOptional()
+  @IsInt()
+  @Min(PROVIDER_BATCH_BOUNDS.maxBytes.min)
+  @Max(PROVIDER_BATCH_BOUNDS.maxBytes.max)
+  maxBatchBytes?: number;
 }
 
 @InputType()

@@ -16,10 +16,7 @@ function IsBatchMetadata() {
           if (value === null) return true;
           if (typeof value !== 'object' || Array.isArray(value)) return false;
           const entries = Object.entries(value as Record<string, unknown>);
-          return (
-            entries.length <= 16 &&
-            entries.every(([k, v]) => k.length > 0 && k.length <= 64 && typeof v === 'string' && v.length <= 512)
-          );
+          return entries.length <= 16 && entries.every(([k, v]) => k.length > 0 && k.length <= 64 && typeof v === 'string' && v.length <= 512);
         },
         defaultMessage: (args?: ValidationArguments) =>
           `${args?.property} must be an object of at most 16 string pairs, keys up to 64 characters and values up to 512`,
@@ -30,7 +27,8 @@ function IsBatchMetadata() {
 export class CreateBatchDto {
   @IsDefined({ message: 'input_file_id is required' }) @IsString() @MinLength(1) @MaxLength(64) input_file_id: string;
   @IsOptional() @IsIn(BATCH_ENDPOINTS, { message: `endpoint must be one of: ${BATCH_ENDPOINTS.join(', ')}` }) endpoint?: BatchEndpoint;
-  @IsOptional() @IsIn(SUPPORTED_WINDOWS, { message: `completion_window must be one of: ${SUPPORTED_WINDOWS.join(', ')}` })
+  @IsOptional()
+  @IsIn(SUPPORTED_WINDOWS, { message: `completion_window must be one of: ${SUPPORTED_WINDOWS.join(', ')}` })
   completion_window?: string;
   @IsOptional() @IsBatchMetadata() metadata?: Record<string, string> | null;
   /** For the output and error files; checked by the service with the same rule as a file's `expires_after`. */

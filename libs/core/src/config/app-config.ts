@@ -88,9 +88,7 @@ export class InvalidConfigError extends Error {}
  * process.env (through its argument); a bad value stops the boot with one line naming it.
  */
 export function loadConfig(env: Record<string, string | undefined> = process.env): AppConfig {
-  const raw = Object.fromEntries(
-    Object.keys(new EnvironmentVariablesKeys()).map((key) => [key, env[key] === '' ? undefined : env[key]]),
-  );
+  const raw = Object.fromEntries(Object.keys(new EnvironmentVariablesKeys()).map((key) => [key, env[key] === '' ? undefined : env[key]]));
   const vars = plainToInstance(EnvironmentVariables, raw);
   const errors = validateSync(vars, { forbidUnknownValues: false });
   if (errors.length > 0) {
@@ -144,12 +142,32 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 
 /** Lists the variable names so that loadConfig copies only those out of the environment. */
 class EnvironmentVariablesKeys {
-  PORT = 0; DATA_DIR = 0; DATABASE_URL = 0; REDIS_URL = 0; REDIS_PREFIX = 0; ROLE = 0; ADMIN_TOKEN = 0;
-  BOOTSTRAP_API_KEY = 0; ROUTING_FILE = 0; WEBHOOK_ALLOW_HTTP = 0; WEBHOOK_ALLOW_PRIVATE = 0; LOG_LEVEL = 0;
-  NODE_ENV = 0; MAX_FILE_BYTES = 0; MAX_FILE_LINES = 0; MAX_LINE_BYTES = 0;
-  UPSTREAM_TIMEOUT_MS = 0; UPSTREAM_MAX_ATTEMPTS = 0; UPSTREAM_RETRY_BASE_MS = 0; UPSTREAM_MAX_RESPONSE_BYTES = 0;
-  API_KEY_ENV_PREFIX = 0; SWEEP_INTERVAL_MS = 0; FILE_SWEEP_INTERVAL_MS = 0; PROVIDER_BATCH_CANCEL_GRACE_MS = 0;
-  WEBHOOK_TIMEOUT_MS = 0; WEBHOOK_RETRY_DELAYS_MS = 0;
+  PORT = 0;
+  DATA_DIR = 0;
+  DATABASE_URL = 0;
+  REDIS_URL = 0;
+  REDIS_PREFIX = 0;
+  ROLE = 0;
+  ADMIN_TOKEN = 0;
+  BOOTSTRAP_API_KEY = 0;
+  ROUTING_FILE = 0;
+  WEBHOOK_ALLOW_HTTP = 0;
+  WEBHOOK_ALLOW_PRIVATE = 0;
+  LOG_LEVEL = 0;
+  NODE_ENV = 0;
+  MAX_FILE_BYTES = 0;
+  MAX_FILE_LINES = 0;
+  MAX_LINE_BYTES = 0;
+  UPSTREAM_TIMEOUT_MS = 0;
+  UPSTREAM_MAX_ATTEMPTS = 0;
+  UPSTREAM_RETRY_BASE_MS = 0;
+  UPSTREAM_MAX_RESPONSE_BYTES = 0;
+  API_KEY_ENV_PREFIX = 0;
+  SWEEP_INTERVAL_MS = 0;
+  FILE_SWEEP_INTERVAL_MS = 0;
+  PROVIDER_BATCH_CANCEL_GRACE_MS = 0;
+  WEBHOOK_TIMEOUT_MS = 0;
+  WEBHOOK_RETRY_DELAYS_MS = 0;
 }
 
 /** Injection token for the validated configuration object. */

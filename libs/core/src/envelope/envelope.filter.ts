@@ -43,7 +43,7 @@ export class EnvelopeExceptionFilter implements ExceptionFilter {
       const response = exception.getResponse();
       let message = exception.message;
       if (typeof response === 'object' && response !== null && 'message' in response) {
-        const m = (response).message;
+        const m = response.message;
         message = Array.isArray(m) ? m.join('; ') : String(m);
       }
       if (status === 404 && message.startsWith('Cannot ')) message = `Unknown route: ${req.method} ${req.path}`;

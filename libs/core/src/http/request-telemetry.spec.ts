@@ -5,7 +5,10 @@ import { Metrics } from '../metrics/metrics.service';
 import { RequestTelemetry, SLOW_REQUEST_MS } from './request-telemetry';
 
 /** A request through the middleware; `finish` decides how its response ends. */
-function through(telemetry: RequestTelemetry, opts: { headers?: Record<string, string>; status?: number; route?: string; aborted?: boolean; ms?: number } = {}) {
+function through(
+  telemetry: RequestTelemetry,
+  opts: { headers?: Record<string, string>; status?: number; route?: string; aborted?: boolean; ms?: number } = {},
+) {
   const req = Object.assign(new EventEmitter(), {
     method: 'GET',
     originalUrl: '/v1/batches/batch_abc?x=1',
@@ -41,7 +44,9 @@ function setup(level: string) {
   const metrics = new Metrics();
   const telemetry = new RequestTelemetry(pino({ level }, sink), metrics);
   const count = async (labels: Record<string, string>) =>
-    (await metrics.httpRequests.get()).values.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k as keyof typeof v.labels] === x)).reduce((s, v) => s + v.value, 0);
+    (await metrics.httpRequests.get()).values
+      .filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k as keyof typeof v.labels] === x))
+      .reduce((s, v) => s + v.value, 0);
   return { telemetry, lines, count };
 }
 
@@ -80,8 +85,18 @@ describe(RequestTelemetry.name, () => {
     const slow = through(telemetry, { route: '/v1/batches/:id', ms: SLOW_REQUEST_MS + 5 });
     const failed = through(telemetry, { route: '/v1/batches/:id', status: 503 });
     expect(lines).toEqual([
-      expect.objectContaining({ level: 30, msg: 'request completed', req: { id: slow.req.id, method: 'GET', url: '/v1/batches/batch_abc?x=1' }, res: { statusCode: 200 } }),
-      expect.objectContaining({ level: 50, msg: 'request failed', req: { id: failed.req.id, method: 'GET', url: '/v1/batches/batch_abc?x=1' }, res: { statusCode: 503 } }),
+      expect.objectContaining({
+        level: 30,
+        msg: 'request completed',
+        req: { id: slow.req.id, method: 'GET', url: '/v1/batches/batch_abc?x=1' },
+        res: { statusCode: 200 },
+      }),
+      expect.objectContaining({
+        level: 50,
+        msg: 'request failed',
+        req: { id: failed.req.id, method: 'GET', url: '/v1/batches/batch_abc?x=1' },
+        res: { statusCode: 503 },
+      }),
     ]);
     expect(lines[0].responseTime).toBeGreaterThanOrEqual(SLOW_REQUEST_MS);
     expect(JSON.stringify(lines)).not.toContain('sk-secret');

@@ -82,7 +82,10 @@ export class ProviderBatchApi {
    * `POST /batches`, tried once: after trouble the provider may have created the batch all the same,
    * so the caller looks it up (by its metadata) before creating again.
    */
-  createBatch(input: { input_file_id: string; endpoint: string; completion_window: string; metadata: Record<string, string> }, signal: AbortSignal): Promise<RemoteBatch> {
+  createBatch(
+    input: { input_file_id: string; endpoint: string; completion_window: string; metadata: Record<string, string> },
+    signal: AbortSignal,
+  ): Promise<RemoteBatch> {
     return this.json('POST', '/batches', signal, async () => ({ body: JSON.stringify(input), headers: { 'content-type': 'application/json' } }), 1);
   }
 

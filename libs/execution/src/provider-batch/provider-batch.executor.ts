@@ -60,7 +60,11 @@ export class ProviderBatchExecutor implements BatchExecutor {
   private readonly apis = new Map<string, { signature: string; api: ProviderBatchApi }>();
   private readonly steps = new Map<string, Promise<void>>();
   private abort = new AbortController();
-  private readonly ticker = new Ticker(TICK_MS, () => this.tick(), (err) => this.logger.warn({ err: err.message }, 'Provider batch tick failed; will try again'));
+  private readonly ticker = new Ticker(
+    TICK_MS,
+    () => this.tick(),
+    (err) => this.logger.warn({ err: err.message }, 'Provider batch tick failed; will try again'),
+  );
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -166,7 +170,8 @@ export class ProviderBatchExecutor implements BatchExecutor {
       const failures = aborted ? part.failures : part.failures + 1;
       const backoff = aborted ? 0 : Math.min(MAX_BACKOFF_MS, interval * 2 ** Math.min(failures - 1, 20));
       const message = plainText((err as Error).message, 500);
-      if (!aborted) this.logger.warn({ batchId: part.batchId, part: part.part, failures, retryInMs: backoff, err: message }, 'Provider batch step failed; will try again');
+      if (!aborted)
+        this.logger.warn({ batchId: part.batchId, part: part.part, failures, retryInMs: backoff, err: message }, 'Provider batch step failed; will try again');
       await this.parts
         .release(key, this.presence.owner, Date.now() + backoff, { failures, error: message })
         .catch((e) => this.logger.warn({ batchId: part.batchId, part: part.part, err: (e as Error).message }, 'Could not release a provider batch part'));
@@ -331,7 +336,8 @@ export class ProviderBatchExecutor implements BatchExecutor {
       } catch (err) {
         this.metrics.providerBatchPolls.inc({ provider: provider.id, outcome: 'failed' });
         // A poll the provider refuses (404, 401) says nothing about the batch: tried again later, like any other failed poll.
-        if (err instanceof ProviderRefusal) throw new ProviderUnavailable(`Polling provider batch ${part.providerBatchId} was refused (HTTP ${err.status}): ${err.message}`);
+        if (err instanceof ProviderRefusal)
+          throw new ProviderUnavailable(`Polling provider batch ${part.providerBatchId} was refused (HTTP ${err.status}): ${err.message}`);
         throw err;
       }
     }
@@ -394,7 +400,12 @@ export class ProviderBatchExecutor implements BatchExecutor {
     let state: PartState = 'collected';
     if (status === 'failed') {
       state = 'failed';
-      await this.closeWithPending(part, state, REQUEST_ERROR_CODES.batchFailed, `The provider failed this part (provider batch ${part.providerBatchId}): ${part.error ?? 'no reason given'}`);
+      await this.closeWithPending(
+        part,
+        state,
+        REQUEST_ERROR_CODES.batchFailed,
+        `The provider failed this part (provider batch ${part.providerBatchId}): ${part.error ?? 'no reason given'}`,
+      );
     } else if (stopping) {
       // Lines the provider did not run stay pending: the finalizer ends them as batch_cancelled / batch_expired.
       await this.close(part, state, null);
@@ -445,9 +456,14 @@ export class ProviderBatchExecutor implements BatchExecutor {
   private async deleteFiles(api: ProviderBatchApi, part: ProviderBatchEntity, ids: (string | null)[]): Promise<void> {
     for (const id of ids) {
       if (!id) continue;
-      await api.deleteFile(id, this.abort.signal).catch((err) =>
-        this.logger.warn({ batchId: part.batchId, part: part.part, fileId: id, err: (err as Error).message }, 'Could not delete a provider file; it stays on the provider'),
-      );
+      await api
+        .deleteFile(id, this.abort.signal)
+        .catch((err) =>
+          this.logger.warn(
+            { batchId: part.batchId, part: part.part, fileId: id, err: (err as Error).message },
+            'Could not delete a provider file; it stays on the provider',
+          ),
+        );
     }
   }
 

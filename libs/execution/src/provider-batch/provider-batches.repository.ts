@@ -38,7 +38,13 @@ export class ProviderBatches {
     const rows = ranges.map((r, i) => ({ batchId, part: i + 1, providerId, ...r, state: 'pending' as const, nextAt: now, createdAt: at, updatedAt: at }));
     await this.dataSource.transaction(async (manager) => {
       for (let i = 0; i < rows.length; i += 200) {
-        await manager.createQueryBuilder().insert().into(ProviderBatchEntity).values(rows.slice(i, i + 200)).orIgnore().execute();
+        await manager
+          .createQueryBuilder()
+          .insert()
+          .into(ProviderBatchEntity)
+          .values(rows.slice(i, i + 200))
+          .orIgnore()
+          .execute();
       }
     });
   }
@@ -92,7 +98,11 @@ export class ProviderBatches {
 
   /** Lets go of a part, due again at `nextAt`. */
   async release(key: PartKey, owner: string, nextAt: number, patch: PartPatch = {}): Promise<void> {
-    await this.dataSource.manager.update(ProviderBatchEntity, { ...key, leaseOwner: owner }, { ...patch, nextAt, leaseOwner: null, updatedAt: this.clock.nowSeconds() });
+    await this.dataSource.manager.update(
+      ProviderBatchEntity,
+      { ...key, leaseOwner: owner },
+      { ...patch, nextAt, leaseOwner: null, updatedAt: this.clock.nowSeconds() },
+    );
   }
 
   /** Graceful shutdown: every part this worker holds is free at once. */

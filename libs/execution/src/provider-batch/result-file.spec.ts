@@ -18,33 +18,66 @@ describe('recordResultFile', () => {
     const { recorded, counts } = await read(
       [
         { id: 'r2', custom_id: 'b', response: { status_code: 400, request_id: 'q2', body: { error: { message: 'bad temperature' } } }, error: null },
-        { id: 'r1', custom_id: 'a', response: { status_code: 200, request_id: 'q1', body: { usage: { prompt_tokens: 7, completion_tokens: 3 } } }, error: null },
+        {
+          id: 'r1',
+          custom_id: 'a',
+          response: { status_code: 200, request_id: 'q1', body: { usage: { prompt_tokens: 7, completion_tokens: 3 } } },
+          error: null,
+        },
       ],
       { a: [1], b: [2] },
     );
     expect(counts).toEqual({ matched: 2, unmatched: 0 });
-    expect(recorded.get(1)).toMatchObject({ ok: true, statusCode: 200, requestId: 'q1', promptTokens: 7, completionTokens: 3, attempts: 1, latencyMs: null, error: null });
+    expect(recorded.get(1)).toMatchObject({
+      ok: true,
+      statusCode: 200,
+      requestId: 'q1',
+      promptTokens: 7,
+      completionTokens: 3,
+      attempts: 1,
+      latencyMs: null,
+      error: null,
+    });
     expect(JSON.parse(recorded.get(1)!.body!)).toEqual({ usage: { prompt_tokens: 7, completion_tokens: 3 } });
-    expect(recorded.get(2)).toMatchObject({ ok: false, statusCode: 400, error: { code: 'upstream_client_error', message: 'Upstream answered HTTP 400: bad temperature' } });
+    expect(recorded.get(2)).toMatchObject({
+      ok: false,
+      statusCode: 400,
+      error: { code: 'upstream_client_error', message: 'Upstream answered HTTP 400: bad temperature' },
+    });
   });
 
   it("keeps the provider's code and message for a line with only an error, and refuses codes that are not plain names", async () => {
     const { recorded } = await read(
       [
-        { custom_id: 'a', response: null, error: { code: 'batch_expired', message: 'This request could not be executed before the completion window expired.' } },
+        {
+          custom_id: 'a',
+          response: null,
+          error: { code: 'batch_expired', message: 'This request could not be executed before the completion window expired.' },
+        },
         { custom_id: 'b', response: null, error: { code: 'bad code <script>', message: 'x' } },
         { custom_id: 'c', response: null, error: null },
       ],
       { a: [1], b: [2], c: [3] },
     );
-    expect(recorded.get(1)).toMatchObject({ ok: false, statusCode: null, body: null, error: { code: 'batch_expired', message: expect.stringContaining('completion window') } });
+    expect(recorded.get(1)).toMatchObject({
+      ok: false,
+      statusCode: null,
+      body: null,
+      error: { code: 'batch_expired', message: expect.stringContaining('completion window') },
+    });
     expect(recorded.get(2)!.error!.code).toBe('upstream_batch_failed');
     expect(recorded.get(3)!.error).toEqual({ code: 'upstream_batch_failed', message: 'The provider reported this request as failed' });
   });
 
   it('skips lines that are not JSON, name no pending line, or repeat a custom_id already answered', async () => {
     const { recorded, counts } = await read(
-      ['not json', { custom_id: 'zzz', response: { status_code: 200, body: {} } }, { custom_id: 'a', response: { status_code: 200, body: { n: 1 } } }, { custom_id: 'a', response: { status_code: 200, body: { n: 2 } } }, ''],
+      [
+        'not json',
+        { custom_id: 'zzz', response: { status_code: 200, body: {} } },
+        { custom_id: 'a', response: { status_code: 200, body: { n: 1 } } },
+        { custom_id: 'a', response: { status_code: 200, body: { n: 2 } } },
+        '',
+      ],
       { a: [4] },
     );
     expect(counts).toEqual({ matched: 1, unmatched: 3 });

@@ -58,7 +58,10 @@ export class BatchLines {
       (rows) => context.finish(batch.id, rows),
       async (rows, err) => {
         // The answers are lost with the write: give the lines back so that they are sent again.
-        context.warn({ batchId: batch.id, lines: rows.length, err: (err as Error).message }, 'Results could not be recorded; their lines go back to be sent again');
+        context.warn(
+          { batchId: batch.id, lines: rows.length, err: (err as Error).message },
+          'Results could not be recorded; their lines go back to be sent again',
+        );
         await this.giveBack(rows.map((r) => r.line));
       },
     );
@@ -123,7 +126,10 @@ export class BatchLines {
    */
   async setBack(line: number, err: Error): Promise<void> {
     if (!this.dry || this.buffered > 0) {
-      this.context.warn({ batchId: this.batch.id, line, err: err.message }, 'A line could not be sent; the batch pauses until the next tick and its lines go back');
+      this.context.warn(
+        { batchId: this.batch.id, line, err: err.message },
+        'A line could not be sent; the batch pauses until the next tick and its lines go back',
+      );
     }
     this.dry = true;
     this.setBackSinceClaim = true;
@@ -161,7 +167,11 @@ export class BatchLines {
       this.dry = rows.length === 0;
       if (rows.length === 0) return;
       if (this.stopping) {
-        await leases.release(owner, this.batch.id, rows.map((r) => r.line));
+        await leases.release(
+          owner,
+          this.batch.id,
+          rows.map((r) => r.line),
+        );
         return;
       }
       this.afterLine = rows[rows.length - 1].line;

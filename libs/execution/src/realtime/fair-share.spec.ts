@@ -23,7 +23,7 @@ describe(FairShare.name, () => {
     expect([c.a1, c.a2, c.a3]).toEqual([100, 100, 100]);
   });
 
-  it('splits in proportion to the accounts\' weights', () => {
+  it("splits in proportion to the accounts' weights", () => {
     const sut = new FairShare<string>();
     sut.add('a', 'A', 3, 'a');
     sut.add('b', 'B', 1, 'b');
@@ -43,7 +43,7 @@ describe(FairShare.name, () => {
     expect(after.a).toBeGreaterThanOrEqual(4);
   });
 
-  it('lets a new account in at the current virtual time, and a new batch at its account\'s', () => {
+  it("lets a new account in at the current virtual time, and a new batch at its account's", () => {
     const sut = new FairShare<string>();
     sut.add('a', 'A', 1, 'a');
     counts(sut, 1000);

@@ -57,9 +57,7 @@ export class LineLeases {
       this.dataSource.manager,
       ...named(this.dialect, statement, { owner, batch: batchId, after: afterLine, now, count }),
     );
-    return rows
-      .map((r) => ({ line: Number(r.line), byteOffset: Number(r.byte_offset), byteLength: Number(r.byte_length) }))
-      .sort((a, b) => a.line - b.line);
+    return rows.map((r) => ({ line: Number(r.line), byteOffset: Number(r.byte_offset), byteLength: Number(r.byte_length) })).sort((a, b) => a.line - b.line);
   }
 
   /** Gives back `owner`'s lines (of one batch, or some of its lines), so any worker may claim them at once. */

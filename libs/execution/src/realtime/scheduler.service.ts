@@ -35,7 +35,11 @@ export class Scheduler implements BatchExecutor {
   private readonly dispatchers = new Map<string, ProviderDispatcher>();
   private readonly running = new Map<string, { lines: BatchLines; dispatcher: ProviderDispatcher }>();
   private readonly context: BatchLinesContext;
-  private readonly ticker = new Ticker(TICK_MS, () => this.tick(), (err) => this.logger.warn({ err: err.message }, 'Scheduler tick failed; will try again'));
+  private readonly ticker = new Ticker(
+    TICK_MS,
+    () => this.tick(),
+    (err) => this.logger.warn({ err: err.message }, 'Scheduler tick failed; will try again'),
+  );
   /** The running batches at the last tick. */
   private active: BatchRun[] = [];
 

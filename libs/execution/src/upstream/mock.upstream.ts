@@ -7,7 +7,7 @@ type Body = Record<string, unknown>;
 const words = (text: string) => (text.match(/\S+/g) ?? []).length;
 const text = (value: unknown): string => (typeof value === 'string' ? value : JSON.stringify(value ?? ''));
 /** A string or a list of them (token arrays and other shapes are read as their JSON text). */
-const inputs = (value: unknown): string[] => (Array.isArray(value) && value.every((v) => typeof v === 'string') ? (value) : [text(value)]);
+const inputs = (value: unknown): string[] => (Array.isArray(value) && value.every((v) => typeof v === 'string') ? value : [text(value)]);
 
 const MODERATION_CATEGORIES = [
   'harassment',
@@ -61,7 +61,12 @@ const ANSWERS: Record<BatchEndpoint, (body: Body, model: string, digest: string)
 
   '/v1/completions': (body, model, digest) => {
     const prompts = inputs(body.prompt);
-    const choices = prompts.map((prompt, index) => ({ text: ` This is a mock completion of: ${prompt.slice(0, 200)}`, index, logprobs: null, finish_reason: 'stop' }));
+    const choices = prompts.map((prompt, index) => ({
+      text: ` This is a mock completion of: ${prompt.slice(0, 200)}`,
+      index,
+      logprobs: null,
+      finish_reason: 'stop',
+    }));
     const promptTokens = prompts.reduce((n, p) => n + words(p), 0);
     return {
       id: `cmpl-mock-${digest}`,
@@ -69,7 +74,10 @@ const ANSWERS: Record<BatchEndpoint, (body: Body, model: string, digest: string)
       created: 0,
       model,
       choices,
-      usage: chatUsage(promptTokens, choices.reduce((n, c) => n + words(c.text), 0)),
+      usage: chatUsage(
+        promptTokens,
+        choices.reduce((n, c) => n + words(c.text), 0),
+      ),
     };
   },
 

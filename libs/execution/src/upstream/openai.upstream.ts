@@ -91,14 +91,11 @@ function readBody(body: Dispatcher.ResponseData['body'], max: number, remainingM
     body.once('error', (err: Error & { code?: string }) => {
       clearTimeout(deadline);
       if (err instanceof UpstreamFailure) return reject(err);
-      if (err.code === 'UND_ERR_BODY_TIMEOUT') return reject(new UpstreamFailure(REQUEST_ERROR_CODES.timeout, 'The upstream paused its answer for too long', true));
+      if (err.code === 'UND_ERR_BODY_TIMEOUT')
+        return reject(new UpstreamFailure(REQUEST_ERROR_CODES.timeout, 'The upstream paused its answer for too long', true));
       if (err.name === 'AbortError' || err.code === 'UND_ERR_ABORTED') return reject(err);
       reject(
-        new UpstreamFailure(
-          REQUEST_ERROR_CODES.disconnected,
-          `The upstream connection closed before the answer was complete (${err.code ?? err.name})`,
-          true,
-        ),
+        new UpstreamFailure(REQUEST_ERROR_CODES.disconnected, `The upstream connection closed before the answer was complete (${err.code ?? err.name})`, true),
       );
     });
   });

@@ -4,17 +4,37 @@ describe('usageOf', () => {
   it.each([
     [
       'chat completions',
-      { usage: { prompt_tokens: 12, completion_tokens: 5, total_tokens: 17, prompt_tokens_details: { cached_tokens: 4 }, completion_tokens_details: { reasoning_tokens: 2 } } },
+      {
+        usage: {
+          prompt_tokens: 12,
+          completion_tokens: 5,
+          total_tokens: 17,
+          prompt_tokens_details: { cached_tokens: 4 },
+          completion_tokens_details: { reasoning_tokens: 2 },
+        },
+      },
       { promptTokens: 12, completionTokens: 5, cachedTokens: 4, reasoningTokens: 2 },
     ],
     [
       'responses',
-      { usage: { input_tokens: 9, output_tokens: 3, total_tokens: 12, input_tokens_details: { cached_tokens: 1 }, output_tokens_details: { reasoning_tokens: 3 } } },
+      {
+        usage: {
+          input_tokens: 9,
+          output_tokens: 3,
+          total_tokens: 12,
+          input_tokens_details: { cached_tokens: 1 },
+          output_tokens_details: { reasoning_tokens: 3 },
+        },
+      },
       { promptTokens: 9, completionTokens: 3, cachedTokens: 1, reasoningTokens: 3 },
     ],
     ['embeddings', { usage: { prompt_tokens: 7, total_tokens: 7 } }, { promptTokens: 7, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0 }],
     ['moderations (no usage)', { results: [] }, { promptTokens: 0, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0 }],
-    ['nonsense counts', { usage: { prompt_tokens: -3, completion_tokens: 'many', prompt_tokens_details: null } }, { promptTokens: 0, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0 }],
+    [
+      'nonsense counts',
+      { usage: { prompt_tokens: -3, completion_tokens: 'many', prompt_tokens_details: null } },
+      { promptTokens: 0, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0 },
+    ],
   ])('reads the usage of %s', (_name, body, expected) => {
     expect(usageOf(body)).toEqual(expected);
   });

@@ -30,8 +30,7 @@ function classify(status: number, requestId: string | null, { json, value }: { j
   }
   const reported = (value as { error?: { message?: unknown } } | null | undefined)?.error?.message;
   const upstreamMessage = plainText(typeof reported === 'string' ? reported : value === undefined ? raw : '', 200);
-  const code =
-    status === 429 ? REQUEST_ERROR_CODES.rateLimited : status >= 500 ? REQUEST_ERROR_CODES.serverError : REQUEST_ERROR_CODES.clientError;
+  const code = status === 429 ? REQUEST_ERROR_CODES.rateLimited : status >= 500 ? REQUEST_ERROR_CODES.serverError : REQUEST_ERROR_CODES.clientError;
   return {
     ok: false,
     statusCode: status,

@@ -23,7 +23,11 @@ describe(LocalDiskStorage.name, () => {
           sut.write(`f${run}.index`, scanner.index),
         ]);
         expect(bytes).toBe(Buffer.byteLength(text));
-        expect(readFileSync(join(root, `f${run}.index`), 'utf8').trim().split('\n')).toHaveLength(20_000);
+        expect(
+          readFileSync(join(root, `f${run}.index`), 'utf8')
+            .trim()
+            .split('\n'),
+        ).toHaveLength(20_000);
       }
     } finally {
       rmSync(root, { recursive: true, force: true });

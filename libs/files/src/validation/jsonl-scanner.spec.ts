@@ -4,7 +4,13 @@ import { pipeline } from 'node:stream/promises';
 import { JsonlScanner, LineIndexEntry } from './jsonl-scanner';
 
 const line = (customId: unknown, extra: Record<string, unknown> = {}) =>
-  JSON.stringify({ custom_id: customId, method: 'POST', url: '/v1/chat/completions', body: { model: 'm1', messages: [{ role: 'user', content: 'hi' }] }, ...extra });
+  JSON.stringify({
+    custom_id: customId,
+    method: 'POST',
+    url: '/v1/chat/completions',
+    body: { model: 'm1', messages: [{ role: 'user', content: 'hi' }] },
+    ...extra,
+  });
 
 async function scan(input: Buffer | string, limits = { maxLines: 100, maxLineBytes: 1000 }, chunkSize = 7) {
   const bytes = Buffer.isBuffer(input) ? input : Buffer.from(input);
@@ -16,7 +22,11 @@ async function scan(input: Buffer | string, limits = { maxLines: 100, maxLineByt
   scanner.index.on('data', (c: Buffer) => index.push(c.toString()));
   scanner.on('data', (c: Buffer) => passed.push(c));
   await pipeline(Readable.from(chunks), scanner);
-  const entries = index.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as LineIndexEntry);
+  const entries = index
+    .join('')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as LineIndexEntry);
   return { summary: scanner.summary(), passed: Buffer.concat(passed), entries };
 }
 
@@ -37,7 +47,13 @@ describe(JsonlScanner.name, () => {
     expect(summary).toEqual({ lineCount: 3, models: ['m1'], endpoints: [{ url: '/v1/chat/completions', line: 1 }], errors: [], errorCount: 0 });
     expect(entries.map((e) => e[2])).toEqual(['a', 'b', 'c']);
     for (const [offset, length, customId] of entries) {
-      expect(JSON.parse(Buffer.from(text).subarray(offset, offset + length).toString()).custom_id).toBe(customId);
+      expect(
+        JSON.parse(
+          Buffer.from(text)
+            .subarray(offset, offset + length)
+            .toString(),
+        ).custom_id,
+      ).toBe(customId);
     }
   });
 
@@ -67,7 +83,9 @@ describe(JsonlScanner.name, () => {
   });
 
   it('keeps request-field problems with their line numbers instead of refusing the file', async () => {
-    const text = [line('a'), line('a'), line(7), line('d', { method: 'GET' }), line('e', { url: '/v1/files' }), line('f', { body: { messages: [] } })].join('\n');
+    const text = [line('a'), line('a'), line(7), line('d', { method: 'GET' }), line('e', { url: '/v1/files' }), line('f', { body: { messages: [] } })].join(
+      '\n',
+    );
     const { summary } = await scan(text);
     expect(summary.lineCount).toBe(6);
     expect(summary.errors.map((e) => e.message)).toEqual([

@@ -36,7 +36,11 @@ describe(parseRequestLine.name, () => {
     [{}, { model: 'm'.repeat(257) }, 'body.model must be at most 256 characters'],
     [{}, { model: 'm\u0000' }, 'body.model must not contain NUL characters'],
     [{}, { stream: true }, 'body.stream is not supported in a batch (each answer is stored whole)'],
-    [{}, { deep: JSON.parse('['.repeat(MAX_BODY_DEPTH) + ']'.repeat(MAX_BODY_DEPTH)) }, `body must not nest objects and arrays more than ${MAX_BODY_DEPTH} levels deep`],
+    [
+      {},
+      { deep: JSON.parse('['.repeat(MAX_BODY_DEPTH) + ']'.repeat(MAX_BODY_DEPTH)) },
+      `body must not nest objects and arrays more than ${MAX_BODY_DEPTH} levels deep`,
+    ],
   ])('reports the field problem of %j %j, and gives no body to run', (fields, body, problem) => {
     const parsed = parseRequestLine(bytes(request(fields, body)));
     expect(parsed).toMatchObject({ ok: true, body: null, problems: [problem] });

@@ -46,9 +46,7 @@ export class BullJobQueue extends JobQueue implements BeforeApplicationShutdown 
   process<N extends JobName>(name: N, concurrency: number, handler: JobHandler<N>): void {
     this.startHeartbeat();
     void this.queue(name).process(concurrency, async (job) => handler(job.data as JobPayloads[N]));
-    this.queue(name).on('failed', (job, err) =>
-      this.logger.warn({ job: name, jobId: job.id, attempt: job.attemptsMade, err: err.message }, 'Job failed'),
-    );
+    this.queue(name).on('failed', (job, err) => this.logger.warn({ job: name, jobId: job.id, attempt: job.attemptsMade, err: err.message }, 'Job failed'));
   }
 
   async depth(): Promise<Record<string, { waiting: number; active: number }>> {
@@ -69,7 +67,10 @@ export class BullJobQueue extends JobQueue implements BeforeApplicationShutdown 
 
   private startHeartbeat(): void {
     if (this.heartbeat) return;
-    const beat = () => void this.queue(JOBS.prepareBatch).client.zadd(this.workersKey, Date.now(), this.workerId).catch(() => undefined);
+    const beat = () =>
+      void this.queue(JOBS.prepareBatch)
+        .client.zadd(this.workersKey, Date.now(), this.workerId)
+        .catch(() => undefined);
     beat();
     this.heartbeat = setInterval(beat, HEARTBEAT_EVERY_MS);
   }
@@ -83,7 +84,9 @@ export class BullJobQueue extends JobQueue implements BeforeApplicationShutdown 
     if (this.heartbeat) {
       clearInterval(this.heartbeat);
       this.heartbeat = null;
-      await this.queue(JOBS.prepareBatch).client.zrem(this.workersKey, this.workerId).catch(() => undefined);
+      await this.queue(JOBS.prepareBatch)
+        .client.zrem(this.workersKey, this.workerId)
+        .catch(() => undefined);
     }
     await Promise.all([...this.queues.values()].map((q) => q.pause(true, false).catch(() => undefined)));
   }

@@ -3,7 +3,6 @@ import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 
 export type WebhookEventStatus = 'pending' | 'delivered' | 'failed';
 
-
 /** The outbox: written in the transaction of the batch's terminal status change, delivered after. */
 @Entity('webhook_events')
 @Index('IDX_webhook_events_due', ['status', 'nextAttemptAt'])
