@@ -17,7 +17,7 @@ import { ProviderBatches } from './provider-batch/provider-batches.repository';
 import { LineLeases } from './realtime/line-leases.repository';
 import { Scheduler } from './realtime/scheduler.service';
 import { SweeperService } from './sweeper.service';
-import { UpstreamService } from './upstream/upstream.service';
+import { ProviderPool } from './upstream/provider-pool';
 import { WorkerPresence } from './worker-presence';
 
 @Module({
@@ -33,7 +33,7 @@ import { WorkerPresence } from './worker-presence';
     BatchFinalizer,
     RequestRowsService,
     SweeperService,
-    UpstreamService,
+    ProviderPool,
     WorkerPresence,
     LineLeases,
     Scheduler,

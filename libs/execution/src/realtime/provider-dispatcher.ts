@@ -3,7 +3,7 @@ import { REQUEST_ERROR_CODES } from '../upstream/upstream-client';
 import type { Semaphore } from '../upstream/semaphore';
 import type { TokenBucket } from '../upstream/token-bucket';
 import { noAnswer } from '../upstream/outcome';
-import { UpstreamService } from '../upstream/upstream.service';
+import { ProviderPool } from '../upstream/provider-pool';
 import { upstreamRequest } from '../upstream-request';
 import { BatchLines, ReadyLine } from './batch-lines';
 import { FairShare } from './fair-share';
@@ -29,7 +29,7 @@ export class ProviderDispatcher {
 
   constructor(
     private provider: Provider,
-    private readonly upstream: UpstreamService,
+    private readonly upstream: ProviderPool,
   ) {}
 
   get inFlight(): number {

@@ -8,7 +8,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RequestRowsService } from '../request-rows.service';
 import type { BatchExecutor } from '../batch-executor';
-import { UpstreamService } from '../upstream/upstream.service';
+import { ProviderPool } from '../upstream/provider-pool';
 import { Ticker } from '../ticker';
 import { WorkerPresence } from '../worker-presence';
 import { BatchLines, BatchLinesContext } from './batch-lines';
@@ -48,7 +48,7 @@ export class Scheduler implements BatchExecutor {
     private readonly batches: BatchesRepository,
     private readonly accounts: AccountsService,
     private readonly routing: RoutingService,
-    private readonly upstream: UpstreamService,
+    private readonly upstream: ProviderPool,
     private readonly files: FilesService,
     private readonly rows: RequestRowsService,
     private readonly leases: LineLeases,

@@ -26,13 +26,15 @@ interface ProviderHandle {
 const WORKER_COUNT_TTL_MS = 1_000;
 
 /**
- * Sends request lines to a provider: the per-provider concurrency and rate limits (shared out between
- * the live worker processes, so they hold across all of them; the concurrency slot is held only while a
- * request is in flight, not while it backs off), retries with exponential backoff and full jitter on 429, 5xx,
- * timeouts and connection errors (honouring Retry-After), and no retry for other 4xx.
+ * The realtime providers of this worker: a client per provider (rebuilt when its settings change), its
+ * concurrency and rate limits with this worker's share of them (max_concurrency and the rate limit shared
+ * out between the live worker processes, so they hold across all of them), and the retry policy of one
+ * line: the concurrency slot is held only while a request is in flight, not while it backs off; retries
+ * with exponential backoff and full jitter on 429, 5xx, timeouts and connection errors (honouring
+ * Retry-After), none for other 4xx. What an answer means for its line is `outcome.ts`'s.
  */
 @Injectable()
-export class UpstreamService implements OnApplicationShutdown {
+export class ProviderPool implements OnApplicationShutdown {
   private readonly handles = new Map<string, ProviderHandle>();
   private readonly checked = new WeakMap<Provider, { handle: ProviderHandle; workers: number }>();
   private workers = { count: 1, checkedAt: 0 };
