@@ -1,4 +1,4 @@
-import { JobQueue, JOBS, STOP_FINALIZE_DELAY_MS } from '@app/queue';
+import { JobQueue, JOBS, HALT_FINALIZE_DELAY_MS } from '@app/queue';
 import { Injectable } from '@nestjs/common';
 
 /**
@@ -21,7 +21,7 @@ export class BatchJobs {
   }
 
   /** After a cancel or an expiry: late enough for the answers of requests still in flight to be recorded. */
-  finalizeStopped(batchId: string): Promise<void> {
-    return this.finalize(batchId, STOP_FINALIZE_DELAY_MS);
+  finalizeHalted(batchId: string): Promise<void> {
+    return this.finalize(batchId, HALT_FINALIZE_DELAY_MS);
   }
 }

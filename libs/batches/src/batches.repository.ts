@@ -8,7 +8,7 @@ import { BatchProgress, BatchRun, BatchSearch, BatchView } from './batch.types';
 import { BatchEntity } from './entities/batch.entity';
 
 /**
- * The batches table's queries: the tenant's read by id, the execution engine's (running, stopping,
+ * The batches table's queries: the tenant's read by id, the execution engine's (running, halting,
  * unfinished and expiring batches, counters added in the caller's transaction) and the admin API's
  * (search, counts by status). BatchesService keeps the tenant API; status changes are the state
  * machine's.
@@ -114,8 +114,8 @@ export class BatchesRepository {
     return rows.map(toRun);
   }
 
-  /** Provider-batch batches that are stopping (cancelling, or expiring): their provider batches must be cancelled. */
-  async stoppingOnProviders(): Promise<BatchRun[]> {
+  /** Provider-batch batches that are halting (cancelling, or expiring): their provider batches must be cancelled. */
+  async haltingOnProviders(): Promise<BatchRun[]> {
     const rows = await this.batches.find({
       where: [
         { execution: 'provider_batch', status: 'cancelling' },

@@ -137,7 +137,7 @@ export class BatchesService implements OnModuleInit {
     const batch = accountId ? await this.find(accountId, id) : await this.findAny(id);
     const cancelling = await this.states.apply(batch.id, 'requestCancel');
     if (cancelling) {
-      await this.jobs.finalizeStopped(batch.id);
+      await this.jobs.finalizeHalted(batch.id);
       return toBatchObject(cancelling);
     }
     const current = await this.findAny(id);

@@ -18,6 +18,6 @@ export interface BatchExecutor {
   plan(batch: BatchRun): Promise<void>;
   /** A batch of this mode just went in progress: look for work now rather than at the next tick. */
   wake(): void;
-  /** Whether a stopping batch (cancelling, expiring) may be finalized now: nothing it waits for is still running. */
+  /** Whether a halting batch (cancelling, expiring) may be finalized now: nothing it waits for is still running. */
   settled(batch: BatchRun): Promise<boolean>;
 }

@@ -44,7 +44,7 @@ export class BatchFinalizer {
     if (!batch) return;
     const ending = await this.decide(batch);
     if (!ending) return;
-    // A stopping batch waits for what its executor still runs (live provider batches); the executor asks again.
+    // A halting batch waits for what its executor still runs (live provider batches); the executor asks again.
     if (ending !== 'completed' && !(await this.executors.for(batch.execution).settled(batch))) return;
     if (ending !== 'completed') {
       await this.rows.ensureRows(batch);

@@ -25,7 +25,7 @@ export class SweeperService implements OnApplicationShutdown {
     try {
       for (const batchId of await this.batches.markExpiring()) {
         this.logger.log({ batchId }, 'Batch expired; finalizing what finished');
-        await this.jobs.finalizeStopped(batchId);
+        await this.jobs.finalizeHalted(batchId);
       }
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, 'Sweep failed; will try again');

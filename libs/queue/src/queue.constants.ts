@@ -42,9 +42,9 @@ export const JOB_RETRY: Record<JobName, { attempts: number; backoffMs: number }>
 };
 
 /**
- * A batch that is cancelled or expires stops sending at once, but requests already in flight get up
- * to STOP_GRACE_MS to finish (their answers are kept); its finalize job waits STOP_FINALIZE_DELAY_MS so
+ * "Halt" is what a batch does when it is cancelled or expires ("stop" is only a process shutting down):
+ * it takes no new work at once, but requests already in flight get up to HALT_GRACE_MS to finish (their answers are kept); its finalize job waits HALT_FINALIZE_DELAY_MS so
  * that those answers are recorded before the remaining lines become `batch_cancelled`/`batch_expired`.
  */
-export const STOP_GRACE_MS = 2_000;
-export const STOP_FINALIZE_DELAY_MS = STOP_GRACE_MS + 1_500;
+export const HALT_GRACE_MS = 2_000;
+export const HALT_FINALIZE_DELAY_MS = HALT_GRACE_MS + 1_500;

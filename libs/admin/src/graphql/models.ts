@@ -52,7 +52,10 @@ export class ProviderBatchPart {
   @Field(() => Int) part: number;
   @Field(() => Int) firstLine: number;
   @Field(() => Int) lastLine: number;
-  @Field({ description: 'pending (not yet submitted), submitted, collected, failed (refused or failed by the provider), skipped (the batch stopped first)' })
+  @Field({
+    description:
+      'pending (not yet submitted), submitted, collected, failed (refused or failed by the provider), skipped (the batch halted first: cancelled or expired)',
+  })
   state: string;
   @Field(() => String, { nullable: true }) providerBatchId: string | null;
   @Field(() => String, { nullable: true }) providerFileId: string | null;

@@ -4,7 +4,7 @@ import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 /**
  * Where a part stands: `pending` (not yet a provider batch), `submitted` (a provider batch exists and
  * its results are not yet recorded), then one of `collected` (its results recorded), `failed` (the
- * provider refused or failed it; its lines are error lines) or `skipped` (our batch stopped or ended
+ * provider refused or failed it; its lines are error lines) or `skipped` (our batch halted or ended
  * first).
  */
 export const PART_STATES = ['pending', 'submitted', 'collected', 'failed', 'skipped'] as const;

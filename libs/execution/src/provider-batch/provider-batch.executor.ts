@@ -21,7 +21,7 @@ import { PartState, ProviderBatchEntity } from './provider-batch.entity';
 import { PartKey, partName, ProviderBatches } from './provider-batches.repository';
 import { recordResultFile } from './result-file';
 
-/** How often due parts and stopping batches are looked up. */
+/** How often due parts and halting batches are looked up. */
 const TICK_MS = 500;
 /** Parts one worker process works on at once (uploads, polls, collections). */
 const MAX_STEPS = 4;
@@ -130,12 +130,12 @@ export class ProviderBatchExecutor implements BatchExecutor {
   }
 
   private async tick(): Promise<void> {
-    const stopping = await this.batches.stoppingOnProviders();
+    const halting = await this.batches.haltingOnProviders();
     await this.parts.dueForCancel(
-      stopping.map((b) => b.id),
+      halting.map((b) => b.id),
       Date.now(),
     );
-    for (const batch of stopping) {
+    for (const batch of halting) {
       if (await this.settled(batch)) await this.jobs.finalize(batch.id);
     }
     const free = MAX_STEPS - this.steps.size;
@@ -182,16 +182,16 @@ export class ProviderBatchExecutor implements BatchExecutor {
   private async step(part: ProviderBatchEntity, batch: BatchRun, provider: Provider, api: ProviderBatchApi): Promise<number | null> {
     // Finalizing: every line is recorded already, so no part can still be open; treated as ended all the same.
     const ended = batch.status === 'finalizing' || TERMINAL_STATUSES.includes(batch.status);
-    const stopping = ended || batch.status === 'cancelling' || batch.stopReason !== null;
+    const halting = ended || batch.status === 'cancelling' || batch.stopReason !== null;
     if (part.state === 'pending') {
-      if (stopping) {
-        await this.close(part, 'skipped', 'The batch stopped before this part was submitted');
+      if (halting) {
+        await this.close(part, 'skipped', 'The batch halted (cancelled or expired) before this part was submitted');
         await this.deleteFiles(api, part, [part.providerFileId]);
         return null;
       }
       return this.submit(part, batch, provider, api);
     }
-    if (stopping && part.cancelRequestedAt === null && !REMOTE_TERMINAL.has(part.providerStatus ?? '')) {
+    if (halting && part.cancelRequestedAt === null && !REMOTE_TERMINAL.has(part.providerStatus ?? '')) {
       await this.forwardCancel(part, api);
     }
     if (!REMOTE_TERMINAL.has(part.providerStatus ?? '')) {
@@ -396,7 +396,7 @@ export class ProviderBatchExecutor implements BatchExecutor {
       unmatched += read.unmatched;
     }
     const status = part.providerStatus ?? 'unknown';
-    const stopping = batch.status === 'cancelling' || batch.stopReason !== null;
+    const halting = batch.status === 'cancelling' || batch.stopReason !== null;
     let state: PartState = 'collected';
     if (status === 'failed') {
       state = 'failed';
@@ -406,7 +406,7 @@ export class ProviderBatchExecutor implements BatchExecutor {
         REQUEST_ERROR_CODES.batchFailed,
         `The provider failed this part (provider batch ${part.providerBatchId}): ${part.error ?? 'no reason given'}`,
       );
-    } else if (stopping) {
+    } else if (halting) {
       // Lines the provider did not run stay pending: the finalizer ends them as batch_cancelled / batch_expired.
       await this.close(part, state, null);
     } else {

@@ -110,7 +110,7 @@ export class ProviderBatches {
     await this.dataSource.manager.update(ProviderBatchEntity, { leaseOwner: owner }, { leaseOwner: null });
   }
 
-  /** The open parts of stopping batches whose cancel is not yet forwarded become due now. */
+  /** The open parts of halting batches whose cancel is not yet forwarded become due now. */
   async dueForCancel(batchIds: string[], now: number): Promise<void> {
     if (batchIds.length === 0) return;
     await this.parts

@@ -28,7 +28,7 @@ export interface ReadyLine {
 /**
  * One batch's lines in this worker process: the lines it has claimed (a lease at a time, read from the
  * input file by offset only when sent), how many are in flight, the results waiting to be written, and
- * whether the batch is stopping. Never more than a couple of leases of rows are held, whatever the
+ * whether the batch is halting. Never more than a couple of leases of rows are held, whatever the
  * batch's size.
  */
 export class BatchLines {
@@ -36,7 +36,7 @@ export class BatchLines {
   readonly abort = new AbortController();
   readonly results: ResultBuffer;
   inFlight = 0;
-  stopping = false;
+  halting = false;
   private queue: ReadyLine[] = [];
   private head = 0;
   private afterLine = 0;
@@ -68,7 +68,7 @@ export class BatchLines {
   }
 
   get ready(): boolean {
-    return !this.stopping && this.head < this.queue.length;
+    return !this.halting && this.head < this.queue.length;
   }
 
   get buffered(): number {
@@ -100,7 +100,7 @@ export class BatchLines {
 
   /** Claims another lease when fewer than half a lease of lines are buffered (`force`: also after a dry claim). */
   refill(leaseLines: number, force = false): void {
-    if (this.stopping || this.claiming || this.buffered >= leaseLines / 2 || (this.dry && !force)) return;
+    if (this.halting || this.claiming || this.buffered >= leaseLines / 2 || (this.dry && !force)) return;
     // `claim` clears `claiming` itself, in the same turn as it adds the lines, so whoever takes them next can claim again.
     this.claiming = this.claim(leaseLines).then(() => this.context.onClaimed());
   }
@@ -144,11 +144,11 @@ export class BatchLines {
     if (this.unreleased.length > 0) await this.giveBack([]);
   }
 
-  /** Stops taking lines; what is in flight is aborted after `graceMs` (0: at once). Asking again only shortens the grace. */
-  stop(graceMs: number): void {
+  /** Halts the batch here (cancelled, expiring, ended, or this worker shutting down): takes no more lines; what is in flight is aborted after `graceMs` (0: at once). Asking again only shortens the grace. */
+  halt(graceMs: number): void {
     if (graceMs === 0) this.abort.abort();
-    if (this.stopping) return;
-    this.stopping = true;
+    if (this.halting) return;
+    this.halting = true;
     this.queue = [];
     this.head = 0;
     if (graceMs > 0) setTimeout(() => this.abort.abort(), graceMs).unref();
@@ -166,7 +166,7 @@ export class BatchLines {
       }
       this.dry = rows.length === 0;
       if (rows.length === 0) return;
-      if (this.stopping) {
+      if (this.halting) {
         await leases.release(
           owner,
           this.batch.id,

@@ -2,7 +2,7 @@ import { AccountsService } from '@app/accounts';
 import { BatchesRepository, BatchJobs, BatchRun } from '@app/batches';
 import { Metrics } from '@app/core';
 import { FilesService } from '@app/files';
-import { STOP_GRACE_MS } from '@app/queue';
+import { HALT_GRACE_MS } from '@app/queue';
 import { Provider, RoutingService } from '@app/routing';
 import { Injectable, Logger } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -76,7 +76,7 @@ export class Scheduler implements BatchExecutor {
   /** Nothing to plan: the request rows are the work. */
   async plan(): Promise<void> {}
 
-  /** A stopped batch's requests in flight are aborted within STOP_GRACE_MS, and the finalize job waits longer than that. */
+  /** A halted batch's requests in flight are aborted within HALT_GRACE_MS, and the finalize job waits longer than that. */
   async settled(): Promise<boolean> {
     return true;
   }
@@ -89,7 +89,7 @@ export class Scheduler implements BatchExecutor {
   /** Graceful shutdown: stops sending, aborts what is in flight, records what finished and gives the rest back. */
   async stop(): Promise<void> {
     await this.ticker.stop();
-    for (const { lines } of this.running.values()) lines.stop(0);
+    for (const { lines } of this.running.values()) lines.halt(0);
     while ([...this.running.values()].some(({ lines }) => lines.inFlight > 0)) await sleep(10);
     await Promise.all([...this.running.values()].map(({ lines }) => lines.results.close()));
     this.running.clear();
@@ -141,9 +141,9 @@ export class Scheduler implements BatchExecutor {
     dispatcher.add(lines, weight);
   }
 
-  /** A batch that stopped (cancel, expiry, or ended elsewhere): stop sending, and let it go once nothing is in flight. */
+  /** A batch that halted (cancel, expiry, or ended elsewhere): no more sending, and let it go once nothing is in flight. */
   private async release(batchId: string, { lines, dispatcher }: { lines: BatchLines; dispatcher: ProviderDispatcher }): Promise<void> {
-    lines.stop(STOP_GRACE_MS);
+    lines.halt(HALT_GRACE_MS);
     if (lines.inFlight > 0) return;
     dispatcher.remove(lines);
     this.running.delete(batchId);

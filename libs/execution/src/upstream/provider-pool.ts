@@ -57,7 +57,7 @@ export class ProviderPool implements OnApplicationShutdown {
   }
 
   /**
-   * Runs one request to its outcome; null when `signal` aborted it (the batch stopped). `slot` is the
+   * Runs one request to its outcome; null when `signal` aborted it (the batch halted, or the worker is stopping). `slot` is the
    * concurrency slot (and rate token) the scheduler took for the first attempt; retries wait for their
    * own, and hold none while they back off.
    */
