@@ -9,6 +9,7 @@ import { FakeUpstream, startFakeUpstream } from './support/fake-upstream';
 import { startGateway, TestGateway, waitFor } from './support/gateway';
 import { jsonl, requestFile } from './support/jsonl';
 import { rest, RestAnswer } from './support/rest-client';
+import { PREFIXES, Prefix } from './support/sdk';
 
 /**
  * The operators' GraphQL API end to end: the admin token guard, accounts and keys that REST clients
@@ -17,9 +18,6 @@ import { rest, RestAnswer } from './support/rest-client';
  */
 
 jest.setTimeout(60_000);
-
-const PREFIXES = ['/v1', '/api/v1'] as const;
-type Prefix = (typeof PREFIXES)[number];
 
 /** The object of a successful REST answer, unwrapped from whichever envelope the prefix uses. */
 function ok(res: RestAnswer, prefix: Prefix): any {

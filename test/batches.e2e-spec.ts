@@ -8,7 +8,8 @@ import { adminClient } from './support/admin-client';
 import { FakeUpstream, startFakeUpstream } from './support/fake-upstream';
 import { startGateway, Tenant, TestGateway, waitFor } from './support/gateway';
 import { jsonl, requestLine } from './support/jsonl';
-import { rest, RestAnswer, ResultLine } from './support/rest-client';
+import { rest, ResultLine } from './support/rest-client';
+import { PREFIXES, TERMINAL, fileLines, unwrap } from './support/sdk';
 
 /**
  * Batches, routing and execution end to end, through the official SDK and plain HTTP under both
@@ -20,9 +21,6 @@ import { rest, RestAnswer, ResultLine } from './support/rest-client';
 
 jest.setTimeout(120_000);
 
-const PREFIXES = ['/v1', '/api/v1'] as const;
-type Prefix = (typeof PREFIXES)[number];
-
 const MOCK_MODEL = 'batch-test-model';
 const FAKE_MODEL = 'fake-model';
 const FAKE_UPSTREAM_MODEL = 'fake-upstream-model';
@@ -32,7 +30,6 @@ const LOCKED_MODEL = 'locked-model';
 const LOCKED_UPSTREAM_MODEL = 'locked-upstream-model';
 const SPARE_UPSTREAM_MODEL = 'spare-upstream-model';
 const UPSTREAM_KEY = 'sk-upstream-secret';
-const TERMINAL = ['completed', 'failed', 'expired', 'cancelled'];
 const DAY = 86_400;
 
 // ---- factories and small clients ----
@@ -43,14 +40,6 @@ const tag = () => randomBytes(4).toString('hex');
 function linesWith(model: string, contents: string[], prefix = 'line'): { customIds: string[]; file: string } {
   const lines = contents.map((content, i) => ({ ...requestLine(i, model, { messages: [{ role: 'user', content }] }), custom_id: `${prefix}-${i}` }));
   return { customIds: lines.map((l) => l.custom_id), file: jsonl(lines) };
-}
-
-/** The object of a 200 answer, unwrapped from its prefix's envelope (the envelope itself checked). */
-function unwrap(res: RestAnswer, prefix: Prefix): any {
-  expect({ prefix, status: res.status }).toEqual({ prefix, status: 200 });
-  if (prefix === '/v1') return res.body;
-  expect(res.body).toEqual({ success: true, code: '200', message: 'successful', data: expect.anything() });
-  return res.body.data;
 }
 
 /** The same refusal under both prefixes, each in its envelope and with the same status; returns the /v1 error. */
@@ -87,16 +76,6 @@ function untilBatch(tenant: Tenant, id: string, done: (b: OpenAI.Batch) => boole
 }
 
 const untilFinished = (tenant: Tenant, id: string) => untilBatch(tenant, id, (b) => TERMINAL.includes(b.status));
-
-async function fileLines(tenant: Tenant, fileId: string | null | undefined): Promise<ResultLine[]> {
-  if (!fileId) return [];
-  const text = await (await tenant.openai.files.content(fileId)).text();
-  expect(text.endsWith('\n')).toBe(true);
-  return text
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => JSON.parse(l));
-}
 
 async function results(tenant: Tenant, batch: OpenAI.Batch): Promise<{ output: ResultLine[]; errors: ResultLine[] }> {
   return { output: await fileLines(tenant, batch.output_file_id), errors: await fileLines(tenant, batch.error_file_id) };

@@ -1,9 +1,10 @@
 import { FilesService } from '@app/files';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import OpenAI, { toFile } from 'openai';
+import OpenAI from 'openai';
 import { startGateway, Tenant, TestGateway, waitFor } from './support/gateway';
 import { jsonl, requestFile, requestLine } from './support/jsonl';
+import { PREFIXES, Prefix, sdkUpload } from './support/sdk';
 
 /**
  * The Files API end to end, under both prefixes: uploads (multipart, the documented curl form and the
@@ -12,8 +13,6 @@ import { jsonl, requestFile, requestLine } from './support/jsonl';
  * with cursors and filters, deleting, tenant isolation, and the configured size limits at their edges.
  */
 
-const PREFIXES = ['/v1', '/api/v1'] as const;
-type Prefix = (typeof PREFIXES)[number];
 type APIError = InstanceType<typeof OpenAI.APIError>;
 
 interface Answer {
@@ -170,14 +169,10 @@ function expectFileObject(file: unknown, expected: { bytes: number; filename: st
   expect(createdAt).toBeLessThanOrEqual(Math.ceil(Date.now() / 1000));
 }
 
-async function sdkUpload(tenant: Tenant, content: string | Buffer, filename = 'requests.jsonl'): Promise<OpenAI.FileObject> {
-  return tenant.openai.files.create({ file: await toFile(Buffer.from(content), filename), purpose: 'batch' });
-}
-
 /** Uploads `count` files one after another; returns their ids oldest first. */
 async function uploadMany(tenant: Tenant, count: number): Promise<string[]> {
   const ids: string[] = [];
-  for (let i = 0; i < count; i++) ids.push((await sdkUpload(tenant, requestFile(1 + i), `part-${i}.jsonl`)).id);
+  for (let i = 0; i < count; i++) ids.push((await sdkUpload(tenant, requestFile(1 + i), { filename: `part-${i}.jsonl` })).id);
   return ids;
 }
 
@@ -233,7 +228,7 @@ describe(FilesService.name, () => {
         const content = jsonl([requestLine(1, 'batch-test-model', { messages: [{ role: 'user', content: 'héllo wörld ✓ 你好 🙂' }] }), requestLine(2)]);
         const since = Date.now();
 
-        const created = await sdkUpload(tenant, content, 'sdk.jsonl');
+        const created = await sdkUpload(tenant, content, { filename: 'sdk.jsonl' });
         expectFileObject(created, { bytes: Buffer.byteLength(content), filename: 'sdk.jsonl', since });
         await expect(tenant.openai.files.retrieve(created.id)).resolves.toEqual(created);
         const downloaded = Buffer.from(await (await tenant.openai.files.content(created.id)).arrayBuffer());
@@ -257,7 +252,7 @@ describe(FilesService.name, () => {
         const content = requestFile(1);
         const name = 'données 数据.jsonl';
 
-        const viaSdk = await sdkUpload(tenant, content, name);
+        const viaSdk = await sdkUpload(tenant, content, { filename: name });
         const viaForm = ok(await upload(gw, tenant.apiKey, '/api/v1', { purpose: 'batch', file: content, filename: name }), '/api/v1');
         expect([viaSdk.filename, viaForm.filename]).toEqual([name, name]);
         for (const id of [viaSdk.id, viaForm.id]) {
@@ -272,7 +267,7 @@ describe(FilesService.name, () => {
         const content = jsonl(lines);
         expect(Buffer.byteLength(content)).toBeGreaterThan(2 * 1024 * 1024);
 
-        const file = await sdkUpload(tenant, content, 'big.jsonl');
+        const file = await sdkUpload(tenant, content, { filename: 'big.jsonl' });
         expect(file.bytes).toBe(Buffer.byteLength(content));
         const downloaded = Buffer.from(await (await tenant.openai.files.content(file.id)).arrayBuffer());
         expect(downloaded.equals(Buffer.from(content))).toBe(true);

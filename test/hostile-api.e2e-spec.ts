@@ -12,6 +12,7 @@ import { startGateway, Tenant, testEnvironment, TestGateway, waitFor } from './s
 import { requestFile } from './support/jsonl';
 import { rest, restClient } from './support/rest-client';
 import { startWebhookReceiver } from './support/webhook-receiver';
+import { PREFIXES, unwrap } from './support/sdk';
 
 /**
  * What a hostile or careless client sends, and what the gateway must make of it: IPv6 spellings of
@@ -21,9 +22,6 @@ import { startWebhookReceiver } from './support/webhook-receiver';
  */
 
 jest.setTimeout(120_000);
-
-const PREFIXES = ['/v1', '/api/v1'] as const;
-type Prefix = (typeof PREFIXES)[number];
 
 /** The same 400 (or other) refusal under both prefixes, each in its envelope; returns the /v1 error object. */
 async function expectRefused(gw: TestGateway, key: string, method: string, path: string, body: unknown, status = 400): Promise<any> {
@@ -39,14 +37,6 @@ async function expectRefused(gw: TestGateway, key: string, method: string, path:
     }
   }
   return v1;
-}
-
-/** The object of a 200 answer, unwrapped from its prefix's envelope. */
-function unwrap(res: { status: number; body: any }, prefix: Prefix): any {
-  expect({ prefix, status: res.status, body: res.body }).toMatchObject({ prefix, status: 200 });
-  if (prefix === '/v1') return res.body;
-  expect(res.body).toMatchObject({ success: true, code: '200', data: expect.anything() });
-  return res.body.data;
 }
 
 function batchBody(inputFileId: unknown, extra: Record<string, unknown> = {}): Record<string, unknown> {

@@ -10,6 +10,7 @@ import { FakeBatchProvider, FakeBatchProviderKnobs, FakeProviderBatch, startFake
 import { startGateway, Tenant, testEnvironment, TestGateway, waitFor } from './support/gateway';
 import { jsonl, requestLine } from './support/jsonl';
 import { BatchObject, restClient, ResultLine } from './support/rest-client';
+import { TERMINAL, fileLines, untilFinished } from './support/sdk';
 
 /**
  * The provider Batch API executor end to end, on both drivers: a provider with `batch_api: true`
@@ -28,7 +29,6 @@ const BATCH_MODEL = 'pb-model';
 const REALTIME_MODEL = 'rt-model';
 const UPSTREAM_MODEL = 'gpt-fake-up';
 const UPSTREAM_KEY = 'sk-provider-batch-secret';
-const TERMINAL = ['completed', 'failed', 'expired', 'cancelled'];
 const DEFAULT_MAX_BATCH_BYTES = 209_715_200;
 
 const tag = () => randomBytes(4).toString('hex');
@@ -97,24 +97,6 @@ async function submit(tenant: Tenant, count: number, marker?: (i: number) => str
   const file = await tenant.openai.files.create({ file: await toFile(Buffer.from(jsonl(lines)), 'requests.jsonl'), purpose: 'batch' });
   const batch = await tenant.openai.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
   return { batch, customIds, contents };
-}
-
-function untilFinished(tenant: Tenant, id: string, timeoutMs = 60_000): Promise<OpenAI.Batch> {
-  return waitFor(
-    () => tenant.openai.batches.retrieve(id),
-    (b) => TERMINAL.includes(b.status),
-    timeoutMs,
-    50,
-  );
-}
-
-async function fileLines(tenant: Tenant, fileId: string | null | undefined): Promise<ResultLine[]> {
-  if (!fileId) return [];
-  const text = await (await tenant.openai.files.content(fileId)).text();
-  return text
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => JSON.parse(l));
 }
 
 async function results(tenant: Tenant, batch: { output_file_id?: string | null; error_file_id?: string | null }) {

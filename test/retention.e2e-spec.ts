@@ -1,11 +1,12 @@
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import OpenAI, { toFile } from 'openai';
+import OpenAI from 'openai';
 import { FakeUpstream, fakeRouting, startFakeUpstream } from './support/fake-upstream';
 import { startGateway, Tenant, TestGateway, waitFor } from './support/gateway';
 import { jsonl, requestLine } from './support/jsonl';
 import { rest, RestAnswer } from './support/rest-client';
+import { PREFIXES, Prefix, sdkUpload, untilFinished, unwrap } from './support/sdk';
 
 /**
  * File retention end to end: `expires_after` on uploads (official SDK and raw multipart, both
@@ -16,25 +17,13 @@ import { rest, RestAnswer } from './support/rest-client';
 
 jest.setTimeout(120_000);
 
-const PREFIXES = ['/v1', '/api/v1'] as const;
-type Prefix = (typeof PREFIXES)[number];
-
 const MODEL = 'fake-model';
 const THIRTY_DAYS = 2_592_000;
-const TERMINAL = ['completed', 'failed', 'expired', 'cancelled'];
 
 // ---- helpers ----
 
 const lines = (contents: string[]) => jsonl(contents.map((content, i) => requestLine(i, MODEL, { messages: [{ role: 'user', content }] })));
 const nowSeconds = () => Math.floor(Date.now() / 1000);
-
-/** The object of a 200 answer, unwrapped from its prefix's envelope (the envelope itself checked). */
-function unwrap(res: RestAnswer, prefix: Prefix): any {
-  expect({ prefix, status: res.status }).toEqual({ prefix, status: 200 });
-  if (prefix === '/v1') return res.body;
-  expect(res.body).toEqual({ success: true, code: '200', message: 'successful', data: expect.anything() });
-  return res.body.data;
-}
 
 /** A refusal in its prefix's envelope with `status` and `code`; returns the /v1 error object (null under /api/v1). */
 function expectRefusal(res: RestAnswer, prefix: Prefix, status: number, code: string, param?: string): any {
@@ -66,14 +55,6 @@ const expiresAfterFields = (anchor: string, seconds: string): [string, string][]
   ['expires_after[seconds]', seconds],
 ];
 
-async function sdkUpload(tenant: Tenant, content: string, expiresAfter?: OpenAI.FileCreateParams.ExpiresAfter): Promise<OpenAI.FileObject> {
-  return tenant.openai.files.create({
-    file: await toFile(Buffer.from(content), 'requests.jsonl'),
-    purpose: 'batch',
-    ...(expiresAfter ? { expires_after: expiresAfter } : {}),
-  });
-}
-
 /** Names in DATA_DIR/files: a file is stored as `<id>.jsonl` and `<id>.index`. */
 function stored(gw: TestGateway): string[] {
   return readdirSync(join(gw.config.dataDir, 'files')).sort();
@@ -102,14 +83,6 @@ async function expiredCount(gw: TestGateway, purpose: string): Promise<number> {
   return line ? Number(line[1]) : 0;
 }
 
-function untilFinished(tenant: Tenant, id: string): Promise<OpenAI.Batch> {
-  return waitFor(
-    () => tenant.openai.batches.retrieve(id),
-    (b) => TERMINAL.includes(b.status),
-    60_000,
-  );
-}
-
 describe('File retention', () => {
   let gw: TestGateway;
   let upstream: FakeUpstream;
@@ -136,7 +109,7 @@ describe('File retention', () => {
   describe('uploads', () => {
     it('takes expires_after from the official SDK: expires_at is created_at + seconds, on create, get and list', async () => {
       const tenant = await gw.newTenant();
-      const file = await sdkUpload(tenant, lines(['a']), { anchor: 'created_at', seconds: 7200 });
+      const file = await sdkUpload(tenant, lines(['a']), { expiresAfter: { anchor: 'created_at', seconds: 7200 } });
       expect(file.expires_at).toBe(file.created_at + 7200);
       await expect(tenant.openai.files.retrieve(file.id)).resolves.toEqual(file);
       expect((await tenant.openai.files.list()).data).toEqual([file]);
@@ -200,7 +173,7 @@ describe('File retention', () => {
         [{ anchor: 'uploaded_at' as 'created_at', seconds: 7200 }, 'expires_after.anchor'],
       ];
       for (const [expiresAfter, param] of cases) {
-        const error = await sdkUpload(tenant, lines(['e']), expiresAfter).then(
+        const error = await sdkUpload(tenant, lines(['e']), { expiresAfter }).then(
           () => null,
           (err: unknown) => err,
         );
