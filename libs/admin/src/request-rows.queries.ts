@@ -1,4 +1,4 @@
-import { dialectOf, named, queryRows, SqlDialect } from '@app/persistence';
+import { dialectOf, named, namedList, queryRows, SqlDialect } from '@app/persistence';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 
@@ -30,8 +30,7 @@ export class RequestRowQueries {
    * for a page of batches: ROW_NUMBER per batch).
    */
   async pages(batchIds: readonly string[], afterLine: number, limit: number, status: string | null): Promise<Map<string, RequestRowView[]>> {
-    const values: Record<string, unknown> = { afterLine, limit, status };
-    batchIds.forEach((id, i) => (values[`b${i}`] = id));
+    const ids = namedList('b', batchIds);
     const rows = await queryRows<Record<string, unknown>>(
       this.dataSource.manager,
       ...named(
@@ -40,10 +39,10 @@ export class RequestRowQueries {
            SELECT batch_id, line, custom_id, status, attempts, status_code, latency_ms, error_code, error_message, finished_at,
                   ROW_NUMBER() OVER (PARTITION BY batch_id ORDER BY line) AS n
            FROM batch_requests
-           WHERE batch_id IN (${batchIds.map((_, i) => `:b${i}`).join(', ')}) AND line > :afterLine
+           WHERE batch_id IN (${ids.sql}) AND line > :afterLine
              ${status === null ? '' : 'AND status = :status'}
          ) page WHERE n <= :limit ORDER BY batch_id, line`,
-        values,
+        { ...ids.values, afterLine, limit, status },
       ),
     );
     const pages = new Map<string, RequestRowView[]>(batchIds.map((id) => [id, []]));

@@ -1,4 +1,4 @@
-import { dialectOf, named, queryRows, SqlDialect } from '@app/persistence';
+import { dialectOf, named, namedList, queryRows, SqlDialect } from '@app/persistence';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 
@@ -30,27 +30,28 @@ export class WebhookDeliveryQueries {
 
   async forBatches(batchIds: readonly string[]): Promise<WebhookDelivery[]> {
     if (batchIds.length === 0) return [];
-    const ids: Record<string, unknown> = {};
-    batchIds.forEach((id, i) => (ids[`b${i}`] = id));
+    const ids = namedList('b', batchIds);
     const events = await queryRows<Record<string, unknown>>(
       this.dataSource.manager,
       ...named(
         this.dialect,
         `SELECT id, batch_id, type, target_url, status, attempts, created_at, delivered_at, next_attempt_at, last_error
-         FROM webhook_events WHERE batch_id IN (${batchIds.map((_, i) => `:b${i}`).join(', ')}) ORDER BY created_at, id`,
-        ids,
+         FROM webhook_events WHERE batch_id IN (${ids.sql}) ORDER BY created_at, id`,
+        ids.values,
       ),
     );
     if (events.length === 0) return [];
-    const eventIds: Record<string, unknown> = {};
-    events.forEach((e, i) => (eventIds[`e${i}`] = e.id));
+    const eventIds = namedList(
+      'e',
+      events.map((e) => e.id),
+    );
     const attempts = await queryRows<Record<string, unknown>>(
       this.dataSource.manager,
       ...named(
         this.dialect,
         `SELECT event_id, attempt, attempted_at, status_code, latency_ms, error FROM webhook_attempts
-         WHERE event_id IN (${events.map((_, i) => `:e${i}`).join(', ')}) ORDER BY attempt`,
-        eventIds,
+         WHERE event_id IN (${eventIds.sql}) ORDER BY attempt`,
+        eventIds.values,
       ),
     );
     return events.map((e) => ({

@@ -55,6 +55,15 @@ async function run(manager: EntityManager, sql: string, parameters: unknown[]): 
 }
 
 /**
+ * A list of values for `IN (…)` in a `named` statement: the placeholders (`:p0, :p1, …`) and their values.
+ */
+export function namedList(prefix: string, items: readonly unknown[]): { sql: string; values: Record<string, unknown> } {
+  const values: Record<string, unknown> = {};
+  items.forEach((item, i) => (values[`${prefix}${i}`] = item));
+  return { sql: items.map((_, i) => `:${prefix}${i}`).join(', '), values };
+}
+
+/**
  * A statement written with named parameters (`:name`) in the dialect's own form: `$n` on PostgreSQL
  * (a name used twice binds one value), `?` on SQLite (the value repeated for each use).
  */

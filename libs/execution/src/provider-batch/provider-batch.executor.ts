@@ -354,7 +354,7 @@ export class ProviderBatchExecutor implements BatchExecutor {
     };
     await this.parts.transaction(async (manager) => {
       await this.parts.update({ batchId: part.batchId, part: part.part }, patch, manager);
-      await this.batches.setRemoteProgress(manager, part.batchId, () => this.parts.reported(manager, part.batchId));
+      await this.mirrorCounts(manager, part.batchId);
     });
     Object.assign(part, patch);
     return remote;
@@ -385,7 +385,7 @@ export class ProviderBatchExecutor implements BatchExecutor {
     const record = (finished: FinishedRow[]) =>
       this.rows.finish(batch.id, finished, async (manager, counted) => {
         await this.parts.settleCounts(manager, key, { completed: counted.completed, failed: counted.failed });
-        await this.batches.setRemoteProgress(manager, batch.id, () => this.parts.reported(manager, batch.id));
+        await this.mirrorCounts(manager, batch.id);
       });
     let matched = 0;
     let unmatched = 0;
@@ -442,8 +442,13 @@ export class ProviderBatchExecutor implements BatchExecutor {
 
   private async closeIn(manager: EntityManager, part: ProviderBatchEntity, state: PartState, error: string | null): Promise<void> {
     await this.parts.update({ batchId: part.batchId, part: part.part }, { state, error, providerCompleted: 0, providerFailed: 0 }, manager);
-    await this.batches.setRemoteProgress(manager, part.batchId, () => this.parts.reported(manager, part.batchId));
+    await this.mirrorCounts(manager, part.batchId);
     part.state = state;
+  }
+
+  /** The batch's remote counters from what its submitted parts report, in the caller's transaction. */
+  private mirrorCounts(manager: EntityManager, batchId: string): Promise<void> {
+    return this.batches.setRemoteProgress(manager, batchId, () => this.parts.reported(manager, batchId));
   }
 
   /** After a part closed: a running batch with no open part left has every line recorded, and is finalized. */

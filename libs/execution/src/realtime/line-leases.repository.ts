@@ -1,4 +1,4 @@
-import { dialectOf, execute, named, queryRows, SqlDialect } from '@app/persistence';
+import { dialectOf, execute, named, namedList, queryRows, SqlDialect } from '@app/persistence';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { PendingRow } from '../request-rows.service';
@@ -63,12 +63,13 @@ export class LineLeases {
   /** Gives back `owner`'s lines (of one batch, or some of its lines), so any worker may claim them at once. */
   release(owner: string, batchId?: string, lines?: number[]): Promise<number> {
     if (lines?.length === 0) return Promise.resolve(0);
-    const values: Record<string, unknown> = { owner, batch: batchId };
+    let values: Record<string, unknown> = { owner, batch: batchId };
     let where = `lease_owner = :owner AND status = 'pending'`;
     if (batchId !== undefined) where += ' AND batch_id = :batch';
     if (lines !== undefined) {
-      lines.forEach((line, i) => (values[`l${i}`] = line));
-      where += ` AND line IN (${lines.map((_, i) => `:l${i}`).join(',')})`;
+      const list = namedList('l', lines);
+      values = { ...values, ...list.values };
+      where += ` AND line IN (${list.sql})`;
     }
     return execute(this.dataSource.manager, ...named(this.dialect, `UPDATE batch_requests SET lease_owner = NULL WHERE ${where}`, values));
   }
