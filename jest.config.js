@@ -1,6 +1,7 @@
 /**
- * Three projects: unit specs beside the code, and the same end-to-end suite twice, once on the
- * embedded drivers (SQLite + in-process queue) and once on PostgreSQL + Bull/Redis.
+ * Four projects: unit specs beside the code; medium specs (real modules on a fresh SQLite file built by
+ * the migrations, no HTTP, no workers); and the same end-to-end suite twice, once on the embedded
+ * drivers (SQLite + in-process queue) and once on PostgreSQL + Bull/Redis.
  */
 const base = {
   moduleFileExtensions: ['js', 'json', 'ts'],
@@ -16,6 +17,7 @@ module.exports = {
   testTimeout: 60000,
   projects: [
     { ...base, displayName: 'unit', testMatch: ['<rootDir>/libs/**/*.spec.ts', '<rootDir>/apps/**/*.spec.ts'] },
+    { ...base, displayName: 'medium', testMatch: ['<rootDir>/test/medium/**/*.medium-spec.ts'] },
     { ...base, displayName: 'sqlite', testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'], setupFiles: ['<rootDir>/test/support/driver-sqlite.ts'] },
     {
       ...base,
