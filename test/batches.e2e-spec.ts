@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import OpenAI, { toFile } from 'openai';
 import { adminClient } from './support/admin-client';
 import { FakeUpstream, startFakeUpstream } from './support/fake-upstream';
+import { backdated } from './support/gateway-clock';
 import { startGateway, Tenant, TestGateway, waitFor } from './support/gateway';
 import { jsonl, requestLine } from './support/jsonl';
 import { rest, ResultLine } from './support/rest-client';
@@ -773,11 +774,11 @@ describe(BatchesService.name, () => {
 
     it('expires a batch past its window: expired with expired_at, finished lines kept, the rest batch_expired', async () => {
       const { gw } = rig;
-      const { running, customIds, contents } = await slowBatchUnderway();
-
-      const past = Math.floor(Date.now() / 1000) - 60;
-      const sql = gw.config.databaseUrl ? 'UPDATE batches SET expires_at = $1 WHERE id = $2' : 'UPDATE batches SET expires_at = ? WHERE id = ?';
-      await gw.dataSource.query(sql, [past, running.id]);
+      // Created a day and a minute ago by the gateway's clock: once the clock catches up, its window has passed.
+      const { running, customIds, contents } = await backdated(gw.app, (DAY + 60) * 1000, slowBatchUnderway);
+      const past = running.expires_at!;
+      expect(past).toBe(running.created_at + DAY);
+      expect(past).toBeLessThan(Date.now() / 1000);
 
       const batch = await untilFinished(tenant, running.id);
       expect(batch).toMatchObject({
@@ -790,6 +791,7 @@ describe(BatchesService.name, () => {
         failed_at: null,
       });
       expect(batch.expired_at!).toBeGreaterThanOrEqual(batch.in_progress_at!);
+      expect(batch.expired_at!).toBeGreaterThanOrEqual(past);
       await expectStoppedWith(batch, customIds, contents, 'batch_expired');
 
       await expectRefused(gw, tenant.apiKey, 'POST', `/batches/${batch.id}/cancel`, undefined, 409, 'batch_not_cancellable');

@@ -6,6 +6,7 @@ import OpenAI, { toFile } from 'openai';
 import { adminClient } from './support/admin-client';
 import { ChildGateway } from './support/child-gateway';
 import { currentDriver } from './support/databases';
+import { backdated } from './support/gateway-clock';
 import { FakeBatchProvider, FakeBatchProviderKnobs, FakeProviderBatch, startFakeBatchProvider } from './support/fake-batch-provider';
 import { startGateway, Tenant, testEnvironment, TestGateway, waitFor } from './support/gateway';
 import { jsonl, requestLine } from './support/jsonl';
@@ -652,14 +653,16 @@ describe('Provider Batch API executor', () => {
 
   it('expires mid-run: the provider batches cancelled, finished lines kept and the rest batch_expired', async () => {
     rig = await startRig({ maxBatchLines: 10, knobs: { lineDelayMs: 200 } });
-    const s = await slowBatchUnderway(rig);
-
-    const past = Math.floor(Date.now() / 1000) - 60;
-    const sql = rig.gw.config.databaseUrl ? 'UPDATE batches SET expires_at = $1 WHERE id = $2' : 'UPDATE batches SET expires_at = ? WHERE id = ?';
-    await rig.gw.dataSource.query(sql, [past, s.batch.id]);
+    // Created a day and a minute ago by the gateway's clock: once the clock catches up, its window has passed.
+    const DAY = 86_400;
+    const s = await backdated(rig.gw.app, (DAY + 60) * 1000, () => slowBatchUnderway(rig!));
+    const past = s.batch.expires_at!;
+    expect(past).toBe(s.batch.created_at + DAY);
+    expect(past).toBeLessThan(Date.now() / 1000);
 
     const batch = await untilFinished(rig.tenant, s.batch.id);
     expect(batch).toMatchObject({ status: 'expired', expires_at: past, expired_at: expect.any(Number), completed_at: null, cancelled_at: null });
+    expect(batch.expired_at!).toBeGreaterThanOrEqual(past);
     await expectStoppedWith(rig, batch, s, 'batch_expired');
   });
 

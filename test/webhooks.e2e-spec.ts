@@ -12,6 +12,7 @@ import { Webhook, WebhookVerificationError } from 'standardwebhooks';
 import { adminClient } from './support/admin-client';
 import { ChildGateway, freePort } from './support/child-gateway';
 import { currentDriver } from './support/databases';
+import { backdated } from './support/gateway-clock';
 import { FakeUpstream, startFakeUpstream } from './support/fake-upstream';
 import { startGateway, Tenant, testEnvironment, TestGateway, waitFor } from './support/gateway';
 import { jsonl, requestFile, requestLine } from './support/jsonl';
@@ -332,12 +333,14 @@ describe(WebhooksService.name, () => {
 
     it('delivers batch.expired for a batch whose completion window passed', async () => {
       const hook = await receiver();
-      const created = await slowBatch(gw, tenant.apiKey, `${hook.url}/hook`);
-      await waitForStatus(gw.url, tenant.apiKey, created.id, (s) => s !== 'validating');
-
-      const past = Math.floor(Date.now() / 1000) - 60;
-      const sql = gw.config.databaseUrl ? 'UPDATE batches SET expires_at = $1 WHERE id = $2' : 'UPDATE batches SET expires_at = ? WHERE id = ?';
-      await gw.dataSource.query(sql, [past, created.id]);
+      // Created a day and a minute ago by the gateway's clock: once the clock catches up, its window has passed.
+      // It ends on real time, so the receiver checks the signature's timestamp against the time it was signed.
+      const created = await backdated(gw.app, (86_400 + 60) * 1000, async () => {
+        const batch = await slowBatch(gw, tenant.apiKey, `${hook.url}/hook`);
+        await waitForStatus(gw.url, tenant.apiKey, batch.id, (s) => s !== 'validating');
+        return batch;
+      });
+      expect(created.expires_at).toBeLessThan(Date.now() / 1000);
 
       const [req] = await hook.waitForRequests(1);
       const batch = await getBatch(gw.url, tenant.apiKey, created.id);
