@@ -1,6 +1,6 @@
 import { AccountsService } from '@app/accounts';
 import { ADMIN_QUERY_LIMITS, AdminModule } from '@app/admin';
-import { BatchesRepository } from '@app/batches';
+import { BatchReports } from '@app/batches';
 import { RequestRowQueries } from '../libs/admin/src/request-rows.queries';
 import { getIntrospectionQuery } from 'graphql';
 import { AdminClient, adminClient } from './support/admin-client';
@@ -88,7 +88,7 @@ describe(`${AdminModule.name} query limits`, () => {
       ['200 aliases of batches(first: 500)', 200, /aliases/],
       ['1000 aliases of batches(first: 500)', 1000, /tokens/],
     ])('refuses %s with query_too_complex, and /healthz answers meanwhile', async (_, count, reason) => {
-      const search = jest.spyOn(gw.app.get(BatchesRepository), 'search');
+      const search = jest.spyOn(gw.app.get(BatchReports), 'search');
       const [res, health] = await Promise.all([admin.request(aliased(count, 'batches(first: 500) { totalCount edges { node { id } } }')), healthz(gw)]);
       expect(res.status).toBe(400);
       expect(res.data).toBeUndefined();
@@ -133,7 +133,7 @@ describe(`${AdminModule.name} query limits`, () => {
     });
 
     it('prices page sizes given as variables: every batch of a page with a thousand rows each is refused, small pages pass', async () => {
-      const search = jest.spyOn(gw.app.get(BatchesRepository), 'search');
+      const search = jest.spyOn(gw.app.get(BatchReports), 'search');
       const rows = jest.spyOn(gw.app.get(RequestRowQueries), 'pages');
       const query = `query($n: Int, $m: Int) { batches(first: $n) { edges { node { id requests(first: $m) { rows { line } } } } } }`;
       const refused = await admin.request(query, { n: 500, m: 1000 });

@@ -183,11 +183,8 @@ describe(RequestRowsService.name, () => {
     expect(await sources(batchId)).toEqual({ 1: 'a', 2: 'a', 3: 'a', 4: 'a', 5: 'a', 6: 'a', 7: 'b', 8: 'b', 9: 'b', 10: 'b' });
   });
 
-  // Known defect, not in this service: on SQLite every transaction shares TypeORM's one query runner, so two
-  // transactions started in the same tick both fail ("cannot start a transaction within a transaction"), and
-  // one that starts while another awaits outside the database becomes its savepoint (the inner commit rides
-  // on the outer one; the outer rollback undoes it). Remove `.failing` once units of work are serialised on SQLite.
-  it.failing('counts each row once when overlapping writes start in the same tick', async () => {
+  // On SQLite all transactions share one connection: UnitOfWork makes them take turns.
+  it('counts each row once when overlapping writes start in the same tick', async () => {
     const batchId = await aBatch(10);
     await Promise.all([
       sut.finish(
@@ -200,6 +197,24 @@ describe(RequestRowsService.name, () => {
       ),
     ]);
     expect(await counters(batchId)).toEqual(counted(10));
+  });
+
+  it('keeps a write that starts while another waits, when the other then fails', async () => {
+    const batchId = await aBatch(4);
+    const failure = new Error('alongside failed');
+    let release!: () => void;
+    const waiting = new Promise<void>((resolve) => (release = resolve));
+    const failing = sut.finish(batchId, [answered(1, 'lost')], async () => {
+      await waiting;
+      throw failure;
+    });
+    const kept = sut.finish(batchId, [answered(3, 'kept'), answered(4, 'kept')]);
+    release();
+    await expect(failing).rejects.toBe(failure);
+    await kept;
+    expect((await row(batchId, 1)).status).toBe('pending');
+    expect(await sources(batchId)).toEqual({ 3: 'kept', 4: 'kept' });
+    expect(await counters(batchId)).toEqual(counted(2));
   });
 
   it('leaves the rows pending and the counters alone when the work alongside the write fails', async () => {

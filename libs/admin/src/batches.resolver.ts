@@ -1,4 +1,4 @@
-import { BatchesRepository, BatchesService } from '@app/batches';
+import { BatchReports, BatchesService } from '@app/batches';
 import { Args, Context, ID, Int, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
 import { BatchesArgs } from './graphql/inputs';
 import { decodeCursor, encodeCursor, toBatchModel } from './graphql/mappers';
@@ -11,7 +11,7 @@ import { ApiError } from '@app/core';
 export class BatchesResolver {
   constructor(
     private readonly batchesService: BatchesService,
-    private readonly batchesRepository: BatchesRepository,
+    private readonly batchesRepository: BatchReports,
   ) {}
 
   @Query(() => BatchConnection, {

@@ -1,4 +1,4 @@
-import { BatchesRepository } from '@app/batches';
+import { BatchReports } from '@app/batches';
 import { Clock } from '@app/core';
 import { RequestRowQueries } from './request-rows.queries';
 import { Args, Int, Query, Resolver } from '@nestjs/graphql';
@@ -7,7 +7,7 @@ import { Overview } from './graphql/models';
 @Resolver(() => Overview)
 export class OverviewResolver {
   constructor(
-    private readonly batches: BatchesRepository,
+    private readonly batches: BatchReports,
     private readonly requestRows: RequestRowQueries,
     private readonly clock: Clock,
   ) {}

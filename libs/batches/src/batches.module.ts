@@ -3,6 +3,8 @@ import { RoutingModule } from '@app/routing';
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { BatchJobs } from './batch-jobs';
+import { BatchReports } from './batch-reports.service';
+import { BatchRuns } from './batch-runs.service';
 import { BatchStateMachine } from './batch-state-machine';
 import { BatchesController } from './batches.controller';
 import { BatchesRepository } from './batches.repository';
@@ -12,7 +14,7 @@ import { BatchEntity } from './entities/batch.entity';
 @Module({
   imports: [TypeOrmModule.forFeature([BatchEntity]), FilesModule, RoutingModule],
   controllers: [BatchesController],
-  providers: [BatchesService, BatchesRepository, BatchStateMachine, BatchJobs],
-  exports: [BatchesService, BatchesRepository, BatchStateMachine, BatchJobs],
+  providers: [BatchesService, BatchesRepository, BatchRuns, BatchReports, BatchStateMachine, BatchJobs],
+  exports: [BatchesService, BatchRuns, BatchReports, BatchStateMachine, BatchJobs],
 })
 export class BatchesModule {}

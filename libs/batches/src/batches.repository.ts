@@ -1,11 +1,12 @@
 import { Clock } from '@app/core';
+import { managerOf, Transaction } from '@app/persistence';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { EntityManager, In, IsNull, LessThanOrEqual, Not, Repository } from 'typeorm';
-import { EXPIRABLE_STATUSES, LIVE_STATUSES } from './batch-state-machine';
+import { In, IsNull, LessThanOrEqual, Not, Repository } from 'typeorm';
+import { EXPIRABLE_STATUSES, LIVE_STATUSES } from './batch-transitions';
 import { toBatchView } from './batch.mapper';
 import { BatchProgress, BatchRun, BatchSearch, BatchView } from './batch.types';
-import { BatchEntity } from './entities/batch.entity';
+import { BatchEntity, BatchStatus } from './entities/batch.entity';
 
 /**
  * The batches table's queries: the tenant's read by id, the execution engine's (running, halting,
@@ -79,8 +80,8 @@ export class BatchesRepository {
   }
 
   /** Adds finished requests to the batch's counters, inside the caller's transaction. */
-  async addProgress(manager: EntityManager, batchId: string, p: BatchProgress): Promise<void> {
-    await manager
+  async addProgress(tx: Transaction, batchId: string, p: BatchProgress): Promise<void> {
+    await managerOf(tx)
       .createQueryBuilder()
       .update(BatchEntity)
       .set({
@@ -102,10 +103,36 @@ export class BatchesRepository {
    * of one batch at once then each read the others' committed changes, and the last one writes the sum
    * of all (read before the lock, two of them could each miss the other's part). SQLite has one writer.
    */
-  async setRemoteProgress(manager: EntityManager, batchId: string, reported: () => Promise<{ completed: number; failed: number }>): Promise<void> {
+  async setRemoteProgress(tx: Transaction, batchId: string, reported: () => Promise<{ completed: number; failed: number }>): Promise<void> {
+    const manager = managerOf(tx);
     if (manager.connection.options.type === 'postgres') await manager.query('SELECT 1 FROM batches WHERE id = $1 FOR UPDATE', [batchId]);
     const remote = await reported();
     await manager.update(BatchEntity, { id: batchId }, { remoteCompleted: remote.completed, remoteFailed: remote.failed });
+  }
+
+  /**
+   * The state machine's guarded UPDATE: sets `patch` only while the batch is in one of `from` (and, with
+   * `onlyRunning`, not already cancelling or expiring). Returns whether it changed the row.
+   */
+  async changeStatus(
+    tx: Transaction,
+    batchId: string,
+    guard: { from: readonly BatchStatus[]; onlyRunning?: boolean },
+    patch: Partial<BatchEntity>,
+  ): Promise<boolean> {
+    const update = managerOf(tx)
+      .createQueryBuilder()
+      .update(BatchEntity)
+      .set(patch)
+      .where('id = :batchId', { batchId })
+      .andWhere('status IN (:...from)', { from: [...guard.from] });
+    if (guard.onlyRunning) update.andWhere('stop_reason IS NULL');
+    return ((await update.execute()).affected ?? 0) > 0;
+  }
+
+  /** The batch as the transaction sees it. */
+  getIn(tx: Transaction, batchId: string): Promise<BatchEntity> {
+    return managerOf(tx).findOneByOrFail(BatchEntity, { id: batchId });
   }
 
   /** Realtime batches whose lines may be sent now: in progress, neither cancelled nor expiring. */

@@ -1,10 +1,13 @@
 export * from './batches.module';
 export * from './batches.service';
-export { BatchesRepository } from './batches.repository';
+export { BatchRuns } from './batch-runs.service';
+export { BatchReports } from './batch-reports.service';
 export * from './batch.types';
 export { toBatchObject, toBatchView } from './batch.mapper';
-export { BatchStateMachine, TERMINAL_STATUSES, TRANSITIONS } from './batch-state-machine';
-export type { Transition, TransitionHook } from './batch-state-machine';
+export { BatchStateMachine } from './batch-state-machine';
+export { TERMINAL_STATUSES, TRANSITIONS } from './batch-transitions';
+export type { TransitionHook } from './batch-state-machine';
+export type { Transition } from './batch-transitions';
 export { BATCH_STATUSES } from './entities/batch.entity';
 export type { BatchStatus, BatchErrorEntry } from './entities/batch.entity';
 export { BatchJobs } from './batch-jobs';

@@ -1,4 +1,4 @@
-import { BatchesRepository, BatchRun, BatchStateMachine, Transition } from '@app/batches';
+import { BatchRuns, BatchRun, BatchStateMachine, Transition } from '@app/batches';
 import { FilesService } from '@app/files';
 import { Injectable, Logger } from '@nestjs/common';
 import { createHash } from 'node:crypto';
@@ -32,7 +32,7 @@ export class BatchFinalizer {
   private readonly logger = new Logger(BatchFinalizer.name);
 
   constructor(
-    private readonly batches: BatchesRepository,
+    private readonly batches: BatchRuns,
     private readonly states: BatchStateMachine,
     private readonly rows: RequestRowsService,
     private readonly files: FilesService,
@@ -40,7 +40,7 @@ export class BatchFinalizer {
   ) {}
 
   async finalize(batchId: string): Promise<void> {
-    const batch = await this.batches.getRun(batchId);
+    const batch = await this.batches.get(batchId);
     if (!batch) return;
     const ending = await this.decide(batch);
     if (!ending) return;
@@ -85,7 +85,7 @@ export class BatchFinalizer {
         if (batch.stopReason === 'expired') return 'expired';
         if (await this.rows.hasPending(batch.id)) return null;
         if (await this.states.apply(batch.id, 'finalize')) return 'completed';
-        const now = await this.batches.getRun(batch.id);
+        const now = await this.batches.get(batch.id);
         return now ? this.decide(now) : null;
       }
       default:

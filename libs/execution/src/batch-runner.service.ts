@@ -1,4 +1,4 @@
-import { BatchesRepository, BatchJobs, BatchStateMachine } from '@app/batches';
+import { BatchRuns, BatchJobs, BatchStateMachine } from '@app/batches';
 import { Injectable, Logger } from '@nestjs/common';
 import { BatchExecutors } from './batch-executors';
 import { InputUnreadableError, RequestRowsService } from './request-rows.service';
@@ -13,7 +13,7 @@ export class BatchRunner {
   private readonly logger = new Logger(BatchRunner.name);
 
   constructor(
-    private readonly batches: BatchesRepository,
+    private readonly batches: BatchRuns,
     private readonly states: BatchStateMachine,
     private readonly rows: RequestRowsService,
     private readonly jobs: BatchJobs,
@@ -22,7 +22,7 @@ export class BatchRunner {
 
   /** validating → in_progress: creates the request rows and the executor's plan; the executor then runs them. */
   async prepare(batchId: string): Promise<void> {
-    const batch = await this.batches.getRun(batchId);
+    const batch = await this.batches.get(batchId);
     if (!batch) return;
     if (batch.status === 'validating') {
       try {

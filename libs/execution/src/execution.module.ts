@@ -10,6 +10,7 @@ import { BatchRunner } from './batch-runner.service';
 import { BatchRequestEntity } from './entities/batch-request.entity';
 import { SchedulerWorkerEntity } from './entities/scheduler-worker.entity';
 import { ExecutionWorkers } from './execution.workers';
+import { RequestRowsRepository } from './request-rows.repository';
 import { RequestRowsService } from './request-rows.service';
 import { ProviderBatchEntity } from './provider-batch/provider-batch.entity';
 import { ProviderBatchExecutor } from './provider-batch/provider-batch.executor';
@@ -31,6 +32,7 @@ import { WorkerPresence } from './worker-presence';
   providers: [
     BatchRunner,
     BatchFinalizer,
+    RequestRowsRepository,
     RequestRowsService,
     SweeperService,
     ProviderPool,

@@ -1,4 +1,4 @@
-import { BatchesRepository, BatchJobs } from '@app/batches';
+import { BatchRuns, BatchJobs } from '@app/batches';
 import { APP_CONFIG, AppConfig } from '@app/core';
 import { FileSweeper } from '@app/files';
 import { JobQueue, JOBS } from '@app/queue';
@@ -28,7 +28,7 @@ export class ExecutionWorkers implements OnApplicationBootstrap, BeforeApplicati
     private readonly finalizer: BatchFinalizer,
     private readonly sweeper: SweeperService,
     private readonly fileSweeper: FileSweeper,
-    private readonly batches: BatchesRepository,
+    private readonly batches: BatchRuns,
     private readonly jobs: BatchJobs,
     private readonly presence: WorkerPresence,
     private readonly executors: BatchExecutors,
@@ -55,7 +55,7 @@ export class ExecutionWorkers implements OnApplicationBootstrap, BeforeApplicati
   }
 
   private async resume(): Promise<void> {
-    const unfinished = await this.batches.findUnfinished();
+    const unfinished = await this.batches.unfinished();
     for (const batch of unfinished) {
       if (batch.status === 'validating') await this.jobs.prepare(batch.id);
       else if (batch.status !== 'in_progress' || batch.stopReason) await this.jobs.finalize(batch.id);

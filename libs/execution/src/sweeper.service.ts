@@ -1,4 +1,4 @@
-import { BatchesRepository, BatchJobs } from '@app/batches';
+import { BatchRuns, BatchJobs } from '@app/batches';
 import { APP_CONFIG, AppConfig } from '@app/core';
 import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 
@@ -11,7 +11,7 @@ export class SweeperService implements OnApplicationShutdown {
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-    private readonly batches: BatchesRepository,
+    private readonly batches: BatchRuns,
     private readonly jobs: BatchJobs,
   ) {}
 

@@ -30,3 +30,13 @@ export interface DeletedFile {
 
 /** Answers whether something (an unfinished batch) still needs the file; used to refuse deletes with 409. */
 export type FileInUseCheck = (fileId: string) => Promise<string | null>;
+
+/** A batch's output or error file, stored and about to be recorded in the finishing transaction. */
+export interface GeneratedFile {
+  fileId: string;
+  accountId: string;
+  filename: string;
+  bytes: number;
+  /** From the batch's `output_expires_after`. */
+  expiresAfterSeconds: number;
+}

@@ -1,3 +1,4 @@
+import { managerOf, Transaction } from '@app/persistence';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
@@ -48,5 +49,12 @@ export class FilesRepository {
   async deleteExpired(seq: number, cutoff: number): Promise<boolean> {
     const result = await this.files.createQueryBuilder().delete().from(FileEntity).where('seq = :seq AND expires_at <= :cutoff', { seq, cutoff }).execute();
     return (result.affected ?? 0) > 0;
+  }
+
+  /** Writes a file's row inside the caller's transaction, replacing any row of that id. */
+  async replaceIn(tx: Transaction, file: Omit<FileEntity, 'seq'>): Promise<void> {
+    const files = managerOf(tx).getRepository(FileEntity);
+    await files.delete({ id: file.id });
+    await files.insert(file);
   }
 }

@@ -1,12 +1,13 @@
 import { ApiError, Clock, DEFAULT_BATCH_ENDPOINT, ListObject, toListPage } from '@app/core';
+import { Transaction } from '@app/persistence';
 import { Injectable, StreamableFile } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { EntityManager, Repository } from 'typeorm';
+import { Repository } from 'typeorm';
 import { ListFilesQuery } from './dto/list-files.query';
 import { FileEntity } from './entities/file.entity';
-import { BatchInputFile, DeletedFile, FileInUseCheck, FileObject } from './file.types';
+import { BatchInputFile, DeletedFile, FileInUseCheck, FileObject, GeneratedFile } from './file.types';
 import { ExpiredFile, FilesRepository } from './files.repository';
 import { expiresAfterSeconds } from './retention';
 import { FileStorage } from './storage/file-storage';
@@ -161,14 +162,9 @@ export class FilesService {
    * Records a stored generated file inside the caller's transaction; recording it again replaces the row.
    * It expires `expiresAfterSeconds` after its creation (the batch's `output_expires_after`).
    */
-  async recordGenerated(
-    manager: EntityManager,
-    file: { fileId: string; accountId: string; filename: string; bytes: number; expiresAfterSeconds: number },
-  ): Promise<void> {
-    const repo = manager.getRepository(FileEntity);
+  async recordGenerated(tx: Transaction, file: GeneratedFile): Promise<void> {
     const createdAt = this.clock.nowSeconds();
-    await repo.delete({ id: file.fileId });
-    await repo.insert({
+    await this.queries.replaceIn(tx, {
       id: file.fileId,
       accountId: file.accountId,
       filename: file.filename,

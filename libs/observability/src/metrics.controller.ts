@@ -1,5 +1,5 @@
 import { PublicRoute } from '@app/accounts';
-import { BatchesRepository } from '@app/batches';
+import { BatchReports } from '@app/batches';
 import { Metrics } from '@app/core';
 import { JobQueue } from '@app/queue';
 import { Controller, Get, Header, OnModuleInit } from '@nestjs/common';
@@ -12,7 +12,7 @@ import { ApiExcludeController } from '@nestjs/swagger';
 export class MetricsController implements OnModuleInit {
   constructor(
     private readonly metrics: Metrics,
-    private readonly batches: BatchesRepository,
+    private readonly batches: BatchReports,
     private readonly queue: JobQueue,
   ) {}
 

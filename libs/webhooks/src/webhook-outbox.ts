@@ -1,10 +1,11 @@
 import { AccountsService } from '@app/accounts';
-import { BatchStateMachine, Transition } from '@app/batches';
+import { BatchStateMachine, Transition, TransitionHook } from '@app/batches';
 import { Clock, IdGenerator } from '@app/core';
+import { managerOf, Transaction } from '@app/persistence';
 import { JobQueue, JOBS } from '@app/queue';
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { EntityManager, LessThanOrEqual, Repository } from 'typeorm';
+import { LessThanOrEqual, Repository } from 'typeorm';
 import { WebhookEventEntity } from './entities/webhook-event.entity';
 
 const EVENT_TYPES: Partial<Record<Transition, string>> = {
@@ -34,13 +35,10 @@ export class WebhookOutbox implements OnModuleInit {
   ) {}
 
   onModuleInit(): void {
-    this.states.onTransition((manager, change) => this.recordEvent(manager, change));
+    this.states.onTransition((tx, change) => this.recordEvent(tx, change));
   }
 
-  private async recordEvent(
-    manager: EntityManager,
-    { batch, accountId, transition }: Parameters<Parameters<BatchStateMachine['onTransition']>[0]>[1],
-  ): Promise<void | (() => Promise<void>)> {
+  private async recordEvent(tx: Transaction, { batch, accountId, transition }: Parameters<TransitionHook>[1]): Promise<void | (() => Promise<void>)> {
     const type = EVENT_TYPES[transition];
     if (!type) return;
     const target = batch.callback_url ?? (await this.accounts.getAccount(accountId)).webhookUrl;
@@ -49,7 +47,7 @@ export class WebhookOutbox implements OnModuleInit {
     const createdAt = this.clock.nowSeconds();
     const payload = JSON.stringify({ id, object: 'event', type, created_at: createdAt, data: batch });
     // The transition is guarded (it happens once), so this insert happens once per terminal state.
-    await manager.insert(WebhookEventEntity, {
+    await managerOf(tx).insert(WebhookEventEntity, {
       id,
       accountId,
       batchId: batch.id,

@@ -1,13 +1,13 @@
-import { BatchesRepository, BatchJobs, BatchRun, TERMINAL_STATUSES } from '@app/batches';
+import { BatchJobs, BatchRun, BatchRuns, TERMINAL_STATUSES } from '@app/batches';
 import { APP_CONFIG, AppConfig, Clock, Metrics, randomToken } from '@app/core';
 import { FilesService } from '@app/files';
+import { Transaction, UnitOfWork } from '@app/persistence';
 import { Provider, RoutingService } from '@app/routing';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import type { EntityManager } from 'typeorm';
 import { finished } from 'node:stream/promises';
 import type { BatchExecutor } from '../batch-executor';
 import { FinishedRow, RequestRowsService } from '../request-rows.service';
@@ -70,13 +70,14 @@ export class ProviderBatchExecutor implements BatchExecutor {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly presence: WorkerPresence,
     private readonly parts: ProviderBatches,
-    private readonly batches: BatchesRepository,
+    private readonly batches: BatchRuns,
     private readonly routing: RoutingService,
     private readonly rows: RequestRowsService,
     private readonly files: FilesService,
     private readonly jobs: BatchJobs,
     private readonly metrics: Metrics,
     private readonly clock: Clock,
+    private readonly unitOfWork: UnitOfWork,
   ) {}
 
   async start(): Promise<void> {
@@ -155,7 +156,7 @@ export class ProviderBatchExecutor implements BatchExecutor {
     const key: PartKey = { batchId: part.batchId, part: part.part };
     let interval = 30_000;
     try {
-      const batch = await this.batches.getRun(part.batchId);
+      const batch = await this.batches.get(part.batchId);
       if (!batch) {
         await this.parts.release(key, this.presence.owner, Date.now(), { state: 'skipped', error: 'The batch no longer exists' });
         return;
@@ -352,9 +353,9 @@ export class ProviderBatchExecutor implements BatchExecutor {
       lastPolledAt: this.clock.nowSeconds(),
       error: remote.status === 'failed' ? describeFailure(remote) : null,
     };
-    await this.parts.transaction(async (manager) => {
-      await this.parts.update({ batchId: part.batchId, part: part.part }, patch, manager);
-      await this.mirrorCounts(manager, part.batchId);
+    await this.unitOfWork.run(async (tx) => {
+      await this.parts.update({ batchId: part.batchId, part: part.part }, patch, tx);
+      await this.mirrorCounts(tx, part.batchId);
     });
     Object.assign(part, patch);
     return remote;
@@ -383,9 +384,9 @@ export class ProviderBatchExecutor implements BatchExecutor {
       else pending.set(row.customId, [row.line]);
     }
     const record = (finished: FinishedRow[]) =>
-      this.rows.finish(batch.id, finished, async (manager, counted) => {
-        await this.parts.settleCounts(manager, key, { completed: counted.completed, failed: counted.failed });
-        await this.mirrorCounts(manager, batch.id);
+      this.rows.finish(batch.id, finished, async (tx, counted) => {
+        await this.parts.settleCounts(tx, key, { completed: counted.completed, failed: counted.failed });
+        await this.mirrorCounts(tx, batch.id);
       });
     let matched = 0;
     let unmatched = 0;
@@ -431,24 +432,24 @@ export class ProviderBatchExecutor implements BatchExecutor {
 
   /** Closes the part and ends its lines still pending with `code`, in one transaction. */
   private async closeWithPending(part: ProviderBatchEntity, state: PartState, code: string, message: string): Promise<void> {
-    await this.rows.failPending(part.batchId, code, plainText(message), { first: part.firstLine, last: part.lastLine }, (manager) =>
-      this.closeIn(manager, part, state, state === 'failed' ? plainText(message) : part.error),
+    await this.rows.failPending(part.batchId, code, plainText(message), { first: part.firstLine, last: part.lastLine }, (tx) =>
+      this.closeIn(tx, part, state, state === 'failed' ? plainText(message) : part.error),
     );
   }
 
   private async close(part: ProviderBatchEntity, state: PartState, error: string | null): Promise<void> {
-    await this.parts.transaction((manager) => this.closeIn(manager, part, state, error));
+    await this.unitOfWork.run((tx) => this.closeIn(tx, part, state, error));
   }
 
-  private async closeIn(manager: EntityManager, part: ProviderBatchEntity, state: PartState, error: string | null): Promise<void> {
-    await this.parts.update({ batchId: part.batchId, part: part.part }, { state, error, providerCompleted: 0, providerFailed: 0 }, manager);
-    await this.mirrorCounts(manager, part.batchId);
+  private async closeIn(tx: Transaction, part: ProviderBatchEntity, state: PartState, error: string | null): Promise<void> {
+    await this.parts.update({ batchId: part.batchId, part: part.part }, { state, error, providerCompleted: 0, providerFailed: 0 }, tx);
+    await this.mirrorCounts(tx, part.batchId);
     part.state = state;
   }
 
   /** The batch's remote counters from what its submitted parts report, in the caller's transaction. */
-  private mirrorCounts(manager: EntityManager, batchId: string): Promise<void> {
-    return this.batches.setRemoteProgress(manager, batchId, () => this.parts.reported(manager, batchId));
+  private mirrorCounts(tx: Transaction, batchId: string): Promise<void> {
+    return this.batches.setRemoteProgress(tx, batchId, () => this.parts.reported(tx, batchId));
   }
 
   /** After a part closed: a running batch with no open part left has every line recorded, and is finalized. */

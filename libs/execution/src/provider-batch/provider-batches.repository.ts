@@ -1,8 +1,8 @@
 import { Clock } from '@app/core';
-import { dialectOf, execute, named, queryRows, SqlDialect } from '@app/persistence';
+import { dialectOf, execute, managerOf, named, queryRows, SqlDialect, Transaction, UnitOfWork } from '@app/persistence';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { DataSource, EntityManager, In, Repository } from 'typeorm';
+import { DataSource, In, Repository } from 'typeorm';
 import { OPEN_PART_STATES, ProviderBatchEntity } from './provider-batch.entity';
 
 export type PartKey = Pick<ProviderBatchEntity, 'batchId' | 'part'>;
@@ -23,22 +23,19 @@ export class ProviderBatches {
   constructor(
     @InjectRepository(ProviderBatchEntity) private readonly parts: Repository<ProviderBatchEntity>,
     private readonly dataSource: DataSource,
+    private readonly unitOfWork: UnitOfWork,
     private readonly clock: Clock,
   ) {
     this.dialect = dialectOf(dataSource);
-  }
-
-  transaction<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
-    return this.dataSource.transaction(work);
   }
 
   /** Records a batch's parts, all or none; planning again keeps the parts already recorded. */
   async plan(batchId: string, providerId: string, ranges: { firstLine: number; lastLine: number }[], now: number): Promise<void> {
     const at = this.clock.nowSeconds();
     const rows = ranges.map((r, i) => ({ batchId, part: i + 1, providerId, ...r, state: 'pending' as const, nextAt: now, createdAt: at, updatedAt: at }));
-    await this.dataSource.transaction(async (manager) => {
+    await this.unitOfWork.run(async (tx) => {
       for (let i = 0; i < rows.length; i += 200) {
-        await manager
+        await managerOf(tx)
           .createQueryBuilder()
           .insert()
           .into(ProviderBatchEntity)
@@ -91,8 +88,9 @@ export class ProviderBatches {
     return claimed;
   }
 
-  /** Changes a part this worker holds (or, with a manager, inside the caller's transaction). */
-  async update(key: PartKey, patch: PartPatch, manager: EntityManager = this.dataSource.manager): Promise<void> {
+  /** Changes a part this worker holds (or, with a transaction, inside the caller's). */
+  async update(key: PartKey, patch: PartPatch, tx?: Transaction): Promise<void> {
+    const manager = tx ? managerOf(tx) : this.dataSource.manager;
     await manager.update(ProviderBatchEntity, key, { ...patch, updatedAt: this.clock.nowSeconds() });
   }
 
@@ -125,10 +123,10 @@ export class ProviderBatches {
    * Takes lines whose results were just recorded off the part's reported counts (so that a batch's
    * request_counts never count a line twice while its part is collected); in the caller's transaction.
    */
-  async settleCounts(manager: EntityManager, key: PartKey, recorded: { completed: number; failed: number }): Promise<void> {
+  async settleCounts(tx: Transaction, key: PartKey, recorded: { completed: number; failed: number }): Promise<void> {
     if (recorded.completed > 0 || recorded.failed > 0) {
       await execute(
-        manager,
+        managerOf(tx),
         ...named(
           this.dialect,
           `UPDATE provider_batches
@@ -142,9 +140,9 @@ export class ProviderBatches {
   }
 
   /** What the batch's submitted parts report finished and not yet recorded. */
-  async reported(manager: EntityManager, batchId: string): Promise<{ completed: number; failed: number }> {
+  async reported(tx: Transaction, batchId: string): Promise<{ completed: number; failed: number }> {
     const [row] = await queryRows<{ completed: number | string | null; failed: number | string | null }>(
-      manager,
+      managerOf(tx),
       ...named(
         this.dialect,
         `SELECT SUM(provider_completed) AS completed, SUM(provider_failed) AS failed FROM provider_batches WHERE batch_id = :batchId AND state = 'submitted'`,

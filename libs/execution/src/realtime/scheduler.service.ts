@@ -1,5 +1,5 @@
 import { AccountsService } from '@app/accounts';
-import { BatchesRepository, BatchJobs, BatchRun } from '@app/batches';
+import { BatchRuns, BatchJobs, BatchRun } from '@app/batches';
 import { Metrics } from '@app/core';
 import { FilesService } from '@app/files';
 import { HALT_GRACE_MS } from '@app/queue';
@@ -45,7 +45,7 @@ export class Scheduler implements BatchExecutor {
 
   constructor(
     presence: WorkerPresence,
-    private readonly batches: BatchesRepository,
+    private readonly batches: BatchRuns,
     private readonly accounts: AccountsService,
     private readonly routing: RoutingService,
     private readonly upstream: ProviderPool,

@@ -1,4 +1,4 @@
-import { EXPIRABLE_STATUSES, LIVE_STATUSES, TERMINAL_STATUSES } from './batch-state-machine';
+import { EXPIRABLE_STATUSES, LIVE_STATUSES, TERMINAL_STATUSES } from './batch-transitions';
 
 describe('status lists derived from the transitions', () => {
   it('calls live what some transition leaves, terminal what none leaves, and expirable what expire leaves', () => {
