@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
 import { fakeRouting } from '../test/support/fake-upstream';
+import { writeRoutingFile } from '../test/support/routing';
 import {
   api,
   BatchObject,
@@ -67,11 +68,12 @@ async function main(): Promise<void> {
   try {
     const latencyMs = Number(values.latency);
     const upstream = await spawnFakeUpstream(latencyMs);
-    const routingFile = join(workDir, 'routing.yaml');
-    writeFileSync(routingFile, fakeRouting(upstream.url, { model: MODEL, upstreamModel: UPSTREAM_MODEL, maxConcurrency: concurrency }));
     const env: Record<string, string> = {
       DATA_DIR: join(workDir, 'data'),
-      ROUTING_FILE: routingFile,
+      ROUTING_FILE: writeRoutingFile(
+        join(workDir, 'routing.yaml'),
+        fakeRouting(upstream.url, { model: MODEL, upstreamModel: UPSTREAM_MODEL, maxConcurrency: concurrency }),
+      ),
       UPSTREAM_FAKE_KEY: UPSTREAM_KEY,
       MAX_FILE_LINES: String(Math.max(lines, 50_000)),
     };

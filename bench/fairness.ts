@@ -44,6 +44,7 @@ import {
   uploadFromDisk,
   waitForBatch,
 } from './lib';
+import { openaiProvider, RoutingFile, sku, writeRoutingFile } from '../test/support/routing';
 
 const MODELS = ['fair-model-1', 'fair-model-2'] as const;
 const TERMINAL = ['completed', 'failed', 'expired', 'cancelled'];
@@ -63,28 +64,11 @@ const median = (values: number[]) => {
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 /** The routing file: one provider per upstream, one model per provider. */
-function twoProviderRouting(upstreamUrls: string[], concurrency: number): string {
-  return [
-    'providers:',
-    ...upstreamUrls.flatMap((url, i) => [
-      `  - id: fake-${i + 1}`,
-      '    kind: openai',
-      `    base_url: ${url}`,
-      '    api_key_env: UPSTREAM_FAKE_KEY',
-      `    max_concurrency: ${concurrency}`,
-    ]),
-    'skus:',
-    ...MODELS.flatMap((model, i) => [
-      `  - id: ${model}@fake-${i + 1}`,
-      `    model: ${model}`,
-      `    provider: fake-${i + 1}`,
-      `    upstream_model: fair-upstream-model-${i + 1}`,
-      '    batch_capable: true',
-      '    active: true',
-      '    priority: 10',
-    ]),
-    '',
-  ].join('\n');
+function twoProviderRouting(upstreamUrls: string[], concurrency: number): RoutingFile {
+  return {
+    providers: upstreamUrls.map((url, i) => openaiProvider(`fake-${i + 1}`, url, { api_key_env: 'UPSTREAM_FAKE_KEY', max_concurrency: concurrency })),
+    skus: MODELS.map((model, i) => sku(model, `fake-${i + 1}`, `fair-upstream-model-${i + 1}`, { priority: 10 })),
+  };
 }
 
 function requestsJsonl(model: string, lines: number, tag: string): string {
@@ -314,9 +298,8 @@ async function main(): Promise<void> {
   let layout: Layout | undefined;
   try {
     const upstreams = [await spawnFakeUpstream(latencyMs), await spawnFakeUpstream(latencyMs)];
-    const routingFile = join(workDir, 'routing.yaml');
-    writeFileSync(
-      routingFile,
+    const routingFile = writeRoutingFile(
+      join(workDir, 'routing.yaml'),
       twoProviderRouting(
         upstreams.map((u) => u.url),
         concurrency,

@@ -26,6 +26,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
 import { fakeRouting } from '../test/support/fake-upstream';
+import { writeRoutingFile } from '../test/support/routing';
 import {
   api,
   BatchObject,
@@ -110,8 +111,7 @@ async function main(): Promise<void> {
   let layout: Layout | undefined;
   try {
     const upstream = await spawnFakeUpstream(UPSTREAM_LATENCY_MS);
-    const routingFile = join(workDir, 'routing.yaml');
-    writeFileSync(routingFile, fakeRouting(upstream.url, { model: MODEL, maxConcurrency: UPSTREAM_CONCURRENCY }));
+    const routingFile = writeRoutingFile(join(workDir, 'routing.yaml'), fakeRouting(upstream.url, { model: MODEL, maxConcurrency: UPSTREAM_CONCURRENCY }));
     const env: Record<string, string> = { DATA_DIR: join(workDir, 'data'), ROUTING_FILE: routingFile, UPSTREAM_FAKE_KEY: 'bench-key' };
     layout = await spawnLayout(env, {
       driver: values.driver,

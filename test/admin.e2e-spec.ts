@@ -1,15 +1,13 @@
 import { AdminModule } from '@app/admin';
 import { RoutingService } from '@app/routing';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { AdminClient, adminClient } from './support/admin-client';
 import { FakeUpstream, startFakeUpstream } from './support/fake-upstream';
 import { startGateway, TestGateway, waitFor } from './support/gateway';
 import { jsonl, requestFile } from './support/jsonl';
-import { rest, RestAnswer } from './support/rest-client';
-import { PREFIXES, Prefix } from './support/sdk';
+import { rest, RestAnswer, restUpload } from './support/rest-client';
+import { openaiProvider, sku } from './support/routing';
+import { PREFIXES, Prefix, TERMINAL, unwrap } from './support/sdk';
 
 /**
  * The operators' GraphQL API end to end: the admin token guard, accounts and keys that REST clients
@@ -19,30 +17,18 @@ import { PREFIXES, Prefix } from './support/sdk';
 
 jest.setTimeout(60_000);
 
-/** The object of a successful REST answer, unwrapped from whichever envelope the prefix uses. */
-function ok(res: RestAnswer, prefix: Prefix): any {
-  if (res.status !== 200) throw new Error(`Expected 200 under ${prefix}, got ${res.status}: ${JSON.stringify(res.body)}`);
-  if (prefix === '/v1') return res.body;
-  expect(res.body).toMatchObject({ success: true, code: '200' });
-  return res.body.data;
-}
-
 /** The error code of a REST answer under either envelope. */
 function errorCode(res: RestAnswer, prefix: Prefix): string | undefined {
   return prefix === '/v1' ? res.body?.error?.code : res.body?.code;
 }
 
 async function uploadFile(gw: TestGateway, key: string, content: string, prefix: Prefix = '/v1'): Promise<string> {
-  const form = new FormData();
-  form.append('purpose', 'batch');
-  form.append('file', new Blob([content], { type: 'application/jsonl' }), 'requests.jsonl');
-  const res = await fetch(`${gw.url}${prefix}/files`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: form });
-  return ok({ status: res.status, body: await res.json() }, prefix).id;
+  return unwrap(await restUpload(gw, key, content, prefix), prefix).id;
 }
 
 async function createBatch(gw: TestGateway, key: string, fileId: string, metadata?: Record<string, string>, prefix: Prefix = '/v1'): Promise<any> {
   const body = { input_file_id: fileId, endpoint: '/v1/chat/completions', completion_window: '24h', ...(metadata ? { metadata } : {}) };
-  return ok(await rest(gw, key, 'POST', `${prefix}/batches`, body), prefix);
+  return unwrap(await rest(gw, key, 'POST', `${prefix}/batches`, body), prefix);
 }
 
 async function batchOf(gw: TestGateway, key: string, content: string, metadata?: Record<string, string>, prefix: Prefix = '/v1'): Promise<any> {
@@ -199,15 +185,15 @@ describe(AdminModule.name, () => {
             expect({ path, status: res.status, code: errorCode(res, prefix) }).toEqual({ path, status: 404, code: 'not_found' });
           }
         }
-        const fileList = ok(await rest(gw, viewer, 'GET', '/v1/files?limit=100'), '/v1');
-        const batchList = ok(await rest(gw, viewer, 'GET', '/v1/batches?limit=100'), '/v1');
+        const fileList = unwrap(await rest(gw, viewer, 'GET', '/v1/files?limit=100'), '/v1');
+        const batchList = unwrap(await rest(gw, viewer, 'GET', '/v1/batches?limit=100'), '/v1');
         expect(fileList.data.length).toBeGreaterThan(0);
         expect(batchList.data.length).toBeGreaterThan(0);
         for (const id of files) expect(fileList.data.map((f: any) => f.id)).not.toContain(id);
         for (const id of batchIds) expect(batchList.data.map((b: any) => b.id)).not.toContain(id);
       }
       // and each sees its own
-      const ownBatches = ok(await rest(gw, key.secret, 'GET', '/api/v1/batches?limit=100'), '/api/v1');
+      const ownBatches = unwrap(await rest(gw, key.secret, 'GET', '/api/v1/batches?limit=100'), '/api/v1');
       expect(ownBatches.data.map((b: any) => b.id).sort()).toEqual([mine['/v1'].batchId, mine['/api/v1'].batchId].sort());
     });
 
@@ -451,44 +437,22 @@ describe(AdminModule.name, () => {
     let admin: AdminClient;
     let upstreamA: FakeUpstream;
     let upstreamB: FakeUpstream;
-    let routingDir: string;
 
     beforeAll(async () => {
       [upstreamA, upstreamB] = [await startFakeUpstream(), await startFakeUpstream()];
-      routingDir = mkdtempSync(join(tmpdir(), 'bg-admin-routing-'));
-      const routingFile = join(routingDir, 'routing.yaml');
-      const sku = (model: string) => [
-        `  - id: ${model}@slow-a`,
-        `    model: ${model}`,
-        '    provider: slow-a',
-        `    upstream_model: a-${model}`,
-        '    batch_capable: true',
-        '    active: true',
-        '    priority: 10',
-      ];
-      writeFileSync(
-        routingFile,
-        [
-          'providers:',
-          '  - id: slow-a',
-          '    kind: openai',
-          `    base_url: ${upstreamA.url}`,
-          '    api_key_env: UPSTREAM_FAKE_KEY',
-          '    max_concurrency: 4',
-          'skus:',
-          ...sku('cancel-model'),
-          ...sku('route-model'),
-          '',
-        ].join('\n'),
+      gw = await startGateway(
+        { UPSTREAM_FAKE_KEY: 'fake-key' },
+        {
+          providers: [openaiProvider('slow-a', upstreamA.url, { api_key_env: 'UPSTREAM_FAKE_KEY', max_concurrency: 4 })],
+          skus: ['cancel-model', 'route-model'].map((model) => sku(model, 'slow-a', `a-${model}`, { priority: 10 })),
+        },
       );
-      gw = await startGateway({ ROUTING_FILE: routingFile, UPSTREAM_FAKE_KEY: 'fake-key' });
       admin = adminClient(gw.url, gw.adminToken);
     });
     afterAll(async () => {
       await gw?.close();
       await upstreamA?.close();
       await upstreamB?.close();
-      if (routingDir) rmSync(routingDir, { recursive: true, force: true });
     });
 
     it('cancels a running batch: it ends cancelled with every line in exactly one of the output and error files', async () => {
@@ -535,7 +499,7 @@ describe(AdminModule.name, () => {
       expect(failed).toBeGreaterThan(0); // the cancel cut the batch short
       expect(done.progress).toBe(1);
 
-      const object = ok(await rest(gw, tenant.apiKey, 'GET', `/v1/batches/${batch.id}`), '/v1');
+      const object = unwrap(await rest(gw, tenant.apiKey, 'GET', `/v1/batches/${batch.id}`), '/v1');
       expect(object).toMatchObject({ status: 'cancelled', request_counts: { total, completed, failed } });
       const output = await resultLines(gw, tenant.apiKey, object.output_file_id);
       const errors = await resultLines(gw, tenant.apiKey, object.error_file_id);
@@ -618,8 +582,8 @@ describe(AdminModule.name, () => {
       });
       expect(secondView).toEqual({ sku: { id: 'route-model@fast-b' }, provider: { id: 'fast-b', kind: 'openai' }, upstreamModel: 'b-route-model' });
 
-      const firstDone = await waitForStatus(admin, first.id, ['completed', 'failed', 'cancelled', 'expired']);
-      const secondDone = await waitForStatus(admin, second.id, ['completed', 'failed', 'cancelled', 'expired']);
+      const firstDone = await waitForStatus(admin, first.id, TERMINAL);
+      const secondDone = await waitForStatus(admin, second.id, TERMINAL);
       expect(firstDone).toMatchObject({ status: 'completed', sku: { id: 'route-model@slow-a' }, requestCounts: { total: 40, completed: 40, failed: 0 } });
       expect(secondDone).toMatchObject({ status: 'completed', sku: { id: 'route-model@fast-b' }, requestCounts: { total: 10, completed: 10, failed: 0 } });
 

@@ -1,16 +1,26 @@
 import { BatchesService } from '@app/batches';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import OpenAI, { toFile } from 'openai';
+import OpenAI from 'openai';
 import { adminClient } from './support/admin-client';
 import { FakeUpstream, startFakeUpstream } from './support/fake-upstream';
 import { backdated } from './support/gateway-clock';
-import { startGateway, Tenant, TestGateway, waitFor } from './support/gateway';
+import { startGateway, Tenant, TestGateway } from './support/gateway';
 import { jsonl, requestLine } from './support/jsonl';
 import { rest, ResultLine } from './support/rest-client';
-import { PREFIXES, TERMINAL, fileLines, unwrap } from './support/sdk';
+import { openaiProvider, RoutingFile, sku } from './support/routing';
+import {
+  expectEveryLineOnce,
+  expectRefused,
+  fileLines,
+  PREFIXES,
+  results,
+  sdkBatch,
+  sdkUpload,
+  TERMINAL,
+  untilBatch,
+  untilFinished,
+  unwrap,
+} from './support/sdk';
 
 /**
  * Batches, routing and execution end to end, through the official SDK and plain HTTP under both
@@ -43,57 +53,7 @@ function linesWith(model: string, contents: string[], prefix = 'line'): { custom
   return { customIds: lines.map((l) => l.custom_id), file: jsonl(lines) };
 }
 
-/** The same refusal under both prefixes, each in its envelope and with the same status; returns the /v1 error. */
-async function expectRefused(gw: TestGateway, key: string, method: string, path: string, body: unknown, status: number, code: string): Promise<any> {
-  let v1: any;
-  for (const prefix of PREFIXES) {
-    const res = await rest(gw, key, method, `${prefix}${path}`, body);
-    expect({ prefix, path, status: res.status }).toEqual({ prefix, path, status });
-    if (prefix === '/v1') {
-      expect(Object.keys(res.body)).toEqual(['error']);
-      expect(Object.keys(res.body.error).sort()).toEqual(['code', 'message', 'param', 'type']);
-      expect(res.body.error).toMatchObject({ message: expect.any(String), type: expect.any(String), code });
-      v1 = res.body.error;
-    } else {
-      expect(res.body).toEqual({ success: false, code, message: expect.any(String), data: null });
-      expect(res.body.message).toBe(v1.message);
-    }
-  }
-  return v1;
-}
-
-async function upload(tenant: Tenant, content: string): Promise<string> {
-  const file = await tenant.openai.files.create({ file: await toFile(Buffer.from(content), 'requests.jsonl'), purpose: 'batch' });
-  return file.id;
-}
-
-async function createBatch(tenant: Tenant, content: string, extra: Partial<OpenAI.BatchCreateParams> = {}): Promise<OpenAI.Batch> {
-  const input_file_id = await upload(tenant, content);
-  return tenant.openai.batches.create({ input_file_id, endpoint: '/v1/chat/completions', completion_window: '24h', ...extra });
-}
-
-function untilBatch(tenant: Tenant, id: string, done: (b: OpenAI.Batch) => boolean, timeoutMs = 60_000): Promise<OpenAI.Batch> {
-  return waitFor(() => tenant.openai.batches.retrieve(id), done, timeoutMs, 50);
-}
-
-const untilFinished = (tenant: Tenant, id: string) => untilBatch(tenant, id, (b) => TERMINAL.includes(b.status));
-
-async function results(tenant: Tenant, batch: OpenAI.Batch): Promise<{ output: ResultLine[]; errors: ResultLine[] }> {
-  return { output: await fileLines(tenant, batch.output_file_id), errors: await fileLines(tenant, batch.error_file_id) };
-}
-
-/** Every custom_id of the input exactly once across both files, each file in input order, line ids unique. */
-function expectEveryLineOnce(customIds: string[], output: ResultLine[], errors: ResultLine[]): void {
-  const all = [...output, ...errors];
-  expect(all.map((l) => l.custom_id).sort()).toEqual([...customIds].sort());
-  const position = new Map(customIds.map((id, i) => [id, i]));
-  for (const file of [output, errors]) {
-    const order = file.map((l) => position.get(l.custom_id)!);
-    expect(order).toEqual([...order].sort((a, b) => a - b));
-  }
-  for (const line of all) expect(line.id).toMatch(/^batch_req_/);
-  expect(new Set(all.map((l) => l.id)).size).toBe(all.length);
-}
+const upload = async (tenant: Tenant, content: string) => (await sdkUpload(tenant, content)).id;
 
 function expectSuccessLine(line: ResultLine): void {
   expect(line).toEqual({
@@ -129,65 +89,37 @@ function sumUsage(output: ResultLine[]) {
 }
 
 /** One routing file for the upstream suites: the fake upstream, a dormant SKU, a dead provider, and a spare mock. */
-function writeRouting(dir: string, upstreamUrl: string, maxConcurrency: number): string {
-  const path = join(dir, 'routing.yaml');
-  const sku = (id: string, model: string, provider: string, upstream: string, active = true, priority = 10) => [
-    `  - id: ${id}`,
-    `    model: ${model}`,
-    `    provider: ${provider}`,
-    `    upstream_model: ${upstream}`,
-    '    batch_capable: true',
-    `    active: ${active}`,
-    `    priority: ${priority}`,
-  ];
-  writeFileSync(
-    path,
-    [
-      'providers:',
-      '  - id: fake',
-      '    kind: openai',
-      `    base_url: ${upstreamUrl}`,
-      '    api_key_env: UPSTREAM_FAKE_KEY',
-      `    max_concurrency: ${maxConcurrency}`,
-      '  - id: dead',
-      '    kind: openai',
-      '    base_url: http://127.0.0.1:1/v1',
-      '    max_concurrency: 4',
-      '  - id: spare',
-      '    kind: mock',
-      '    max_concurrency: 16',
-      'skus:',
-      ...sku(`${FAKE_MODEL}@fake`, FAKE_MODEL, 'fake', FAKE_UPSTREAM_MODEL),
-      ...sku(`${DORMANT_MODEL}@fake`, DORMANT_MODEL, 'fake', FAKE_UPSTREAM_MODEL, false),
-      ...sku(`${DEAD_MODEL}@dead`, DEAD_MODEL, 'dead', 'dead-upstream-model'),
-      ...sku(`${LOCKED_MODEL}@fake`, LOCKED_MODEL, 'fake', LOCKED_UPSTREAM_MODEL),
-      '',
-    ].join('\n'),
-  );
-  return path;
+function routing(upstreamUrl: string, maxConcurrency: number): RoutingFile {
+  return {
+    providers: [
+      openaiProvider('fake', upstreamUrl, { api_key_env: 'UPSTREAM_FAKE_KEY', max_concurrency: maxConcurrency }),
+      openaiProvider('dead', 'http://127.0.0.1:1/v1', { max_concurrency: 4 }),
+      { id: 'spare', kind: 'mock', max_concurrency: 16 },
+    ],
+    skus: [
+      sku(FAKE_MODEL, 'fake', FAKE_UPSTREAM_MODEL, { priority: 10 }),
+      sku(DORMANT_MODEL, 'fake', FAKE_UPSTREAM_MODEL, { active: false, priority: 10 }),
+      sku(DEAD_MODEL, 'dead', 'dead-upstream-model', { priority: 10 }),
+      sku(LOCKED_MODEL, 'fake', LOCKED_UPSTREAM_MODEL, { priority: 10 }),
+    ],
+  };
 }
 
 interface Rig {
   gw: TestGateway;
   upstream: FakeUpstream;
-  dir: string;
 }
 
 async function startRig(opts: { latencyMs: number; maxConcurrency: number; env: Record<string, string> }): Promise<Rig> {
   const upstream = await startFakeUpstream({ latencyMs: opts.latencyMs });
-  const dir = mkdtempSync(join(tmpdir(), 'bg-batches-e2e-'));
   try {
-    const gw = await startGateway({
-      ROUTING_FILE: writeRouting(dir, upstream.url, opts.maxConcurrency),
-      UPSTREAM_FAKE_KEY: UPSTREAM_KEY,
-      UPSTREAM_TIMEOUT_MS: '500',
-      UPSTREAM_MAX_ATTEMPTS: '4',
-      ...opts.env,
-    });
-    return { gw, upstream, dir };
+    const gw = await startGateway(
+      { UPSTREAM_FAKE_KEY: UPSTREAM_KEY, UPSTREAM_TIMEOUT_MS: '500', UPSTREAM_MAX_ATTEMPTS: '4', ...opts.env },
+      routing(upstream.url, opts.maxConcurrency),
+    );
+    return { gw, upstream };
   } catch (err) {
     await upstream.close();
-    rmSync(dir, { recursive: true, force: true });
     throw err;
   }
 }
@@ -196,7 +128,6 @@ async function stopRig(rig: Rig | undefined): Promise<void> {
   if (!rig) return;
   await rig.gw.close();
   await rig.upstream.close();
-  rmSync(rig.dir, { recursive: true, force: true });
 }
 
 describe(BatchesService.name, () => {
@@ -219,7 +150,7 @@ describe(BatchesService.name, () => {
         Array.from({ length: 7 }, (_, i) => `mock ${t} question ${i}`),
       );
       const metadata = { project: 'e2e', run: t };
-      const created = await createBatch(tenant, file, { metadata });
+      const created = await sdkBatch(tenant, file, { metadata });
       expect(created).toEqual(
         expect.objectContaining({
           id: expect.stringMatching(/^batch_/),
@@ -279,7 +210,7 @@ describe(BatchesService.name, () => {
 
     it('lists newest first, pages with limit and after under both envelopes, and the SDK pages through all', async () => {
       const made: string[] = [];
-      for (let i = 0; i < 3; i++) made.push((await createBatch(tenant, linesWith(MOCK_MODEL, [`list ${i}`]).file)).id);
+      for (let i = 0; i < 3; i++) made.push((await sdkBatch(tenant, linesWith(MOCK_MODEL, [`list ${i}`]).file)).id);
       const [first, second, third] = made;
 
       for (const prefix of PREFIXES) {
@@ -310,7 +241,7 @@ describe(BatchesService.name, () => {
 
     it('retrieves a batch exactly as the list shows it, as plain JSON with its request id, under both envelopes (GET and HEAD)', async () => {
       const metadata = { purpose: 'read-path', run: tag() };
-      const created = await createBatch(tenant, linesWith(MOCK_MODEL, ['one', 'two', 'three']).file, { metadata });
+      const created = await sdkBatch(tenant, linesWith(MOCK_MODEL, ['one', 'two', 'three']).file, { metadata });
       const done = await untilFinished(tenant, created.id);
       expect(done).toMatchObject({ status: 'completed', metadata, request_counts: { total: 3, completed: 3, failed: 0 } });
       expect(done.usage!.total_tokens).toBeGreaterThan(0);
@@ -348,7 +279,7 @@ describe(BatchesService.name, () => {
 
     it("answers 404 not_found for another tenant's batch, to retrieve, cancel and page after, and leaves it alone", async () => {
       const stranger = await gw.newTenant('stranger');
-      const mine = await createBatch(tenant, linesWith(MOCK_MODEL, ['isolated']).file);
+      const mine = await sdkBatch(tenant, linesWith(MOCK_MODEL, ['isolated']).file);
 
       await expectRefused(gw, stranger.apiKey, 'GET', `/batches/${mine.id}`, undefined, 404, 'not_found');
       await expectRefused(gw, stranger.apiKey, 'POST', `/batches/${mine.id}/cancel`, undefined, 404, 'not_found');
@@ -369,7 +300,7 @@ describe(BatchesService.name, () => {
     });
 
     it('refuses to cancel a completed batch with 409 batch_not_cancellable under both envelopes', async () => {
-      const done = await untilFinished(tenant, (await createBatch(tenant, linesWith(MOCK_MODEL, ['a', 'b']).file)).id);
+      const done = await untilFinished(tenant, (await sdkBatch(tenant, linesWith(MOCK_MODEL, ['a', 'b']).file)).id);
       expect(done.status).toBe('completed');
       await expectRefused(gw, tenant.apiKey, 'POST', `/batches/${done.id}/cancel`, undefined, 409, 'batch_not_cancellable');
       await expect(tenant.openai.batches.cancel(done.id)).rejects.toMatchObject({ status: 409, code: 'batch_not_cancellable' });
@@ -407,7 +338,7 @@ describe(BatchesService.name, () => {
       const t = tag();
       const contents = Array.from({ length: 6 }, (_, i) => `sdk ${t} line ${i}`);
       const { customIds, file } = linesWith(FAKE_MODEL, contents);
-      const created = await createBatch(tenant, file, { metadata: { suite: 'upstream' } });
+      const created = await sdkBatch(tenant, file, { metadata: { suite: 'upstream' } });
       expect(created).toMatchObject({ status: 'validating', model: FAKE_MODEL, request_counts: { total: 6 }, expires_at: created.created_at + DAY });
 
       const batch = await untilFinished(tenant, created.id);
@@ -459,7 +390,7 @@ describe(BatchesService.name, () => {
       const { customIds, file } = linesWith(FAKE_MODEL, Object.values(contents));
       const idOf = (k: keyof typeof contents) => customIds[keys.indexOf(k)];
 
-      const batch = await untilFinished(tenant, (await createBatch(tenant, file)).id);
+      const batch = await untilFinished(tenant, (await sdkBatch(tenant, file)).id);
       expect(batch).toMatchObject({
         status: 'completed',
         output_file_id: expect.stringMatching(/^file-/),
@@ -498,7 +429,7 @@ describe(BatchesService.name, () => {
       const t = tag();
       const content = `patient ${t} #status=429x1 #retry-after=1`;
       const started = Date.now();
-      const batch = await untilFinished(tenant, (await createBatch(tenant, linesWith(FAKE_MODEL, [content]).file)).id);
+      const batch = await untilFinished(tenant, (await sdkBatch(tenant, linesWith(FAKE_MODEL, [content]).file)).id);
       const elapsedMs = Date.now() - started;
       expect(batch).toMatchObject({ status: 'completed', request_counts: { total: 1, completed: 1, failed: 0 } });
       expect(rig.upstream.attempts.get(content)).toBe(2);
@@ -507,7 +438,7 @@ describe(BatchesService.name, () => {
 
     it('completes a batch whose provider cannot be reached with only an error file of upstream_unreachable lines', async () => {
       const { customIds, file } = linesWith(DEAD_MODEL, ['nobody home 1', 'nobody home 2']);
-      const batch = await untilFinished(tenant, (await createBatch(tenant, file)).id);
+      const batch = await untilFinished(tenant, (await sdkBatch(tenant, file)).id);
       expect(batch).toMatchObject({
         status: 'completed',
         model: DEAD_MODEL,
@@ -527,7 +458,7 @@ describe(BatchesService.name, () => {
       // 40 lines of 300 ms, sixteen at a time (the provider's max_concurrency): about 0.9 s, mostly sent after the change
       const contents = Array.from({ length: 40 }, (_, i) => `locked ${t} ${i} #latency=300`);
       const { customIds, file } = linesWith(LOCKED_MODEL, contents);
-      const locked = await createBatch(tenant, file);
+      const locked = await sdkBatch(tenant, file);
       expect(locked.model).toBe(LOCKED_MODEL);
 
       await admin.query('mutation($s: SkuUpsertInput!) { upsertSku(input: $s) { id } }', {
@@ -546,7 +477,7 @@ describe(BatchesService.name, () => {
       expect(sentBeforeChange).toBeLessThan(contents.length / 2);
       expect(['validating', 'in_progress']).toContain((await tenant.openai.batches.retrieve(locked.id)).status);
 
-      const rerouted = await createBatch(tenant, linesWith(LOCKED_MODEL, [`rerouted ${t}`]).file);
+      const rerouted = await sdkBatch(tenant, linesWith(LOCKED_MODEL, [`rerouted ${t}`]).file);
       expect(rerouted.model).toBe(LOCKED_MODEL);
 
       const lockedDone = await untilFinished(tenant, locked.id);
@@ -674,7 +605,7 @@ describe(BatchesService.name, () => {
     });
 
     it("refuses a finished batch's output file as input (purpose batch_output) with 400", async () => {
-      const done = await untilFinished(tenant, (await createBatch(tenant, jsonl([requestLine(1, FAKE_MODEL), requestLine(2, FAKE_MODEL)]))).id);
+      const done = await untilFinished(tenant, (await sdkBatch(tenant, jsonl([requestLine(1, FAKE_MODEL), requestLine(2, FAKE_MODEL)]))).id);
       expect(done).toMatchObject({ status: 'completed', output_file_id: expect.stringMatching(/^file-/) });
       const error = await expectRefused(rig.gw, tenant.apiKey, 'POST', '/batches', request(done.output_file_id), 400, 'invalid_request_error');
       expect(error).toMatchObject({ param: 'input_file_id', message: expect.stringContaining('batch_output') });
@@ -701,7 +632,7 @@ describe(BatchesService.name, () => {
       const t = tag();
       const contents = Array.from({ length: LINES }, (_, i) => `slow ${t} ${i}`);
       const { customIds, file } = linesWith(FAKE_MODEL, contents);
-      const created = await createBatch(tenant, file);
+      const created = await sdkBatch(tenant, file);
       const running = await untilBatch(tenant, created.id, (b) => b.request_counts!.completed > 0 || TERMINAL.includes(b.status));
       expect(running).toMatchObject({ status: 'in_progress', in_progress_at: expect.any(Number) });
       expect(running.request_counts!.completed).toBeLessThan(LINES);

@@ -1,11 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ChildGateway } from './support/child-gateway';
 import { FakeUpstream, fakeRouting, startFakeUpstream } from './support/fake-upstream';
 import { testEnvironment, waitFor } from './support/gateway';
 import { jsonl, requestLine } from './support/jsonl';
-import { BatchObject, RestClient, restClient } from './support/rest-client';
+import { BatchObject, RestClient, restClient, TERMINAL } from './support/rest-client';
 
 /**
  * A gateway killed with SIGKILL in the middle of a batch, or in the middle of finalizing it, and
@@ -56,15 +56,12 @@ describe('Crash recovery', () => {
 
   beforeEach(async () => {
     upstream = await startFakeUpstream({ latencyMs: 25 });
-    const environment = await testEnvironment({
-      LOG_LEVEL: 'warn',
-      BOOTSTRAP_API_KEY: API_KEY,
-      UPSTREAM_FAKE_KEY: 'fake-key',
-    });
+    const environment = await testEnvironment(
+      { LOG_LEVEL: 'warn', BOOTSTRAP_API_KEY: API_KEY, UPSTREAM_FAKE_KEY: 'fake-key' },
+      fakeRouting(upstream.url, { model: MODEL, maxConcurrency: 8 }),
+    );
     env = environment.env;
     cleanup = environment.cleanup;
-    env.ROUTING_FILE = join(env.DATA_DIR, 'routing.yaml');
-    writeFileSync(env.ROUTING_FILE, fakeRouting(upstream.url, { model: MODEL, maxConcurrency: 8 }));
   });
 
   afterEach(async () => {
@@ -80,7 +77,7 @@ describe('Crash recovery', () => {
     try {
       return await waitFor(
         () => api.batch(batchId),
-        (b) => ['completed', 'failed', 'expired', 'cancelled'].includes(b.status),
+        (b) => TERMINAL.includes(b.status),
         FINISH_TIMEOUT_MS,
         200,
       );

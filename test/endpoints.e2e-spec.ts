@@ -1,11 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import OpenAI, { toFile } from 'openai';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import OpenAI from 'openai';
 import { FakeUpstream, fakeRouting, startFakeUpstream } from './support/fake-upstream';
-import { startGateway, Tenant, TestGateway, waitFor } from './support/gateway';
+import { startGateway, Tenant, TestGateway } from './support/gateway';
 import { jsonl } from './support/jsonl';
+import { results, sdkBatch, untilFinished } from './support/sdk';
 
 /**
  * Every OpenAI batch endpoint end to end: on the built-in mock route (which serves batch-test-model on
@@ -40,20 +37,8 @@ function requestFile(endpoint: Endpoint, model: string, count: number): { conten
 }
 
 async function run(tenant: Tenant, endpoint: Endpoint, content: string): Promise<{ batch: OpenAI.Batch; output: any[]; errors: any[] }> {
-  const file = await tenant.openai.files.create({ file: await toFile(Buffer.from(content), 'requests.jsonl'), purpose: 'batch' });
-  const created = await tenant.openai.batches.create({ input_file_id: file.id, endpoint, completion_window: '24h' });
-  const batch = await waitFor(
-    () => tenant.openai.batches.retrieve(created.id),
-    (b) => ['completed', 'failed', 'expired', 'cancelled'].includes(b.status),
-  );
-  const lines = async (id: string | null | undefined) =>
-    id
-      ? (await (await tenant.openai.files.content(id)).text())
-          .split('\n')
-          .filter(Boolean)
-          .map((l) => JSON.parse(l))
-      : [];
-  return { batch, output: await lines(batch.output_file_id), errors: await lines(batch.error_file_id) };
+  const batch = await untilFinished(tenant, (await sdkBatch(tenant, content, { endpoint })).id);
+  return { batch, ...(await results(tenant, batch)) };
 }
 
 /** What a successful answer of each endpoint looks like (the parts a client reads). */
@@ -87,29 +72,29 @@ describe('Batch endpoints', () => {
   let gw: TestGateway;
   let upstream: FakeUpstream;
   let tenant: Tenant;
-  let routingDir: string;
 
   beforeAll(async () => {
     upstream = await startFakeUpstream();
-    routingDir = mkdtempSync(join(tmpdir(), 'bg-endpoints-'));
-    const routing = join(routingDir, 'routing.yaml');
-    const file = parseYaml(fakeRouting(upstream.url, { model: FAKE_MODEL, endpoints: [...ENDPOINTS] }));
+    const { providers, skus } = fakeRouting(upstream.url, { model: FAKE_MODEL, endpoints: [...ENDPOINTS] });
     // The built-in mock route beside it (a routing file replaces the default seed), and a SKU on the fake
     // provider that serves chat completions only (the default).
-    file.providers.push({ id: 'mock', kind: 'mock' });
-    file.skus.push(
-      { id: 'batch-test-model@mock', model: 'batch-test-model', provider: 'mock', upstream_model: 'mock-echo-1', endpoints: [...ENDPOINTS] },
-      { id: `${CHAT_ONLY_MODEL}@fake`, model: CHAT_ONLY_MODEL, provider: 'fake', upstream_model: 'chat-only-upstream' },
+    gw = await startGateway(
+      { UPSTREAM_FAKE_KEY: 'fake-key' },
+      {
+        providers: [...providers, { id: 'mock', kind: 'mock' }],
+        skus: [
+          ...skus,
+          { id: 'batch-test-model@mock', model: 'batch-test-model', provider: 'mock', upstream_model: 'mock-echo-1', endpoints: [...ENDPOINTS] },
+          { id: `${CHAT_ONLY_MODEL}@fake`, model: CHAT_ONLY_MODEL, provider: 'fake', upstream_model: 'chat-only-upstream' },
+        ],
+      },
     );
-    writeFileSync(routing, stringifyYaml(file));
-    gw = await startGateway({ UPSTREAM_FAKE_KEY: 'fake-key', ROUTING_FILE: routing });
     tenant = await gw.newTenant('endpoints');
   });
 
   afterAll(async () => {
     await gw?.close();
     await upstream?.close();
-    rmSync(routingDir, { recursive: true, force: true });
   });
 
   describe.each(ENDPOINTS)('%s', (endpoint) => {
@@ -164,10 +149,7 @@ describe('Batch endpoints', () => {
 
   it("refuses a file whose lines name another endpoint than the batch's, naming the first such line", async () => {
     const chat = requestFile('/v1/chat/completions', 'batch-test-model', 2);
-    const file = await tenant.openai.files.create({ file: await toFile(Buffer.from(chat.content), 'chat.jsonl'), purpose: 'batch' });
-    const refusal = await tenant.openai.batches
-      .create({ input_file_id: file.id, endpoint: '/v1/embeddings', completion_window: '24h' })
-      .catch((e: unknown) => e);
+    const refusal = await sdkBatch(tenant, chat.content, { endpoint: '/v1/embeddings' }, 'chat.jsonl').catch((e: unknown) => e);
     expect(refusal).toBeInstanceOf(OpenAI.BadRequestError);
     expect(refusal).toMatchObject({ status: 400, code: 'batch_invalid_jsonl', param: 'input_file_id' });
     expect((refusal as Error).message).toMatch(/Line 1: url '\/v1\/chat\/completions' does not match the batch's endpoint '\/v1\/embeddings'/);
@@ -176,20 +158,14 @@ describe('Batch endpoints', () => {
       ...JSON.parse(`[${chat.content.trim().split('\n').join(',')}]`),
       { custom_id: 'emb', method: 'POST', url: '/v1/embeddings', body: { model: 'batch-test-model', input: 'x' } },
     ]);
-    const mixedFile = await tenant.openai.files.create({ file: await toFile(Buffer.from(mixed), 'mixed.jsonl'), purpose: 'batch' });
-    const mixedRefusal = await tenant.openai.batches
-      .create({ input_file_id: mixedFile.id, endpoint: '/v1/chat/completions', completion_window: '24h' })
-      .catch((e: unknown) => e);
+    const mixedRefusal = await sdkBatch(tenant, mixed, {}, 'mixed.jsonl').catch((e: unknown) => e);
     expect(mixedRefusal).toMatchObject({ status: 400, code: 'batch_invalid_jsonl' });
     expect((mixedRefusal as Error).message).toMatch(/Line 3: url '\/v1\/embeddings'/);
   });
 
   it('answers batch_model_not_supported when no SKU of the model serves the endpoint, and runs it on the endpoint it serves', async () => {
     const embeddings = requestFile('/v1/embeddings', CHAT_ONLY_MODEL, 1);
-    const file = await tenant.openai.files.create({ file: await toFile(Buffer.from(embeddings.content), 'emb.jsonl'), purpose: 'batch' });
-    const refusal = await tenant.openai.batches
-      .create({ input_file_id: file.id, endpoint: '/v1/embeddings', completion_window: '24h' })
-      .catch((e: unknown) => e);
+    const refusal = await sdkBatch(tenant, embeddings.content, { endpoint: '/v1/embeddings' }, 'emb.jsonl').catch((e: unknown) => e);
     expect(refusal).toMatchObject({ status: 400, code: 'batch_model_not_supported' });
     expect((refusal as Error).message).toMatch(/fake-chat-only.*on \/v1\/embeddings/);
 
@@ -203,10 +179,7 @@ describe('Batch endpoints', () => {
       { custom_id: 'ok', method: 'POST', url: '/v1/completions', body: { model: 'batch-test-model', prompt: 'fine' } },
       { custom_id: 'bad', method: 'POST', url: '/v1/completions', body: { model: 'batch-test-model', input: 'not a prompt' } },
     ]);
-    const file = await tenant.openai.files.create({ file: await toFile(Buffer.from(content), 'c.jsonl'), purpose: 'batch' });
-    const refusal = await tenant.openai.batches
-      .create({ input_file_id: file.id, endpoint: '/v1/completions', completion_window: '24h' })
-      .catch((e: unknown) => e);
+    const refusal = await sdkBatch(tenant, content, { endpoint: '/v1/completions' }, 'c.jsonl').catch((e: unknown) => e);
     expect(refusal).toMatchObject({ status: 400, code: 'batch_invalid_jsonl' });
     expect((refusal as Error).message).toMatch(/Line 2: body\.prompt is required for \/v1\/completions/);
   });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { startGateway, Tenant, TestGateway, waitFor } from './support/gateway';
 import { jsonl, requestFile, requestLine } from './support/jsonl';
-import { PREFIXES, Prefix, sdkUpload } from './support/sdk';
+import { PREFIXES, Prefix, sdkUpload, TERMINAL, unwrap } from './support/sdk';
 
 /**
  * The Files API end to end, under both prefixes: uploads (multipart, the documented curl form and the
@@ -80,17 +80,6 @@ function upload(gw: TestGateway, key: string | null, prefix: Prefix, parts: Uplo
   return send(gw, key, 'POST', `${prefix}/files`, uploadForm(parts));
 }
 
-/** The object of a successful answer, after checking the envelope its prefix promises. */
-function ok(res: Answer, prefix: Prefix): any {
-  expect({ prefix, status: res.status }).toEqual({ prefix, status: 200 });
-  if (prefix === '/v1') {
-    expect(res.body).not.toHaveProperty('success');
-    return res.body;
-  }
-  expect(res.body).toEqual({ success: true, code: '200', message: 'successful', data: expect.anything() });
-  return res.body.data;
-}
-
 /** Checks an error answer in its prefix's envelope; returns the message. */
 function expectError(res: Answer, prefix: Prefix, expected: ExpectedError): string {
   expect({ prefix, status: res.status }).toEqual({ prefix, status: expected.status });
@@ -123,7 +112,7 @@ function newNames(gw: TestGateway, before: string[]): string[] {
 }
 
 async function listIds(gw: TestGateway, tenant: Tenant, query = ''): Promise<string[]> {
-  const page = ok(await send(gw, tenant.apiKey, 'GET', `/v1/files${query}`), '/v1');
+  const page = unwrap(await send(gw, tenant.apiKey, 'GET', `/v1/files${query}`), '/v1');
   return page.data.map((f: { id: string }) => f.id);
 }
 
@@ -203,10 +192,10 @@ describe(FilesService.name, () => {
 
         expect(res.status).toBe(200);
         expect(Object.keys(res.body).sort()).toEqual(['code', 'data', 'message', 'success']);
-        const file = ok(res, '/api/v1');
+        const file = unwrap(res, '/api/v1');
         expectFileObject(file, { bytes: Buffer.byteLength(content), filename: 'requests.jsonl', since });
-        expect(ok(await send(gw, tenant.apiKey, 'GET', `/api/v1/files/${file.id}`), '/api/v1')).toEqual(file);
-        expect(ok(await send(gw, tenant.apiKey, 'GET', `/v1/files/${file.id}`), '/v1')).toEqual(file);
+        expect(unwrap(await send(gw, tenant.apiKey, 'GET', `/api/v1/files/${file.id}`), '/api/v1')).toEqual(file);
+        expect(unwrap(await send(gw, tenant.apiKey, 'GET', `/v1/files/${file.id}`), '/v1')).toEqual(file);
         expect(storedNames(gw)).toEqual(expect.arrayContaining([`${file.id}.jsonl`, `${file.id}.index`]));
       });
 
@@ -214,8 +203,8 @@ describe(FilesService.name, () => {
         const tenant = await gw.newTenant();
         const content = requestFile(3);
         const since = Date.now();
-        const purposeFirst = ok(await upload(gw, tenant.apiKey, '/v1', { purpose: 'batch', file: content, filename: 'a.jsonl' }), '/v1');
-        const fileFirst = ok(await upload(gw, tenant.apiKey, '/v1', { purpose: 'batch', file: content, filename: 'b.jsonl', fileFirst: true }), '/v1');
+        const purposeFirst = unwrap(await upload(gw, tenant.apiKey, '/v1', { purpose: 'batch', file: content, filename: 'a.jsonl' }), '/v1');
+        const fileFirst = unwrap(await upload(gw, tenant.apiKey, '/v1', { purpose: 'batch', file: content, filename: 'b.jsonl', fileFirst: true }), '/v1');
 
         expectFileObject(purposeFirst, { bytes: Buffer.byteLength(content), filename: 'a.jsonl', since });
         expectFileObject(fileFirst, { bytes: Buffer.byteLength(content), filename: 'b.jsonl', since });
@@ -253,7 +242,7 @@ describe(FilesService.name, () => {
         const name = 'données 数据.jsonl';
 
         const viaSdk = await sdkUpload(tenant, content, { filename: name });
-        const viaForm = ok(await upload(gw, tenant.apiKey, '/api/v1', { purpose: 'batch', file: content, filename: name }), '/api/v1');
+        const viaForm = unwrap(await upload(gw, tenant.apiKey, '/api/v1', { purpose: 'batch', file: content, filename: name }), '/api/v1');
         expect([viaSdk.filename, viaForm.filename]).toEqual([name, name]);
         for (const id of [viaSdk.id, viaForm.id]) {
           const res = await send(gw, tenant.apiKey, 'GET', `/v1/files/${id}/content`);
@@ -513,7 +502,7 @@ describe(FilesService.name, () => {
         const [u1, u2, u3, u4, u5] = await uploadMany(tenant, 5);
 
         for (const prefix of PREFIXES) {
-          const page = (query: string) => send(gw, tenant.apiKey, 'GET', `${prefix}/files${query}`).then((r) => ok(r, prefix));
+          const page = (query: string) => send(gw, tenant.apiKey, 'GET', `${prefix}/files${query}`).then((r) => unwrap(r, prefix));
           const first = await page('?limit=2');
           expect(first).toEqual({
             object: 'list',
@@ -539,10 +528,10 @@ describe(FilesService.name, () => {
         const tenant = await gw.newTenant();
         const [u1, u2, u3, u4, u5] = await uploadMany(tenant, 5);
 
-        const first = ok(await send(gw, tenant.apiKey, 'GET', '/v1/files?order=asc&limit=2'), '/v1');
+        const first = unwrap(await send(gw, tenant.apiKey, 'GET', '/v1/files?order=asc&limit=2'), '/v1');
         expect(first).toMatchObject({ first_id: u1, last_id: u2, has_more: true });
         expect(first.data.map((f: { id: string }) => f.id)).toEqual([u1, u2]);
-        const rest = ok(await send(gw, tenant.apiKey, 'GET', `/v1/files?order=asc&limit=10&after=${u2}`), '/v1');
+        const rest = unwrap(await send(gw, tenant.apiKey, 'GET', `/v1/files?order=asc&limit=10&after=${u2}`), '/v1');
         expect(rest).toMatchObject({ first_id: u3, last_id: u5, has_more: false });
         expect(rest.data.map((f: { id: string }) => f.id)).toEqual([u3, u4, u5]);
         await expect(listIds(gw, tenant, '?order=desc')).resolves.toEqual([u5, u4, u3, u2, u1]);
@@ -571,7 +560,7 @@ describe(FilesService.name, () => {
         const created = await tenant.openai.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
         const batch = await waitFor(
           () => tenant.openai.batches.retrieve(created.id),
-          (b) => ['completed', 'failed', 'expired', 'cancelled'].includes(b.status),
+          (b) => TERMINAL.includes(b.status),
         );
         expect(batch).toMatchObject({ status: 'completed', output_file_id: expect.stringMatching(/^file-/) });
         const outputId = batch.output_file_id!;
@@ -584,7 +573,7 @@ describe(FilesService.name, () => {
         });
         for (const prefix of PREFIXES) {
           const ids = async (query: string) =>
-            ok(await send(gw, tenant.apiKey, 'GET', `${prefix}/files${query}`), prefix).data.map((f: { id: string }) => f.id);
+            unwrap(await send(gw, tenant.apiKey, 'GET', `${prefix}/files${query}`), prefix).data.map((f: { id: string }) => f.id);
           await expect(ids('?purpose=batch')).resolves.toEqual([input.id]);
           await expect(ids('?purpose=batch_output')).resolves.toEqual([outputId]);
           await expect(ids('')).resolves.toEqual([outputId, input.id]);
@@ -621,7 +610,7 @@ describe(FilesService.name, () => {
         const tenant = await gw.newTenant();
         const file = await sdkUpload(tenant, requestFile(1));
 
-        const deleted = ok(await send(gw, tenant.apiKey, 'DELETE', `/api/v1/files/${file.id}`), '/api/v1');
+        const deleted = unwrap(await send(gw, tenant.apiKey, 'DELETE', `/api/v1/files/${file.id}`), '/api/v1');
         expect(deleted).toEqual({ id: file.id, object: 'file', deleted: true });
         expectError(await send(gw, tenant.apiKey, 'DELETE', `/api/v1/files/${file.id}`), '/api/v1', { status: 404, code: 'not_found' });
         expect(existsSync(join(gw.config.dataDir, 'files', `${file.id}.jsonl`))).toBe(false);

@@ -12,7 +12,7 @@ import { startGateway, Tenant, testEnvironment, TestGateway, waitFor } from './s
 import { requestFile } from './support/jsonl';
 import { rest, restClient } from './support/rest-client';
 import { startWebhookReceiver } from './support/webhook-receiver';
-import { PREFIXES, unwrap } from './support/sdk';
+import { expectRefused, PREFIXES, unwrap } from './support/sdk';
 
 /**
  * What a hostile or careless client sends, and what the gateway must make of it: IPv6 spellings of
@@ -22,22 +22,6 @@ import { PREFIXES, unwrap } from './support/sdk';
  */
 
 jest.setTimeout(120_000);
-
-/** The same 400 (or other) refusal under both prefixes, each in its envelope; returns the /v1 error object. */
-async function expectRefused(gw: TestGateway, key: string, method: string, path: string, body: unknown, status = 400): Promise<any> {
-  let v1: any;
-  for (const prefix of PREFIXES) {
-    const res = await rest(gw, key, method, `${prefix}${path}`, body);
-    expect({ prefix, path, status: res.status }).toEqual({ prefix, path, status });
-    if (prefix === '/v1') {
-      expect(Object.keys(res.body)).toEqual(['error']);
-      v1 = res.body.error;
-    } else {
-      expect(res.body).toEqual({ success: false, code: v1.code, message: v1.message, data: null });
-    }
-  }
-  return v1;
-}
 
 function batchBody(inputFileId: unknown, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { input_file_id: inputFileId, endpoint: '/v1/chat/completions', completion_window: '24h', ...extra };

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { closeSync, openSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { adminClient } from './support/admin-client';
@@ -8,7 +8,7 @@ import { ChildGateway } from './support/child-gateway';
 import { FakeUpstream, fakeRouting, startFakeUpstream } from './support/fake-upstream';
 import { startGateway, Tenant, TestGateway, testEnvironment, waitFor } from './support/gateway';
 import { jsonl, requestLine } from './support/jsonl';
-import { BatchObject, rest, RestClient, restClient } from './support/rest-client';
+import { BatchObject, rest, RestClient, restClient, TERMINAL } from './support/rest-client';
 
 /**
  * Poison input lines and hostile upstreams: every batch still ends, every line ends exactly once in a
@@ -63,16 +63,17 @@ describe('Hostile inputs', () => {
 
     beforeAll(async () => {
       upstream = await startFakeUpstream();
-      const environment = await testEnvironment({
-        BOOTSTRAP_API_KEY: API_KEY,
-        UPSTREAM_FAKE_KEY: 'fake-key',
-        UPSTREAM_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
-        UPSTREAM_MAX_RESPONSE_BYTES: String(MAX_RESPONSE_BYTES),
-      });
+      const environment = await testEnvironment(
+        {
+          BOOTSTRAP_API_KEY: API_KEY,
+          UPSTREAM_FAKE_KEY: 'fake-key',
+          UPSTREAM_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
+          UPSTREAM_MAX_RESPONSE_BYTES: String(MAX_RESPONSE_BYTES),
+        },
+        fakeRouting(upstream.url, { model: MODEL, maxConcurrency: 8, timeoutMs: TIMEOUT_MS }),
+      );
       cleanup = environment.cleanup;
       dataDir = environment.env.DATA_DIR;
-      environment.env.ROUTING_FILE = join(dataDir, 'routing.yaml');
-      writeFileSync(environment.env.ROUTING_FILE, fakeRouting(upstream.url, { model: MODEL, maxConcurrency: 8, timeoutMs: TIMEOUT_MS }));
       gateway = new ChildGateway(environment.env, 'apps/gateway/src/main.ts', 'hostile gateway');
       await gateway.start(API_KEY);
       api = restClient(gateway, API_KEY);
@@ -89,7 +90,7 @@ describe('Hostile inputs', () => {
       try {
         return await waitFor(
           () => api.batch(batchId),
-          (b) => ['completed', 'failed', 'expired', 'cancelled'].includes(b.status),
+          (b) => TERMINAL.includes(b.status),
           120_000,
           100,
         );
@@ -416,10 +417,10 @@ describe('Hostile inputs', () => {
   });
 
   it('refuses to boot on a routing file whose api_key_env lacks the prefix, naming it', async () => {
-    const { env, cleanup } = await testEnvironment();
+    const routing = fakeRouting('http://127.0.0.1:9/v1');
+    routing.providers[0].api_key_env = 'ADMIN_TOKEN';
+    const { env, cleanup } = await testEnvironment({}, routing);
     try {
-      env.ROUTING_FILE = join(env.DATA_DIR, 'routing.yaml');
-      writeFileSync(env.ROUTING_FILE, fakeRouting('http://127.0.0.1:9/v1').replace('UPSTREAM_FAKE_KEY', 'ADMIN_TOKEN'));
       const child = new ChildGateway(env);
       const exited = once(child.launch(), 'exit');
       const [code] = await exited;

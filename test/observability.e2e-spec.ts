@@ -1,14 +1,14 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { toFile } from 'openai';
 import { adminClient } from './support/admin-client';
 import { ChildGateway } from './support/child-gateway';
 import { currentDriver } from './support/databases';
 import { FakeUpstream, fakeRouting, startFakeUpstream } from './support/fake-upstream';
 import { startGateway, Tenant, testEnvironment, TestGateway, waitFor } from './support/gateway';
 import { jsonl, requestLine, RequestLine } from './support/jsonl';
+import { scrape } from './support/metrics';
+import { sdkBatch } from './support/sdk';
 import { startWebhookReceiver, WebhookReceiver } from './support/webhook-receiver';
 
 jest.setTimeout(90_000);
@@ -18,11 +18,7 @@ const PROVIDER = 'fake';
 
 const MAX_CONCURRENCY = 4;
 
-function routingFile(upstream: FakeUpstream): string {
-  const path = join(mkdtempSync(join(tmpdir(), 'bg-obs-')), 'routing.yaml');
-  writeFileSync(path, fakeRouting(upstream.url, { model: MODEL, maxConcurrency: MAX_CONCURRENCY }));
-  return path;
-}
+const routing = (upstream: FakeUpstream) => fakeRouting(upstream.url, { model: MODEL, maxConcurrency: MAX_CONCURRENCY });
 
 /** `count` request lines for MODEL; `content(i)` steers the fake upstream per line (see fake-upstream.ts). */
 function lines(count: number, first: number, content: (i: number) => string | null = () => null): RequestLine[] {
@@ -34,47 +30,8 @@ function lines(count: number, first: number, content: (i: number) => string | nu
   });
 }
 
-async function runBatch(tenant: Tenant, requestLines: RequestLine[], extra: Record<string, unknown> = {}) {
-  const file = await tenant.openai.files.create({ file: await toFile(Buffer.from(jsonl(requestLines)), 'obs.jsonl'), purpose: 'batch' });
-  return tenant.openai.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h', ...extra } as never);
-}
-
-/** One parsed Prometheus text exposition: `value(name, labels)` sums the series whose labels include `labels` (0 when none). */
-interface Scrape {
-  text: string;
-  value(name: string, labels?: Record<string, string>): number;
-  labelValues(name: string, label: string): string[];
-}
-
-function parseExposition(text: string): Scrape {
-  const series = text
-    .split('\n')
-    .filter((l) => l && !l.startsWith('#'))
-    .map((l) => {
-      const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)/.exec(l);
-      if (!m) throw new Error(`Not a Prometheus sample line: ${l}`);
-      const labels: Record<string, string> = {};
-      for (const [, k, v] of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[k] = v;
-      return { name: m[1], labels, value: Number(m[3]) };
-    });
-  const matching = (name: string, labels: Record<string, string>) =>
-    series.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
-  return {
-    text,
-    value: (name, labels = {}) => matching(name, labels).reduce((n, s) => n + s.value, 0),
-    labelValues: (name, label) => [...new Set(matching(name, {}).map((s) => s.labels[label]))],
-  };
-}
-
-/** What Prometheus does: a GET without any credentials. */
-async function scrape(url: string): Promise<Scrape> {
-  const res = await fetch(`${url}/metrics`);
-  expect(res.status).toBe(200);
-  const type = (res.headers.get('content-type') ?? '').split(';').map((p) => p.trim());
-  expect(type[0]).toBe('text/plain');
-  expect(type).toContain('version=0.0.4');
-  return parseExposition(await res.text());
-}
+const runBatch = (tenant: Tenant, requestLines: RequestLine[], extra: Record<string, unknown> = {}) =>
+  sdkBatch(tenant, jsonl(requestLines), extra, 'obs.jsonl');
 
 const UPSTREAM = 'batch_gateway_upstream_requests_total';
 const LATENCY_COUNT = 'batch_gateway_upstream_latency_seconds_count';
@@ -104,7 +61,7 @@ describe('Observability', () => {
     upstream = await startFakeUpstream({ latencyMs: 30 });
     receiver = await startWebhookReceiver();
     upstreamKey = `sk-upstream-${randomBytes(12).toString('hex')}`;
-    gw = await startGateway({ ROUTING_FILE: routingFile(upstream), UPSTREAM_FAKE_KEY: upstreamKey, UPSTREAM_MAX_ATTEMPTS: '3' });
+    gw = await startGateway({ UPSTREAM_FAKE_KEY: upstreamKey, UPSTREAM_MAX_ATTEMPTS: '3' }, routing(upstream));
   });
 
   afterAll(async () => {
@@ -419,7 +376,7 @@ describe('Logs at debug level', () => {
   it('carry request ids but never an API key, the admin token, the upstream key, a database password or a webhook secret', async () => {
     const upstream = await startFakeUpstream();
     const receiver = await startWebhookReceiver();
-    const { env, cleanup } = await testEnvironment();
+    const { env, cleanup } = await testEnvironment({}, routing(upstream));
     const bootstrapKey = `sk-boot-${randomBytes(12).toString('hex')}`;
     const wrongKey = `sk-wrong-${randomBytes(12).toString('hex')}`;
     const wrongAdminToken = `adm-wrong-${randomBytes(12).toString('hex')}`;
@@ -442,7 +399,6 @@ describe('Logs at debug level', () => {
       ...env,
       LOG_LEVEL: 'debug',
       BOOTSTRAP_API_KEY: bootstrapKey,
-      ROUTING_FILE: routingFile(upstream),
       UPSTREAM_FAKE_KEY: upstreamKey,
       WEBHOOK_ALLOW_HTTP: 'true',
       WEBHOOK_ALLOW_PRIVATE: 'true',

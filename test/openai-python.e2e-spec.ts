@@ -1,9 +1,7 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { FakeUpstream, startFakeUpstream } from './support/fake-upstream';
 import { startGateway, Tenant, TestGateway } from './support/gateway';
 import { ensurePythonSdk, runPython } from './support/python';
+import { openaiProvider, RoutingFile, sku } from './support/routing';
 
 /**
  * The oracle: the official `openai` Python SDK, a client this project did not write, driven through
@@ -32,40 +30,14 @@ const ANSWER_OBJECT: Record<(typeof ENDPOINTS)[number], string | null> = {
 };
 
 /** The mock route on every endpoint, and SLOW_MODEL on a fake upstream that answers one line at a time per slot. */
-function writeRouting(dir: string, upstreamUrl: string): string {
-  const path = join(dir, 'routing.yaml');
-  writeFileSync(
-    path,
-    [
-      'providers:',
-      '  - id: mock',
-      '    kind: mock',
-      '    max_concurrency: 64',
-      '  - id: slow',
-      '    kind: openai',
-      `    base_url: ${upstreamUrl}`,
-      '    api_key_env: UPSTREAM_SLOW_KEY',
-      '    max_concurrency: 2',
-      'skus:',
-      `  - id: ${MOCK_MODEL}@mock`,
-      `    model: ${MOCK_MODEL}`,
-      '    provider: mock',
-      '    upstream_model: mock-echo-1',
-      '    batch_capable: true',
-      '    active: true',
-      '    priority: 0',
-      `    endpoints: ${JSON.stringify(ENDPOINTS)}`,
-      `  - id: ${SLOW_MODEL}@slow`,
-      `    model: ${SLOW_MODEL}`,
-      '    provider: slow',
-      '    upstream_model: slow-upstream-model',
-      '    batch_capable: true',
-      '    active: true',
-      '    priority: 0',
-      '',
-    ].join('\n'),
-  );
-  return path;
+function routing(upstreamUrl: string): RoutingFile {
+  return {
+    providers: [
+      { id: 'mock', kind: 'mock', max_concurrency: 64 },
+      openaiProvider('slow', upstreamUrl, { api_key_env: 'UPSTREAM_SLOW_KEY', max_concurrency: 2 }),
+    ],
+    skus: [sku(MOCK_MODEL, 'mock', 'mock-echo-1', { priority: 0, endpoints: [...ENDPOINTS] }), sku(SLOW_MODEL, 'slow', 'slow-upstream-model', { priority: 0 })],
+  };
 }
 
 /** What the driver prints for a refusal: the SDK's exception class and the error fields it parsed. */
@@ -81,19 +53,16 @@ interface Refusal {
 describe('the official openai Python SDK', () => {
   let gw: TestGateway;
   let upstream: FakeUpstream;
-  let dir: string;
   let tenant: Tenant;
 
   beforeAll(async () => {
     await ensurePythonSdk();
     upstream = await startFakeUpstream();
-    dir = mkdtempSync(join(tmpdir(), 'bg-openai-python-'));
-    gw = await startGateway({ ROUTING_FILE: writeRouting(dir, upstream.url), UPSTREAM_SLOW_KEY: 'sk-slow-upstream' });
+    gw = await startGateway({ UPSTREAM_SLOW_KEY: 'sk-slow-upstream' }, routing(upstream.url));
   }, 300_000);
   afterAll(async () => {
     await gw?.close();
     await upstream?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
   beforeEach(async () => {
     tenant = await gw.newTenant('python-sdk');

@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { Client } from 'pg';
 import { ChildGateway } from './support/child-gateway';
 import { FakeBatchProvider, FakeBatchProviderKnobs, FakeProviderBatch, startFakeBatchProvider } from './support/fake-batch-provider';
 import { waitFor } from './support/gateway';
 import { jsonl, requestLine } from './support/jsonl';
 import { ProcessLayout } from './support/process-layout';
-import { BatchObject, RestClient, restClient, ResultLine } from './support/rest-client';
+import { BatchObject, RestClient, restClient, ResultLine, TERMINAL } from './support/rest-client';
+import { openaiProvider, RoutingFile, sku, writeRoutingFile } from './support/routing';
 
 /**
  * The provider Batch API executor in the scale-out deployment: one API process and two worker
@@ -30,31 +31,23 @@ const POLL_DELAY_MS = 300;
 /** A worker's heartbeat row outlives its last renewal by 15 s and is renewed every 5 s (libs/execution/src/worker-presence.ts). */
 const LEASE_OUTLIVES_KILL_MS = 10_000;
 const FINISH_TIMEOUT_MS = 120_000;
-const TERMINAL = ['completed', 'failed', 'expired', 'cancelled'];
 
 jest.setTimeout(240_000);
 
 /** One provider with `batch_api` on the fake, polled every 100 ms, at most 10 lines a part. */
-function routing(fakeUrl: string): string {
-  return [
-    'providers:',
-    '  - id: batchy',
-    '    kind: openai',
-    `    base_url: ${fakeUrl}`,
-    '    api_key_env: UPSTREAM_FAKE_KEY',
-    '    max_concurrency: 8',
-    '    batch_api: true',
-    `    batch_poll_interval_ms: ${POLL_INTERVAL_MS}`,
-    `    max_batch_lines: ${MAX_BATCH_LINES}`,
-    'skus:',
-    `  - id: ${MODEL}@batchy`,
-    `    model: ${MODEL}`,
-    '    provider: batchy',
-    `    upstream_model: ${UPSTREAM_MODEL}`,
-    '    batch_capable: true',
-    '    active: true',
-    '',
-  ].join('\n');
+function routing(fakeUrl: string): RoutingFile {
+  return {
+    providers: [
+      openaiProvider('batchy', fakeUrl, {
+        api_key_env: 'UPSTREAM_FAKE_KEY',
+        max_concurrency: 8,
+        batch_api: true,
+        batch_poll_interval_ms: POLL_INTERVAL_MS,
+        max_batch_lines: MAX_BATCH_LINES,
+      }),
+    ],
+    skus: [sku(MODEL, 'batchy', UPSTREAM_MODEL)],
+  };
 }
 
 /** The provider batches made for our batch `batchId`, by part number. */
@@ -82,7 +75,7 @@ describe('Provider Batch API executor across worker processes', () => {
     // ProcessLayout also starts a fake realtime upstream and routes a model to it; its routing file is
     // replaced before any process reads it, so the upstream stays unused.
     layout = await ProcessLayout.create({ apiKey: API_KEY, model: 'pbw-unused-realtime-model', maxConcurrency: 1, latencyMs: 0 });
-    writeFileSync(layout.env.ROUTING_FILE, routing(fake.url));
+    writeRoutingFile(layout.env.ROUTING_FILE, routing(fake.url));
     // Info logs carry each process's pid (a worker's lease owner names it) and its part steps.
     layout.env.LOG_LEVEL = 'info';
     const api = restClient(await layout.startApi(API_KEY), API_KEY);

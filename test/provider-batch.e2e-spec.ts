@@ -1,8 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import OpenAI, { toFile } from 'openai';
+import OpenAI from 'openai';
 import { adminClient } from './support/admin-client';
 import { ChildGateway } from './support/child-gateway';
 import { currentDriver } from './support/databases';
@@ -10,8 +7,10 @@ import { backdated } from './support/gateway-clock';
 import { FakeBatchProvider, FakeBatchProviderKnobs, FakeProviderBatch, startFakeBatchProvider } from './support/fake-batch-provider';
 import { startGateway, Tenant, testEnvironment, TestGateway, waitFor } from './support/gateway';
 import { jsonl, requestLine } from './support/jsonl';
+import { scrape } from './support/metrics';
 import { BatchObject, restClient, ResultLine } from './support/rest-client';
-import { TERMINAL, fileLines, untilFinished } from './support/sdk';
+import { openaiProvider, RoutingFile, sku } from './support/routing';
+import { expectEveryLineOnce, fileLines, results, sdkBatch, TERMINAL, untilFinished } from './support/sdk';
 
 /**
  * The provider Batch API executor end to end, on both drivers: a provider with `batch_api: true`
@@ -40,39 +39,21 @@ const ENDPOINTS = ['/v1/chat/completions', '/v1/responses', '/v1/embeddings', '/
  * Two providers on the same fake: `batchy` through its Batch API (polled every 100 ms), `live` without
  * batch_api, so its lines go to /chat/completions one by one.
  */
-function routing(fakeUrl: string, maxBatchLines: number, maxBatchBytes?: number): string {
-  return [
-    'providers:',
-    '  - id: batchy',
-    '    kind: openai',
-    `    base_url: ${fakeUrl}`,
-    '    api_key_env: UPSTREAM_FAKE_KEY',
-    '    max_concurrency: 8',
-    '    batch_api: true',
-    '    batch_poll_interval_ms: 100',
-    `    max_batch_lines: ${maxBatchLines}`,
-    ...(maxBatchBytes === undefined ? [] : [`    max_batch_bytes: ${maxBatchBytes}`]),
-    '  - id: live',
-    '    kind: openai',
-    `    base_url: ${fakeUrl}`,
-    '    api_key_env: UPSTREAM_FAKE_KEY',
-    '    max_concurrency: 8',
-    'skus:',
-    `  - id: ${BATCH_MODEL}@batchy`,
-    `    model: ${BATCH_MODEL}`,
-    '    provider: batchy',
-    `    upstream_model: ${UPSTREAM_MODEL}`,
-    '    batch_capable: true',
-    `    endpoints: [${ENDPOINTS.join(', ')}]`,
-    '    active: true',
-    `  - id: ${REALTIME_MODEL}@live`,
-    `    model: ${REALTIME_MODEL}`,
-    '    provider: live',
-    `    upstream_model: ${UPSTREAM_MODEL}`,
-    '    batch_capable: true',
-    '    active: true',
-    '',
-  ].join('\n');
+function routing(fakeUrl: string, maxBatchLines: number, maxBatchBytes?: number): RoutingFile {
+  const fields = { api_key_env: 'UPSTREAM_FAKE_KEY', max_concurrency: 8 };
+  return {
+    providers: [
+      openaiProvider('batchy', fakeUrl, {
+        ...fields,
+        batch_api: true,
+        batch_poll_interval_ms: 100,
+        max_batch_lines: maxBatchLines,
+        max_batch_bytes: maxBatchBytes,
+      }),
+      openaiProvider('live', fakeUrl, fields),
+    ],
+    skus: [sku(BATCH_MODEL, 'batchy', UPSTREAM_MODEL, { endpoints: ENDPOINTS }), sku(REALTIME_MODEL, 'live', UPSTREAM_MODEL)],
+  };
 }
 
 const gatewayEnv = { UPSTREAM_FAKE_KEY: UPSTREAM_KEY, PROVIDER_BATCH_CANCEL_GRACE_MS: '5000' };
@@ -95,27 +76,7 @@ function requestLines(count: number, marker: (i: number) => string = () => '', m
 
 async function submit(tenant: Tenant, count: number, marker?: (i: number) => string, model = BATCH_MODEL): Promise<Submitted> {
   const { lines, contents, customIds } = requestLines(count, marker, model);
-  const file = await tenant.openai.files.create({ file: await toFile(Buffer.from(jsonl(lines)), 'requests.jsonl'), purpose: 'batch' });
-  const batch = await tenant.openai.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
-  return { batch, customIds, contents };
-}
-
-async function results(tenant: Tenant, batch: { output_file_id?: string | null; error_file_id?: string | null }) {
-  return { output: await fileLines(tenant, batch.output_file_id), errors: await fileLines(tenant, batch.error_file_id) };
-}
-
-/** Every custom_id of the input exactly once across both files, each file in input order, line ids unique. */
-function expectEveryLineOnce(customIds: string[], output: ResultLine[], errors: ResultLine[]): void {
-  const all = [...output, ...errors];
-  expect(all.map((l) => l.custom_id).sort()).toEqual([...customIds].sort());
-  expect(new Set(all.map((l) => l.custom_id)).size).toBe(customIds.length);
-  const position = new Map(customIds.map((id, i) => [id, i]));
-  for (const file of [output, errors]) {
-    const order = file.map((l) => position.get(l.custom_id)!);
-    expect(order).toEqual([...order].sort((a, b) => a - b));
-  }
-  for (const line of all) expect(line.id).toMatch(/^batch_req_/);
-  expect(new Set(all.map((l) => l.id)).size).toBe(all.length);
+  return { batch: await sdkBatch(tenant, jsonl(lines)), customIds, contents };
 }
 
 /** Each output line is the provider's answer to its own line: status 200, the upstream model, the echo of its content. */
@@ -193,24 +154,6 @@ const SUBMISSIONS = 'batch_gateway_provider_batch_submissions_total';
 const POLLS = 'batch_gateway_provider_batch_polls_total';
 const OUTCOMES = 'batch_gateway_provider_batch_outcomes_total';
 
-/** GET /metrics as Prometheus scrapes it; `value(name, labels)` sums the samples of `name` whose labels include `labels` (0 when none). */
-async function scrape(url: string): Promise<(name: string, labels: Record<string, string>) => number> {
-  const res = await fetch(`${url}/metrics`);
-  expect(res.status).toBe(200);
-  const samples = (await res.text())
-    .split('\n')
-    .filter((l) => l !== '' && !l.startsWith('#'))
-    .map((l) => {
-      const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)/.exec(l);
-      if (!m) throw new Error(`Not a Prometheus sample line: ${l}`);
-      const labels: Record<string, string> = {};
-      for (const [, k, v] of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[k] = v;
-      return { name: m[1], labels, value: Number(m[3]) };
-    });
-  return (name, labels) =>
-    samples.filter((x) => x.name === name && Object.entries(labels).every(([k, v]) => x.labels[k] === v)).reduce((n, x) => n + x.value, 0);
-}
-
 // ---- the admin view ----
 
 interface ProviderBatchView {
@@ -248,21 +191,16 @@ async function adminView(gw: TestGateway, id: string): Promise<{ execution: stri
 interface Rig {
   gw: TestGateway;
   fake: FakeBatchProvider;
-  dir: string;
   tenant: Tenant;
 }
 
 async function startRig(opts: { maxBatchLines?: number; maxBatchBytes?: number; knobs?: Partial<FakeBatchProviderKnobs> } = {}): Promise<Rig> {
   const fake = await startFakeBatchProvider(opts.knobs);
-  const dir = mkdtempSync(join(tmpdir(), 'bg-provider-batch-'));
   try {
-    const routingFile = join(dir, 'routing.yaml');
-    writeFileSync(routingFile, routing(fake.url, opts.maxBatchLines ?? 10, opts.maxBatchBytes));
-    const gw = await startGateway({ ROUTING_FILE: routingFile, ...gatewayEnv });
-    return { gw, fake, dir, tenant: await gw.newTenant('provider-batch') };
+    const gw = await startGateway(gatewayEnv, routing(fake.url, opts.maxBatchLines ?? 10, opts.maxBatchBytes));
+    return { gw, fake, tenant: await gw.newTenant('provider-batch') };
   } catch (err) {
     await fake.close();
-    rmSync(dir, { recursive: true, force: true });
     throw err;
   }
 }
@@ -271,7 +209,6 @@ async function stopRig(rig: Rig | undefined): Promise<void> {
   if (!rig) return;
   await rig.gw.close();
   await rig.fake.close();
-  rmSync(rig.dir, { recursive: true, force: true });
 }
 
 describe('Provider Batch API executor', () => {
@@ -301,8 +238,7 @@ describe('Provider Batch API executor', () => {
       rig = await startRig({ maxBatchLines: 2 });
       const customIds = ['e-1', 'e-2', 'e-3'];
       const content = jsonl(customIds.map((id) => ({ custom_id: id, method: 'POST', url: endpoint, body: { model: BATCH_MODEL, ...fields } })));
-      const file = await rig.tenant.openai.files.create({ file: await toFile(Buffer.from(content), 'requests.jsonl'), purpose: 'batch' });
-      const created = await rig.tenant.openai.batches.create({ input_file_id: file.id, endpoint, completion_window: '24h' });
+      const created = await sdkBatch(rig.tenant, content, { endpoint });
       const batch = await untilFinished(rig.tenant, created.id);
       expect(batch).toMatchObject({ status: 'completed', endpoint, request_counts: { total: 3, completed: 3, failed: 0 } });
       expect(rig.fake.batches.map((b) => b.endpoint)).toEqual([endpoint, endpoint]);
@@ -522,7 +458,7 @@ describe('Provider Batch API executor', () => {
     expect(fake.batches).toHaveLength(3);
     expect(fake.counts.polls).toBeGreaterThan(0);
 
-    const value = await scrape(gw.url);
+    const { value } = await scrape(gw.url);
     const batchy = { provider: 'batchy' };
     expect({
       created: value(SUBMISSIONS, { ...batchy, outcome: 'created' }),
@@ -825,11 +761,9 @@ describe('Provider Batch API executor across a SIGKILL', () => {
 
   it('adopts the provider batch it created before it was killed (found by its metadata) instead of creating it again', async () => {
     fake = await startFakeBatchProvider({ holdCreates: true });
-    const environment = await testEnvironment({ BOOTSTRAP_API_KEY: API_KEY, LOG_LEVEL: 'warn', ...gatewayEnv });
+    const environment = await testEnvironment({ BOOTSTRAP_API_KEY: API_KEY, LOG_LEVEL: 'warn', ...gatewayEnv }, routing(fake.url, 10));
     cleanup = environment.cleanup;
-    const env = { ...environment.env, ROUTING_FILE: join(environment.env.DATA_DIR, 'routing.yaml') };
-    writeFileSync(env.ROUTING_FILE, routing(fake.url, 10));
-    gateway = new ChildGateway(env);
+    gateway = new ChildGateway(environment.env);
     await gateway.start(API_KEY);
     const api = restClient(gateway, API_KEY);
     const { lines, contents, customIds } = requestLines(20);

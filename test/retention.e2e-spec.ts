@@ -1,10 +1,10 @@
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { FakeUpstream, fakeRouting, startFakeUpstream } from './support/fake-upstream';
 import { startGateway, Tenant, TestGateway, waitFor } from './support/gateway';
 import { jsonl, requestLine } from './support/jsonl';
+import { scrape } from './support/metrics';
 import { rest, RestAnswer } from './support/rest-client';
 import { PREFIXES, Prefix, sdkUpload, untilFinished, unwrap } from './support/sdk';
 
@@ -78,32 +78,24 @@ async function fileRowExists(gw: TestGateway, fileId: string): Promise<boolean> 
 }
 
 async function expiredCount(gw: TestGateway, purpose: string): Promise<number> {
-  const text = await (await fetch(`${gw.url}/metrics`)).text();
-  const line = new RegExp(`^batch_gateway_files_expired_total\\{purpose="${purpose}"\\} (\\d+)$`, 'm').exec(text);
-  return line ? Number(line[1]) : 0;
+  return (await scrape(gw.url)).value('batch_gateway_files_expired_total', { purpose });
 }
 
 describe('File retention', () => {
   let gw: TestGateway;
   let upstream: FakeUpstream;
-  let dir: string;
 
   beforeAll(async () => {
     upstream = await startFakeUpstream();
-    dir = mkdtempSync(join(tmpdir(), 'bg-retention-'));
-    writeFileSync(join(dir, 'routing.yaml'), fakeRouting(upstream.url, { model: MODEL }));
-    gw = await startGateway({
-      ROUTING_FILE: join(dir, 'routing.yaml'),
-      UPSTREAM_FAKE_KEY: 'sk-fake',
-      FILE_SWEEP_INTERVAL_MS: '200',
-      UPSTREAM_TIMEOUT_MS: '60000',
-    });
+    gw = await startGateway(
+      { UPSTREAM_FAKE_KEY: 'sk-fake', FILE_SWEEP_INTERVAL_MS: '200', UPSTREAM_TIMEOUT_MS: '60000' },
+      fakeRouting(upstream.url, { model: MODEL }),
+    );
   });
 
   afterAll(async () => {
     await gw?.close();
     await upstream?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   describe('uploads', () => {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { waitFor } from './support/gateway';
 import { jsonl, requestLine } from './support/jsonl';
 import { ProcessLayout } from './support/process-layout';
-import { restClient } from './support/rest-client';
+import { restClient, TERMINAL } from './support/rest-client';
 
 /**
  * The scale-out deployment of docs/operations.md, as real processes on one PostgreSQL, one Redis and
@@ -92,7 +92,7 @@ describe('Scale-out', () => {
     const finished = await withLogs(
       waitFor(
         () => api.batch(created.id),
-        (b) => ['completed', 'failed', 'expired', 'cancelled'].includes(b.status),
+        (b) => TERMINAL.includes(b.status),
         FINISH_TIMEOUT_MS,
         200,
       ),

@@ -1,12 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { adminClient } from './support/admin-client';
 import { FakeUpstream, startFakeUpstream } from './support/fake-upstream';
 import { startGateway, Tenant, TestGateway, waitFor } from './support/gateway';
 import { jsonl, requestLine } from './support/jsonl';
-import { BatchObject, restClient } from './support/rest-client';
+import { BatchObject, restClient, TERMINAL } from './support/rest-client';
+import { openaiProvider, RoutingFile, sku } from './support/routing';
 import { LineLeases } from '../libs/execution/src/realtime/line-leases.repository';
 
 /**
@@ -25,41 +23,25 @@ jest.setTimeout(120_000);
 
 const tag = () => randomBytes(4).toString('hex');
 
-function routing(dir: string, upstreams: Record<string, FakeUpstream>): string {
-  const path = join(dir, 'routing.yaml');
-  const providers = [SLOW, OTHER, WIDE].flatMap((p) => [
-    `  - id: ${p.provider}`,
-    '    kind: openai',
-    `    base_url: ${upstreams[p.provider].url}`,
-    `    max_concurrency: ${p.concurrency}`,
-  ]);
-  const skus = [SLOW, OTHER, WIDE].flatMap((p) => [
-    `  - id: ${p.model}@${p.provider}`,
-    `    model: ${p.model}`,
-    `    provider: ${p.provider}`,
-    `    upstream_model: ${p.model}-upstream`,
-    '    batch_capable: true',
-    '    active: true',
-  ]);
-  writeFileSync(path, ['providers:', ...providers, 'skus:', ...skus, ''].join('\n'));
-  return path;
+function routing(upstreams: Record<string, FakeUpstream>): RoutingFile {
+  return {
+    providers: [SLOW, OTHER, WIDE].map((p) => openaiProvider(p.provider, upstreams[p.provider].url, { max_concurrency: p.concurrency })),
+    skus: [SLOW, OTHER, WIDE].map((p) => sku(p.model, p.provider, `${p.model}-upstream`)),
+  };
 }
 
 describe('Fair scheduler', () => {
   let gw: TestGateway;
-  let dir: string;
   const upstreams: Record<string, FakeUpstream> = {};
 
   beforeAll(async () => {
     for (const p of [SLOW, OTHER, WIDE]) upstreams[p.provider] = await startFakeUpstream({ latencyMs: p.latencyMs });
-    dir = mkdtempSync(join(tmpdir(), 'bg-scheduler-'));
-    gw = await startGateway({ ROUTING_FILE: routing(dir, upstreams) });
+    gw = await startGateway({}, routing(upstreams));
   });
 
   afterAll(async () => {
     await gw?.close();
     for (const u of Object.values(upstreams)) await u.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   /** A batch of `count` lines whose contents start with `prefix` (the fake upstream records them). */
@@ -71,7 +53,7 @@ describe('Fair scheduler', () => {
 
   const read = (tenant: Tenant, id: string) => restClient(gw, tenant.apiKey).batch(id);
   const finished = (b: BatchObject) => b.request_counts.completed + b.request_counts.failed;
-  const ended = (b: BatchObject) => ['completed', 'failed', 'cancelled', 'expired'].includes(b.status);
+  const ended = (b: BatchObject) => TERMINAL.includes(b.status);
 
   async function cancelAndEnd(tenant: Tenant, id: string): Promise<void> {
     await restClient(gw, tenant.apiKey)

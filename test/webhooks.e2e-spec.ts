@@ -5,8 +5,8 @@ import { WebhookDelivery, WebhookDeliveryQueries } from '../libs/admin/src/webho
 import { WebhookOutbox } from '../libs/webhooks/src/webhook-outbox';
 import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
-import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { unlinkSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Webhook, WebhookVerificationError } from 'standardwebhooks';
 import { adminClient } from './support/admin-client';
@@ -16,7 +16,8 @@ import { backdated } from './support/gateway-clock';
 import { FakeUpstream, startFakeUpstream } from './support/fake-upstream';
 import { startGateway, Tenant, testEnvironment, TestGateway, waitFor } from './support/gateway';
 import { jsonl, requestFile, requestLine } from './support/jsonl';
-import { BatchObject, rest, RestAnswer, restClient } from './support/rest-client';
+import { BatchObject, rest, RestAnswer, restClient, TERMINAL } from './support/rest-client';
+import { openaiProvider, RoutingFile, sku } from './support/routing';
 import { ReceivedWebhook, startSilentListener, startWebhookReceiver, WebhookReceiver } from './support/webhook-receiver';
 
 /**
@@ -30,7 +31,6 @@ import { ReceivedWebhook, startSilentListener, startWebhookReceiver, WebhookRece
 jest.setTimeout(120_000);
 
 const SLOW_MODEL = 'slow-model';
-const TERMINAL = ['completed', 'failed', 'expired', 'cancelled'];
 const PREFIXES = ['/v1', '/api/v1'] as const;
 
 interface WebhookEvent {
@@ -120,44 +120,20 @@ async function accountSecret(gw: TestGateway, tenant: Tenant): Promise<string> {
 }
 
 /** Routing with the built-in mock (instant) and a fake upstream for the slow model (batches to cancel or expire). */
-function routingFile(dir: string, upstreamUrl: string): string {
-  const path = join(dir, 'routing.yaml');
-  writeFileSync(
-    path,
-    [
-      'providers:',
-      '  - id: mock',
-      '    kind: mock',
-      '    max_concurrency: 64',
-      '  - id: fake',
-      '    kind: openai',
-      `    base_url: ${upstreamUrl}`,
-      '    api_key_env: UPSTREAM_FAKE_KEY',
-      '    max_concurrency: 2',
-      'skus:',
-      '  - id: batch-test-model@mock',
-      '    model: batch-test-model',
-      '    provider: mock',
-      '    upstream_model: mock-echo-1',
-      '    batch_capable: true',
-      '    active: true',
-      `  - id: ${SLOW_MODEL}@fake`,
-      `    model: ${SLOW_MODEL}`,
-      '    provider: fake',
-      '    upstream_model: fake-upstream-model',
-      '    batch_capable: true',
-      '    active: true',
-      '',
-    ].join('\n'),
-  );
-  return path;
+function routing(upstreamUrl: string): RoutingFile {
+  return {
+    providers: [
+      { id: 'mock', kind: 'mock', max_concurrency: 64 },
+      openaiProvider('fake', upstreamUrl, { api_key_env: 'UPSTREAM_FAKE_KEY', max_concurrency: 2 }),
+    ],
+    skus: [sku('batch-test-model', 'mock', 'mock-echo-1'), sku(SLOW_MODEL, 'fake', 'fake-upstream-model')],
+  };
 }
 
 describe(WebhooksService.name, () => {
   describe('delivery', () => {
     let gw: TestGateway;
     let upstream: FakeUpstream;
-    let routingDir: string;
     let tenant: Tenant;
     const receivers: WebhookReceiver[] = [];
 
@@ -169,19 +145,12 @@ describe(WebhooksService.name, () => {
 
     beforeAll(async () => {
       upstream = await startFakeUpstream();
-      routingDir = mkdtempSync(join(tmpdir(), 'bg-webhooks-'));
-      gw = await startGateway({
-        ROUTING_FILE: routingFile(routingDir, upstream.url),
-        UPSTREAM_FAKE_KEY: 'fake-key',
-        WEBHOOK_RETRY_DELAYS_MS: '200,400',
-        WEBHOOK_TIMEOUT_MS: '1000',
-      });
+      gw = await startGateway({ UPSTREAM_FAKE_KEY: 'fake-key', WEBHOOK_RETRY_DELAYS_MS: '200,400', WEBHOOK_TIMEOUT_MS: '1000' }, routing(upstream.url));
     });
 
     afterAll(async () => {
       await gw?.close();
       await upstream?.close();
-      rmSync(routingDir, { recursive: true, force: true });
     });
 
     beforeEach(async () => {

@@ -1,5 +1,6 @@
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AddressInfo, Socket } from 'node:net';
+import { openaiProvider, RoutingFile, sku } from './routing';
 
 /**
  * A real OpenAI-compatible upstream on 127.0.0.1 for tests and benchmarks, serving the five batch
@@ -253,29 +254,16 @@ async function hostileAnswer(content: string, model: string, res: ServerResponse
   return true;
 }
 
-/** A routing file (YAML) that sends `model` to the fake upstream as `upstreamModel`. */
+/** A routing file that sends `model` to the fake upstream (provider `fake`, key in UPSTREAM_FAKE_KEY) as `upstreamModel`. */
 export function fakeRouting(
   upstreamUrl: string,
   opts: { model?: string; upstreamModel?: string; maxConcurrency?: number; timeoutMs?: number; endpoints?: string[] } = {},
-): string {
+): Required<RoutingFile> {
   const model = opts.model ?? 'fake-model';
-  return [
-    'providers:',
-    '  - id: fake',
-    '    kind: openai',
-    `    base_url: ${upstreamUrl}`,
-    '    api_key_env: UPSTREAM_FAKE_KEY',
-    `    max_concurrency: ${opts.maxConcurrency ?? 16}`,
-    ...(opts.timeoutMs ? [`    timeout_ms: ${opts.timeoutMs}`] : []),
-    'skus:',
-    `  - id: ${model}@fake`,
-    `    model: ${model}`,
-    '    provider: fake',
-    `    upstream_model: ${opts.upstreamModel ?? 'fake-upstream-model'}`,
-    '    batch_capable: true',
-    ...(opts.endpoints ? [`    endpoints: [${opts.endpoints.join(', ')}]`] : []),
-    '    active: true',
-    '    priority: 10',
-    '',
-  ].join('\n');
+  return {
+    providers: [
+      openaiProvider('fake', upstreamUrl, { api_key_env: 'UPSTREAM_FAKE_KEY', max_concurrency: opts.maxConcurrency ?? 16, timeout_ms: opts.timeoutMs }),
+    ],
+    skus: [sku(model, 'fake', opts.upstreamModel ?? 'fake-upstream-model', { endpoints: opts.endpoints, priority: 10 })],
+  };
 }

@@ -10,6 +10,7 @@ import OpenAI from 'openai';
 import { DataSource } from 'typeorm';
 import { createGateway } from '../../apps/gateway/src/bootstrap';
 import { createPostgresDatabase, currentDriver, TEST_REDIS_URL, uniqueName } from './databases';
+import { RoutingFile, writeRoutingFile } from './routing';
 import { randomBytes } from 'node:crypto';
 
 export interface Tenant {
@@ -32,9 +33,13 @@ export interface TestGateway {
 
 /**
  * The environment of one test gateway: its own data directory, and on the postgres driver its own
- * database and Redis key prefix, so test files and runs never collide.
+ * database and Redis key prefix, so test files and runs never collide. `routing`, if given, is written
+ * into the data directory as ROUTING_FILE (and so removed with it).
  */
-export async function testEnvironment(overrides: Record<string, string> = {}): Promise<{
+export async function testEnvironment(
+  overrides: Record<string, string> = {},
+  routing?: RoutingFile,
+): Promise<{
   env: Record<string, string>;
   cleanup: () => Promise<void>;
 }> {
@@ -59,6 +64,7 @@ export async function testEnvironment(overrides: Record<string, string> = {}): P
     dropDb = db.drop;
   }
   Object.assign(env, overrides);
+  if (routing) env.ROUTING_FILE = writeRoutingFile(join(dataDir, 'routing.yaml'), routing);
   return {
     env,
     cleanup: async () => {
@@ -68,9 +74,9 @@ export async function testEnvironment(overrides: Record<string, string> = {}): P
   };
 }
 
-/** Starts the real gateway in this process on 127.0.0.1 with a real database (and Redis on the postgres driver). */
-export async function startGateway(overrides: Record<string, string> = {}): Promise<TestGateway> {
-  const { env, cleanup } = await testEnvironment(overrides);
+/** Starts the real gateway in this process on 127.0.0.1 with a real database (and Redis on the postgres driver), seeded with `routing` if given. */
+export async function startGateway(overrides: Record<string, string> = {}, routing?: RoutingFile): Promise<TestGateway> {
+  const { env, cleanup } = await testEnvironment(overrides, routing);
   const config = loadConfig(env);
   const app = await createGateway(config);
   await app.listen(0, '127.0.0.1');

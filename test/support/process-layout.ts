@@ -1,5 +1,3 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import Redis from 'ioredis';
 import { ChildGateway } from './child-gateway';
 import { FakeUpstream, fakeRouting, startFakeUpstream } from './fake-upstream';
@@ -27,9 +25,10 @@ export class ProcessLayout {
 
   static async create(opts: { apiKey: string; model: string; maxConcurrency: number; latencyMs: number }): Promise<ProcessLayout> {
     const upstream = await startFakeUpstream({ latencyMs: opts.latencyMs });
-    const { env, cleanup } = await testEnvironment({ BOOTSTRAP_API_KEY: opts.apiKey, UPSTREAM_FAKE_KEY: 'fake-key' });
-    env.ROUTING_FILE = join(env.DATA_DIR, 'routing.yaml');
-    writeFileSync(env.ROUTING_FILE, fakeRouting(upstream.url, { model: opts.model, maxConcurrency: opts.maxConcurrency }));
+    const { env, cleanup } = await testEnvironment(
+      { BOOTSTRAP_API_KEY: opts.apiKey, UPSTREAM_FAKE_KEY: 'fake-key' },
+      fakeRouting(upstream.url, { model: opts.model, maxConcurrency: opts.maxConcurrency }),
+    );
     return new ProcessLayout(env, upstream, cleanup);
   }
 

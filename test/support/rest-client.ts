@@ -13,23 +13,37 @@ function baseUrl(target: GatewayTarget): string {
   return typeof target === 'string' ? target : target.url;
 }
 
+/** The statuses a batch ends in. */
+export const TERMINAL = ['completed', 'failed', 'expired', 'cancelled'];
+
 /** An answer: its status and its body, parsed as JSON, or the text when it is not JSON. */
 export interface RestAnswer {
   status: number;
   body: any;
 }
 
-/** One request with `key` as the bearer key and `body` (if any) sent as JSON; never throws on a status. */
-export async function rest(target: GatewayTarget, key: string, method: string, path: string, body?: unknown): Promise<RestAnswer> {
-  const headers: Record<string, string> = { authorization: `Bearer ${key}` };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${baseUrl(target)}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+async function answer(res: Response): Promise<RestAnswer> {
   const text = await res.text();
   try {
     return { status: res.status, body: JSON.parse(text) };
   } catch {
     return { status: res.status, body: text }; // file content is JSONL, kept as text
   }
+}
+
+/** One request with `key` as the bearer key and `body` (if any) sent as JSON; never throws on a status. */
+export async function rest(target: GatewayTarget, key: string, method: string, path: string, body?: unknown): Promise<RestAnswer> {
+  const headers: Record<string, string> = { authorization: `Bearer ${key}` };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  return answer(await fetch(`${baseUrl(target)}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }));
+}
+
+/** `content` uploaded under `prefix` as a batch input file, multipart as curl sends it; never throws on a status. */
+export async function restUpload(target: GatewayTarget, key: string, content: string, prefix = '/v1'): Promise<RestAnswer> {
+  const form = new FormData();
+  form.append('purpose', 'batch');
+  form.append('file', new Blob([content], { type: 'application/jsonl' }), 'requests.jsonl');
+  return answer(await fetch(`${baseUrl(target)}${prefix}/files`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: form }));
 }
 
 /** The batch object as /v1 answers it (OpenAI's, plus `callback_url`): the gateway's own declaration of it. */
@@ -71,10 +85,9 @@ export function restClient(target: GatewayTarget, apiKey: string): RestClient {
   };
   return {
     async upload(content) {
-      const form = new FormData();
-      form.append('purpose', 'batch');
-      form.append('file', new Blob([content], { type: 'application/jsonl' }), 'requests.jsonl');
-      return (await json<{ id: string }>(await fetch(`${baseUrl(target)}/v1/files`, { method: 'POST', headers, body: form }))).id;
+      const res = await restUpload(target, apiKey, content);
+      if (res.status !== 200) throw new Error(`upload answered ${res.status}: ${JSON.stringify(res.body)}`);
+      return (res.body as { id: string }).id;
     },
     async createBatch(inputFileId, extras = {}) {
       const body = JSON.stringify({ input_file_id: inputFileId, endpoint: '/v1/chat/completions', completion_window: '24h', ...extras });
