@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
-import { AddressInfo, Socket } from 'node:net';
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { listenLocal, readBody } from './local-server';
 
 /**
  * A real provider with OpenAI's Files and Batches API on 127.0.0.1 (base path /v1), everything in
@@ -296,7 +296,6 @@ export async function startFakeBatchProvider(knobs: Partial<FakeBatchProviderKno
   const polling = new Map<string, number>();
   let maxPolling = 0;
   const timers = new Set<NodeJS.Timeout>();
-  const sockets = new Set<Socket>();
   let createsStarted = 0;
   let closed = false;
 
@@ -532,9 +531,7 @@ export async function startFakeBatchProvider(knobs: Partial<FakeBatchProviderKno
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const raw = Buffer.concat(chunks);
+    const raw = await readBody(req);
     if (req.headers.authorization) authorizations.add(req.headers.authorization);
     const url = new URL(req.url ?? '/', 'http://fake');
     const path = url.pathname.replace(/\/+$/, '');
@@ -599,18 +596,12 @@ export async function startFakeBatchProvider(knobs: Partial<FakeBatchProviderKno
     send(res, 200, chatCompletion(typeof body.model === 'string' ? body.model : 'gpt-fake', lastContent(body)));
   };
 
-  const server: Server = createServer((req, res) => {
+  const local = await listenLocal((req, res) => {
     handle(req, res).catch((err) => send(res, 500, { error: { message: String(err), type: 'server_error', param: null, code: null } }));
   });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
 
   return {
-    url: `http://127.0.0.1:${port}/v1`,
+    url: `http://127.0.0.1:${local.port}/v1`,
     knobs: state,
     files,
     batches,
@@ -629,8 +620,7 @@ export async function startFakeBatchProvider(knobs: Partial<FakeBatchProviderKno
       for (const t of timers) clearTimeout(t);
       timers.clear();
       held.length = 0;
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await local.close();
     },
   };
 }

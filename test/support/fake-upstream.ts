@@ -1,5 +1,5 @@
-import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
-import { AddressInfo, Socket } from 'node:net';
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { listenLocal, readBody } from './local-server';
 import { openaiProvider, RoutingFile, sku } from './routing';
 
 /**
@@ -54,15 +54,13 @@ export async function startFakeUpstream(knobs: Partial<FakeUpstreamKnobs> = {}):
   const authorizations = new Set<string>();
   const models = new Set<string>();
   const paths = new Map<string, number>();
-  const sockets = new Set<Socket>();
   let total = 0;
   let inFlight = 0;
   let maxInFlight = 0;
   let requestSeq = 0;
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
+    const raw = await readBody(req);
     total += 1;
     inFlight += 1;
     maxInFlight = Math.max(maxInFlight, inFlight);
@@ -74,7 +72,7 @@ export async function startFakeUpstream(knobs: Partial<FakeUpstreamKnobs> = {}):
     }
     paths.set(req.url!, (paths.get(req.url!) ?? 0) + 1);
     if (req.headers.authorization) authorizations.add(req.headers.authorization);
-    const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    const body = JSON.parse(raw.toString('utf8'));
     models.add(body.model);
     const content = textOf(endpoint, body);
     const attempt = (attempts.get(content) ?? 0) + 1;
@@ -103,20 +101,14 @@ export async function startFakeUpstream(knobs: Partial<FakeUpstreamKnobs> = {}):
     res.writeHead(200, headers).end(JSON.stringify(answer(endpoint, body.model, content, requestSeq)));
   };
 
-  const server: Server = createServer((req, res) => {
+  const local = await listenLocal((req, res) => {
     handle(req, res).catch((err) => {
       res.writeHead(500).end(String(err));
     });
   });
-  server.keepAliveTimeout = 60_000;
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  local.server.keepAliveTimeout = 60_000;
   return {
-    url: `http://127.0.0.1:${port}/v1`,
+    url: `http://127.0.0.1:${local.port}/v1`,
     knobs: state,
     attempts,
     arrivals,
@@ -125,10 +117,7 @@ export async function startFakeUpstream(knobs: Partial<FakeUpstreamKnobs> = {}):
     authorizations,
     models,
     paths,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close: local.close,
   };
 }
 

@@ -1,7 +1,8 @@
 import { once } from 'node:events';
-import { createServer as createHttpServer, IncomingHttpHeaders, Server } from 'node:http';
+import { IncomingHttpHeaders } from 'node:http';
 import { AddressInfo, createServer as createTcpServer, Server as TcpServer, Socket } from 'node:net';
 import { waitFor } from './gateway';
+import { listenLocal, readBody } from './local-server';
 
 /** One request a receiver got, as it arrived: the raw body is what a subscriber verifies the signature on. */
 export interface ReceivedWebhook {
@@ -45,32 +46,23 @@ export async function startWebhookReceiver(opts: { port?: number } = {}): Promis
   const requests: ReceivedWebhook[] = [];
   const script: Plan[] = [];
   let fallback: Plan = { status: 200, headers: {}, hang: false };
-  const sockets = new Set<Socket>();
 
-  const server: Server = createHttpServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
+  const { port, close } = await listenLocal((req, res) => {
+    const received = readBody(req).then((body) => {
       const plan = script.shift() ?? fallback;
       requests.push({
         method: req.method ?? '',
         path: req.url ?? '',
         headers: req.headers,
-        body: Buffer.concat(chunks).toString('utf8'),
+        body: body.toString('utf8'),
         status: plan.hang ? 0 : plan.status,
         receivedAt: Date.now(),
       });
       if (plan.hang) return;
       res.writeHead(plan.status, { 'content-type': 'text/plain', ...plan.headers }).end(`receiver says ${plan.status}`);
     });
-  });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  server.listen(opts.port ?? 0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
+    received.catch(() => undefined); // a sender that hung up before the end of its body sent no request
+  }, opts.port);
 
   return {
     url: `http://127.0.0.1:${port}`,
@@ -94,10 +86,7 @@ export async function startWebhookReceiver(opts: { port?: number } = {}): Promis
       );
       return requests;
     },
-    async close() {
-      for (const s of sockets) s.destroy();
-      if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close,
   };
 }
 
