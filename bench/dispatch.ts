@@ -38,13 +38,13 @@ import {
   spawnFakeUpstream,
   spawnLayout,
   stopAll,
+  TERMINAL,
   uploadFromDisk,
 } from './lib';
 
 const MODEL = 'bench-model';
 const UPSTREAM_MODEL = 'bench-upstream-model';
 const UPSTREAM_KEY = 'bench-key';
-const TERMINAL = ['completed', 'failed', 'expired', 'cancelled'];
 
 async function main(): Promise<void> {
   const { values } = parseArgs({

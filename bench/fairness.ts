@@ -41,13 +41,15 @@ import {
   spawnFakeUpstream,
   spawnLayout,
   stopAll,
+  TERMINAL,
   uploadFromDisk,
   waitForBatch,
 } from './lib';
+import { adminClient } from '../test/support/admin-client';
+import { restClient } from '../test/support/rest-client';
 import { openaiProvider, RoutingFile, sku, writeRoutingFile } from '../test/support/routing';
 
 const MODELS = ['fair-model-1', 'fair-model-2'] as const;
-const TERMINAL = ['completed', 'failed', 'expired', 'cancelled'];
 const POLL_MS = 25;
 /** How long A's batch runs alone before B comes in, to read A's pace with the whole provider. */
 const A_ALONE_MS = 1000;
@@ -84,42 +86,15 @@ function requestsJsonl(model: string, lines: number, tag: string): string {
   );
 }
 
-/** A small file of B's, uploaded from memory (lib's uploadFromDisk is the bootstrap account's). */
-async function uploadAs(baseUrl: string, key: string, jsonl: string, filename: string): Promise<string> {
-  const form = new FormData();
-  form.append('purpose', 'batch');
-  form.append('file', new Blob([jsonl], { type: 'application/jsonl' }), filename);
-  const res = await fetch(`${baseUrl}/v1/files`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: form });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`upload answered ${res.status}: ${text.slice(0, 500)}`);
-  return (JSON.parse(text) as { id: string }).id;
-}
-
-async function graphql<T>(baseUrl: string, adminToken: string, query: string, variables: Record<string, unknown>): Promise<T> {
-  const res = await fetch(`${baseUrl}/graphql`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ query, variables }),
-  });
-  const answer = (await res.json()) as { data?: T; errors?: { message: string }[] };
-  if (!res.ok || answer.errors?.length || !answer.data) throw new Error(`/graphql answered ${res.status}: ${JSON.stringify(answer.errors ?? answer)}`);
-  return answer.data;
-}
-
 /** Account B and its API key, through the admin API. */
 async function createAccountB(baseUrl: string, adminToken: string): Promise<string> {
-  const { createAccount } = await graphql<{ createAccount: { id: string } }>(
-    baseUrl,
-    adminToken,
-    'mutation($name: String!) { createAccount(name: $name) { id } }',
-    { name: 'bench-fairness-b' },
-  );
-  const { createApiKey } = await graphql<{ createApiKey: { secret: string } }>(
-    baseUrl,
-    adminToken,
-    'mutation($id: ID!) { createApiKey(accountId: $id) { secret } }',
-    { id: createAccount.id },
-  );
+  const admin = adminClient(baseUrl, adminToken);
+  const { createAccount } = await admin.query<{ createAccount: { id: string } }>('mutation($name: String!) { createAccount(name: $name) { id } }', {
+    name: 'bench-fairness-b',
+  });
+  const { createApiKey } = await admin.query<{ createApiKey: { secret: string } }>('mutation($id: ID!) { createApiKey(accountId: $id) { secret } }', {
+    id: createAccount.id,
+  });
   return createApiKey.secret;
 }
 
@@ -176,13 +151,7 @@ async function runSmall(gateway: GatewayChild, processes: { pid: number }[], key
   const aStart = await getA();
   const cpuBefore = cpuSeconds(processes);
   const started = performance.now();
-  let batch = await api<BatchObject>(
-    gateway.url,
-    'POST',
-    '/v1/batches',
-    { input_file_id: fileId, endpoint: '/v1/chat/completions', completion_window: '24h' },
-    keyB,
-  );
+  let batch = await restClient(gateway.url, keyB).createBatch(fileId);
   const samples: Sample[] = [{ t: 0, b: 0, a: aStart ? finished(aStart) : 0, aStatus: aStart?.status ?? '' }];
   for (;;) {
     await sleep(POLL_MS);
@@ -321,10 +290,9 @@ async function main(): Promise<void> {
     const largePath = join(workDir, 'large.jsonl');
     writeFileSync(largePath, requestsJsonl(MODELS[0], large, 'a'));
     const largeFile = await uploadFromDisk(gateway.url, largePath, 'large.jsonl');
-    const smallFiles = [
-      await uploadAs(gateway.url, keyB, requestsJsonl(MODELS[0], small, 'b1'), 'small-1.jsonl'),
-      await uploadAs(gateway.url, keyB, requestsJsonl(MODELS[1], small, 'b2'), 'small-2.jsonl'),
-    ];
+    // B's small files, uploaded from memory (uploadFromDisk is the bootstrap account's).
+    const asB = restClient(gateway.url, keyB);
+    const smallFiles = [await asB.upload(requestsJsonl(MODELS[0], small, 'b1')), await asB.upload(requestsJsonl(MODELS[1], small, 'b2'))];
 
     // 1. Alone, after one untimed run on each provider (connections, JIT).
     for (const file of smallFiles) await runSmall(gateway, processes, keyB, file);

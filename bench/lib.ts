@@ -8,27 +8,19 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createReadStream, readdirSync, readFileSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
+import { freePort, FROM_SOURCES, inheritedEnv, REPO_ROOT, untilReady } from '../test/support/child-gateway';
 import { createPostgresDatabase, TEST_REDIS_URL, uniqueName } from '../test/support/databases';
+import { BatchObject, restClient, TERMINAL } from '../test/support/rest-client';
 
-export const REPO_ROOT = resolve(__dirname, '..');
-const TS_NODE = ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register'];
+export type { BatchObject };
+export { TERMINAL };
 export const BENCH_API_KEY = `sk-bench${randomBytes(12).toString('hex')}`;
 const READY_TIMEOUT_MS = 60_000;
-
-export interface BatchObject {
-  id: string;
-  object: 'batch';
-  status: string;
-  output_file_id: string | null;
-  error_file_id: string | null;
-  request_counts: { total: number; completed: number; failed: number };
-}
 
 const children = new Set<ChildProcess>();
 
@@ -64,11 +56,9 @@ export interface GatewayOptions {
  */
 export async function spawnGateway(env: Record<string, string>, options: GatewayOptions = {}): Promise<GatewayChild> {
   const port = await freePort();
-  const inherited = { ...process.env } as Record<string, string>;
-  for (const key of ['DATABASE_URL', 'REDIS_URL', 'REDIS_PREFIX', 'ROLE', 'ROUTING_FILE', 'TS_NODE_PROJECT', 'TS_NODE_BASEURL']) delete inherited[key];
   const builtDir = options.builtDir ? resolve(options.builtDir) : null;
   // tsconfig-paths maps @app/* under TS_NODE_BASEURL, so a plain `tsc` output (aliases kept) runs as well as `nest build`'s.
-  const script = builtDir ? ['-r', 'tsconfig-paths/register', join(builtDir, 'apps/gateway/src/main.js')] : [...TS_NODE, 'apps/gateway/src/main.ts'];
+  const script = builtDir ? ['-r', 'tsconfig-paths/register', join(builtDir, 'apps/gateway/src/main.js')] : [...FROM_SOURCES, 'apps/gateway/src/main.ts'];
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...script], {
     cwd: REPO_ROOT,
     env: {
@@ -76,7 +66,7 @@ export async function spawnGateway(env: Record<string, string>, options: Gateway
       LOG_LEVEL: 'warn',
       BOOTSTRAP_API_KEY: BENCH_API_KEY,
       ADMIN_TOKEN: `adm-bench-${randomBytes(12).toString('hex')}`,
-      ...inherited,
+      ...inheritedEnv(),
       ...env,
       // Compiled output outside the repository still finds the repository's packages.
       ...(builtDir ? { TS_NODE_BASEURL: builtDir, NODE_PATH: join(REPO_ROOT, 'node_modules') } : {}),
@@ -86,18 +76,8 @@ export async function spawnGateway(env: Record<string, string>, options: Gateway
   });
   children.add(child);
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`the gateway exited (${child.exitCode}) before it was ready`);
-    const probe = options.readyWhen === 'health' ? `${url}/healthz` : `${url}/v1/files`;
-    const status = await fetch(probe, { headers: { authorization: `Bearer ${BENCH_API_KEY}` } }).then(
-      (r) => r.status,
-      () => 0,
-    );
-    if (status === 200) break;
-    if (Date.now() > deadline) throw new Error(`the gateway was not ready after ${READY_TIMEOUT_MS / 1000} s (last status ${status})`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const probe = options.readyWhen === 'health' ? `${url}/healthz` : `${url}/v1/files`;
+  await untilReady(child, probe, { apiKey: BENCH_API_KEY, timeoutMs: READY_TIMEOUT_MS, name: 'gateway' });
   return { url, pid: child.pid!, stop: () => stop(child) };
 }
 
@@ -168,7 +148,7 @@ export function cpuSeconds(children: { pid: number }[]): number {
 
 /** The fake upstream (test/support/fake-upstream.ts) in its own process; resolves to its base URL. */
 export async function spawnFakeUpstream(latencyMs: number): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, [...TS_NODE, __filename, '--serve-upstream', '--latency', String(latencyMs)], {
+  const child = spawn(process.execPath, [...FROM_SOURCES, __filename, '--serve-upstream', '--latency', String(latencyMs)], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -195,15 +175,6 @@ export async function stopAll(): Promise<void> {
   await Promise.all([...children].map(stop));
 }
 
-export async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
 /** One JSON request to the gateway as the bootstrap account (or as the account of `key`); throws unless 2xx. */
 export async function api<T>(baseUrl: string, method: string, path: string, body?: unknown, key = BENCH_API_KEY): Promise<T> {
   const res = await fetch(`${baseUrl}${path}`, {
@@ -217,7 +188,7 @@ export async function api<T>(baseUrl: string, method: string, path: string, body
 }
 
 export async function createBatch(baseUrl: string, inputFileId: string): Promise<BatchObject> {
-  return api<BatchObject>(baseUrl, 'POST', '/v1/batches', { input_file_id: inputFileId, endpoint: '/v1/chat/completions', completion_window: '24h' });
+  return restClient(baseUrl, BENCH_API_KEY).createBatch(inputFileId);
 }
 
 /**
@@ -258,7 +229,7 @@ export async function waitForBatch(baseUrl: string, id: string, done: (b: BatchO
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const batch = await api<BatchObject>(baseUrl, 'GET', `/v1/batches/${id}`);
-    if (done(batch) || ['completed', 'failed', 'expired', 'cancelled'].includes(batch.status)) return batch;
+    if (done(batch) || TERMINAL.includes(batch.status)) return batch;
     if (Date.now() > deadline) throw new Error(`batch ${id} still ${batch.status} after ${timeoutMs / 1000} s`);
     await new Promise((r) => setTimeout(r, 25));
   }

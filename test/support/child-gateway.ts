@@ -4,7 +4,18 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 
-const REPO_ROOT = resolve(__dirname, '../..');
+export const REPO_ROOT = resolve(__dirname, '../..');
+
+/** Node flags that run a TypeScript entry point from the sources, `@app/*` paths included. */
+export const FROM_SOURCES = ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register'];
+
+/** This process's environment without what would point a child gateway at another database, queue, route, port or ts-node setup (nor `alsoDrop`). */
+export function inheritedEnv(...alsoDrop: string[]): Record<string, string> {
+  const env = { ...process.env } as Record<string, string>;
+  for (const key of ['DATABASE_URL', 'REDIS_URL', 'REDIS_PREFIX', 'ROLE', 'ROUTING_FILE', 'PORT', 'TS_NODE_PROJECT', 'TS_NODE_BASEURL', ...alsoDrop])
+    delete env[key];
+  return env;
+}
 
 /** A free TCP port on 127.0.0.1. */
 export async function freePort(): Promise<number> {
@@ -15,6 +26,31 @@ export async function freePort(): Promise<number> {
   server.close();
   await once(server, 'close');
   return port;
+}
+
+/**
+ * Polls `url` every 100 ms (with `apiKey` as the bearer key) until it answers 200; fails as soon as
+ * `child` exits, or after `timeoutMs`, naming it `name`, with the end of its output if `output` is given.
+ */
+export async function untilReady(
+  child: ChildProcess,
+  url: string,
+  opts: { apiKey: string; timeoutMs: number; name: string; output?: () => string },
+): Promise<void> {
+  const deadline = Date.now() + opts.timeoutMs;
+  const tail = () => (opts.output ? `:\n${opts.output().slice(-4000)}` : '');
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`The ${opts.name} exited (${child.exitCode ?? child.signalCode}) before it was ready${tail()}`);
+    }
+    const status = await fetch(url, { headers: { authorization: `Bearer ${opts.apiKey}` } }).then(
+      (r) => r.status,
+      () => 0,
+    );
+    if (status === 200) return;
+    if (Date.now() > deadline) throw new Error(`The ${opts.name} was not ready after ${opts.timeoutMs} ms (last status ${status})${tail()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /**
@@ -39,30 +75,14 @@ export class ChildGateway {
     const port = Number(this.env.PORT) || (await freePort());
     this.url = `http://127.0.0.1:${port}`;
     const child = this.launch({ PORT: String(port) });
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      if (child.exitCode !== null || child.signalCode !== null) {
-        throw new Error(`The ${this.name} exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${this.output.slice(-4000)}`);
-      }
-      const status = await fetch(`${this.url}/v1/files`, { headers: { authorization: `Bearer ${apiKey}` } }).then(
-        (r) => r.status,
-        () => 0,
-      );
-      if (status === 200) return;
-      if (Date.now() > deadline) {
-        throw new Error(`The ${this.name} was not ready after ${timeoutMs} ms (last status ${status}):\n${this.output.slice(-4000)}`);
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await untilReady(child, `${this.url}/v1/files`, { apiKey, timeoutMs, name: this.name, output: () => this.output });
   }
 
   /** Starts it without waiting for anything: for a process with no HTTP side (apps/worker), whose readiness the caller checks. */
   launch(extraEnv: Record<string, string> = {}): ChildProcess {
-    const inherited = { ...process.env } as Record<string, string>;
-    for (const key of ['DATABASE_URL', 'REDIS_URL', 'REDIS_PREFIX', 'ROLE', 'ROUTING_FILE', 'LOG_LEVEL', 'TS_NODE_PROJECT', 'PORT']) delete inherited[key];
-    const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', this.entry], {
+    const child = spawn(process.execPath, [...FROM_SOURCES, this.entry], {
       cwd: REPO_ROOT,
-      env: { ...inherited, ...this.env, ...extraEnv },
+      env: { ...inheritedEnv('LOG_LEVEL'), ...this.env, ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
