@@ -3,7 +3,7 @@ import { Repository } from 'typeorm';
 import { BatchesRepository } from '../../libs/batches/src/batches.repository';
 import { BatchEntity } from '../../libs/batches/src/entities/batch.entity';
 import { uniqueName } from '../support/databases';
-import { sqliteModule, SqliteModule } from '../support/sqlite-module';
+import { insertBatch, sqliteModule, SqliteModule } from '../support/sqlite-module';
 
 /**
  * BatchStateMachine.apply on real SQLite: each allowed transition sets its status and timestamp (and the
@@ -44,27 +44,7 @@ describe(BatchStateMachine.name, () => {
   });
 
   /** A fresh batch row in `status` (every timestamp but created_at unset), as it is stored. */
-  async function aBatch(status: BatchStatus, extra: Partial<BatchEntity> = {}): Promise<BatchEntity> {
-    const id = uniqueName('batch');
-    const createdAt = db.clock.nowSeconds();
-    await batches.insert({
-      id,
-      accountId: uniqueName('acct'),
-      inputFileId: uniqueName('file'),
-      endpoint: '/v1/chat/completions',
-      completionWindow: '24h',
-      status,
-      model: 'm',
-      skuId: 'm@p',
-      providerId: 'p',
-      upstreamModel: 'u',
-      createdAt,
-      expiresAt: createdAt + 86_400,
-      total: 3,
-      ...extra,
-    });
-    return stored(id);
-  }
+  const aBatch = async (status: BatchStatus, extra: Partial<BatchEntity> = {}) => stored(await insertBatch(db, status, { total: 3, ...extra }));
 
   const stored = (id: string) => batches.findOneByOrFail({ id });
 

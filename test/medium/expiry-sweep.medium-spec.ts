@@ -3,8 +3,7 @@ import { ExecutionModule, SweeperService } from '@app/execution';
 import { JobQueue, JOBS } from '@app/queue';
 import { Repository } from 'typeorm';
 import { BatchEntity } from '../../libs/batches/src/entities/batch.entity';
-import { uniqueName } from '../support/databases';
-import { sqliteModule, SqliteModule } from '../support/sqlite-module';
+import { insertBatch, sqliteModule, SqliteModule } from '../support/sqlite-module';
 
 const DAY = 86_400;
 
@@ -28,25 +27,7 @@ describe(SweeperService.name, () => {
   afterAll(() => db.close());
 
   /** A batch created now by the test clock, in `status`, with the 24h window. */
-  async function aBatch(status: BatchStatus): Promise<string> {
-    const id = uniqueName('batch');
-    const now = db.clock.nowSeconds();
-    await batches.insert({
-      id,
-      accountId: uniqueName('acct'),
-      inputFileId: uniqueName('file'),
-      endpoint: '/v1/chat/completions',
-      completionWindow: '24h',
-      status,
-      model: 'm',
-      skuId: 'm@p',
-      providerId: 'p',
-      upstreamModel: 'u',
-      createdAt: now,
-      expiresAt: now + DAY,
-    });
-    return id;
-  }
+  const aBatch = (status: BatchStatus) => insertBatch(db, status);
 
   const stopReason = async (id: string) => (await batches.findOneByOrFail({ id })).stopReason;
   const finalizeJobs = async () => (await queue.depth())[JOBS.finalizeBatch]?.waiting ?? 0;

@@ -2,8 +2,7 @@ import { ExecutionModule, RequestRowsService } from '@app/execution';
 import { Repository } from 'typeorm';
 import { BatchEntity } from '../../libs/batches/src/entities/batch.entity';
 import { BatchRequestEntity } from '../../libs/execution/src/entities/batch-request.entity';
-import { uniqueName } from '../support/databases';
-import { sqliteModule, SqliteModule } from '../support/sqlite-module';
+import { insertBatch, sqliteModule, SqliteModule } from '../support/sqlite-module';
 
 /**
  * Finishing request rows on real SQLite: a row leaves `pending` once, and the batch's counters count it
@@ -71,24 +70,7 @@ describe(RequestRowsService.name, () => {
 
   /** A fresh in-progress batch with `total` pending rows. */
   async function aBatch(total: number): Promise<string> {
-    const id = uniqueName('batch');
-    const now = db.clock.nowSeconds();
-    await batches.insert({
-      id,
-      accountId: uniqueName('acct'),
-      inputFileId: uniqueName('file'),
-      endpoint: '/v1/chat/completions',
-      completionWindow: '24h',
-      status: 'in_progress',
-      model: 'm',
-      skuId: 'm@p',
-      providerId: 'p',
-      upstreamModel: 'u',
-      createdAt: now,
-      inProgressAt: now,
-      expiresAt: now + 86_400,
-      total,
-    });
+    const id = await insertBatch(db, 'in_progress', { inProgressAt: db.clock.nowSeconds(), total });
     await rows.insert(
       lines(1, total).map((line) => ({ batchId: id, line, customId: `c-${line}`, byteOffset: line * 100, byteLength: 100, status: 'pending' as const })),
     );

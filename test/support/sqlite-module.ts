@@ -7,7 +7,10 @@ import { Test, TestingModule } from '@nestjs/testing';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { BatchStatus } from '@app/batches';
 import { DataSource } from 'typeorm';
+import { BatchEntity } from '../../libs/batches/src/entities/batch.entity';
+import { uniqueName } from './databases';
 
 /** A clock the test sets and moves; everything the module writes is stamped with it. */
 export class TestClock extends Clock {
@@ -59,4 +62,26 @@ export async function sqliteModule(imports: NonNullable<ModuleMetadata['imports'
     rmSync(dataDir, { recursive: true, force: true });
     throw err;
   }
+}
+
+/** A batch row as create stores it (24h window, created now by the module's clock), in `status`. */
+export async function insertBatch(db: SqliteModule, status: BatchStatus, extra: Partial<BatchEntity> = {}): Promise<string> {
+  const id = uniqueName('batch');
+  const createdAt = db.clock.nowSeconds();
+  await db.dataSource.getRepository(BatchEntity).insert({
+    id,
+    accountId: uniqueName('acct'),
+    inputFileId: uniqueName('file'),
+    endpoint: '/v1/chat/completions',
+    completionWindow: '24h',
+    status,
+    model: 'm',
+    skuId: 'm@p',
+    providerId: 'p',
+    upstreamModel: 'u',
+    createdAt,
+    expiresAt: createdAt + 86_400,
+    ...extra,
+  });
+  return id;
 }
