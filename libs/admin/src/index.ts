@@ -1,2 +1,3 @@
 export * from './admin.module';
+export { ConsoleModule } from './console/console.module';
 export { ADMIN_QUERY_LIMITS } from './query-limits';
