@@ -8,15 +8,12 @@ import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin
 import { ApolloDriver, ApolloDriverConfig } from '@nestjs/apollo';
 import { MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
 import { GraphQLModule } from '@nestjs/graphql';
-import { AccountsResolver } from './accounts.resolver';
 import { AdminTokenMiddleware } from './admin-token.middleware';
-import { BatchesResolver } from './batches.resolver';
 import { adminErrorFormatter } from './format-error';
 import { AdminLoaderFactory } from './loaders';
-import { OverviewResolver } from './overview.resolver';
 import { queryLimitsPlugin, QueryTokensMiddleware } from './query-limits';
 import { RequestRowQueries } from './request-rows.queries';
-import { RoutingResolver } from './routing.resolver';
+import { ADMIN_RESOLVERS } from './resolvers';
 import { WebhookDeliveryQueries } from './webhook-deliveries.queries';
 
 @Module({
@@ -58,7 +55,7 @@ class AdminLoadersModule {}
       },
     }),
   ],
-  providers: [BatchesResolver, AccountsResolver, RoutingResolver, OverviewResolver],
+  providers: [...ADMIN_RESOLVERS],
 })
 export class AdminModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {
