@@ -1,6 +1,7 @@
 /**
- * Three projects: unit specs beside the code, and the same end-to-end suite twice, once on the
- * embedded drivers (SQLite + in-process queue) and once on PostgreSQL + Bull/Redis.
+ * Four projects: unit specs beside the code, the same end-to-end suite twice, once on the embedded
+ * drivers (SQLite + in-process queue) and once on PostgreSQL + Bull/Redis, and the operator console
+ * driven in a headless Chromium against a gateway on SQLite.
  */
 const base = {
   moduleFileExtensions: ['js', 'json', 'ts'],
@@ -23,5 +24,6 @@ module.exports = {
       testMatch: ['<rootDir>/test/**/*.e2e-spec.ts', '<rootDir>/test/**/*.pg-e2e-spec.ts'],
       setupFiles: ['<rootDir>/test/support/driver-postgres.ts'],
     },
+    { ...base, displayName: 'browser', testMatch: ['<rootDir>/test/**/*.browser-spec.ts'], setupFiles: ['<rootDir>/test/support/driver-sqlite.ts'] },
   ],
 };

@@ -8,6 +8,11 @@ export function dateTime(seconds: number | null | undefined): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
+/** The same for epoch milliseconds (webhook attempts and retries are timed to the millisecond). */
+export function dateTimeMs(ms: number | null | undefined): string {
+  return ms == null ? '—' : dateTime(ms / 1000);
+}
+
 /** A value for <input type="datetime-local"> from unix seconds, and back (empty: none). */
 export function toLocalInput(seconds: number | null): string {
   return seconds == null ? '' : dateTime(seconds).replace(' ', 'T');

@@ -58,7 +58,10 @@ export function useQuery<R, V>(operation: TypedDocumentString<R, V>, variables: 
     };
   }, [operation, key, tick]);
 
-  const refresh = useCallback(() => setTick((t) => t + 1), []);
+  const refresh = useCallback(() => {
+    setState((s) => ({ ...s, loading: true }));
+    setTick((t) => t + 1);
+  }, []);
   return { ...state, refresh };
 }
 

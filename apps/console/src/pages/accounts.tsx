@@ -361,11 +361,15 @@ function AccountDetail({ account, onChange }: { account: Account; onChange: () =
 export function AccountsPage({ selected }: { selected: string | null }) {
   const accounts = useQuery(AccountsDocument, {});
   const list = accounts.data?.accounts;
-  const open = (id: string) => navigate(`/accounts/${encodeURIComponent(id)}`);
+  const open = (id: string) => {
+    accounts.refresh();
+    navigate(`/accounts/${encodeURIComponent(id)}`);
+  };
 
   if (selected) {
     const account = list?.find((a) => a.id === selected);
     if (!list) return accounts.error ? <Problem error={accounts.error} /> : <Loading what="the account" />;
+    if (!account && accounts.loading) return <Loading what="the account" />;
     if (!account) {
       return (
         <Empty title={`There is no account ${selected}.`}>

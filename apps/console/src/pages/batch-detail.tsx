@@ -3,7 +3,7 @@ import { useState } from 'preact/hooks';
 import { request } from '../api/client';
 import { useAction, useQuery } from '../api/hooks';
 import { AccountsDocument, BatchDocument, CancelBatchDocument, type BatchQuery } from '../gql/graphql';
-import { count, dateTime, LIVE_STATUSES, percent, relative } from '../format';
+import { count, dateTime, dateTimeMs, LIVE_STATUSES, percent, relative } from '../format';
 import { Link, navigate, useLocation, withQuery } from '../router';
 import { Confirm, Empty, Id, Loading, Problem, Progress, StatusBadge, TableBox } from '../ui/components';
 import { DownloadButton } from '../ui/download';
@@ -274,7 +274,9 @@ function Deliveries({ deliveries }: { deliveries: Batch['deliveries'] }) {
             </div>
             <div>
               <dt>{d.deliveredAt ? 'Delivered' : 'Next attempt'}</dt>
-              <dd>{d.deliveredAt ? dateTime(d.deliveredAt) : d.nextAttemptAt ? `${dateTime(d.nextAttemptAt)} (${relative(d.nextAttemptAt)})` : '—'}</dd>
+              <dd>
+                {d.deliveredAt ? dateTime(d.deliveredAt) : d.nextAttemptAt ? `${dateTimeMs(d.nextAttemptAt)} (${relative(d.nextAttemptAt / 1000)})` : '—'}
+              </dd>
             </div>
           </dl>
           {d.history.length > 0 ? (
@@ -293,7 +295,7 @@ function Deliveries({ deliveries }: { deliveries: Batch['deliveries'] }) {
                   {d.history.map((a) => (
                     <tr key={a.attempt}>
                       <td>{a.attempt}</td>
-                      <td>{dateTime(a.attemptedAt)}</td>
+                      <td>{dateTimeMs(a.attemptedAt)}</td>
                       <td>{a.statusCode ?? '—'}</td>
                       <td>{count(a.latencyMs)} ms</td>
                       <td>{a.error ?? ''}</td>
@@ -320,7 +322,8 @@ export function BatchDetailPage({ id }: { id: string }) {
   const detail = useQuery(
     BatchDocument,
     { id, first: REQUEST_PAGE_SIZE, afterLine, requestStatus: lineStatus || null },
-    { poll: (d) => (d.batch && LIVE_STATUSES.includes(d.batch.status) ? LIVE_POLL_MS : null) },
+    // While it runs, and while a webhook delivery of it waits for a retry.
+    { poll: (d) => (d.batch && (LIVE_STATUSES.includes(d.batch.status) || d.batch.deliveries.some((x) => x.status === 'pending')) ? LIVE_POLL_MS : null) },
   );
   const batch = detail.data?.batch;
 
@@ -481,12 +484,12 @@ export function BatchDetailPage({ id }: { id: string }) {
         </Section>
       ) : null}
 
-      <Section title="Request lines" id="lines-title">
-        <RequestLines batch={batch} afterLine={afterLine} status={lineStatus} trail={trail} />
-      </Section>
-
       <Section title="Webhook deliveries" id="deliveries-title">
         <Deliveries deliveries={batch.deliveries} />
+      </Section>
+
+      <Section title="Request lines" id="lines-title">
+        <RequestLines batch={batch} afterLine={afterLine} status={lineStatus} trail={trail} />
       </Section>
     </article>
   );
