@@ -51,6 +51,9 @@ export function count(n: number): string {
 /** Statuses in which a batch still changes: the pages poll while one is shown. */
 export const LIVE_STATUSES = ['validating', 'in_progress', 'finalizing', 'cancelling'];
 
+/** How often a page showing a running batch reads it again, so its progress bar moves. */
+export const LIVE_POLL_MS = 2000;
+
 export const BATCH_STATUSES = ['validating', 'in_progress', 'finalizing', 'completed', 'failed', 'expired', 'cancelling', 'cancelled'];
 
 export function statusLabel(status: string): string {

@@ -3,11 +3,10 @@ import { useState } from 'preact/hooks';
 import { request } from '../api/client';
 import { useAction, useQuery } from '../api/hooks';
 import { AccountsDocument, BatchDocument, CancelBatchDocument, type BatchQuery } from '../gql/graphql';
-import { count, dateTime, dateTimeMs, LIVE_STATUSES, percent, relative } from '../format';
+import { count, dateTime, dateTimeMs, LIVE_POLL_MS, LIVE_STATUSES, percent, relative } from '../format';
 import { Link, navigate, useLocation, withQuery } from '../router';
 import { Confirm, Empty, Id, Loading, Problem, Progress, StatusBadge, TableBox } from '../ui/components';
 import { DownloadButton } from '../ui/download';
-import { LIVE_POLL_MS } from './batches';
 
 type Batch = NonNullable<BatchQuery['batch']>;
 

@@ -1,13 +1,13 @@
 import { useState } from 'preact/hooks';
 import { useQuery } from '../api/hooks';
 import { AccountsDocument, BatchesDocument, type BatchFilter } from '../gql/graphql';
-import { BATCH_STATUSES, dateTime, fromLocalInput, LIVE_STATUSES, statusLabel } from '../format';
+import { BATCH_STATUSES, dateTime, fromLocalInput, LIVE_POLL_MS, LIVE_STATUSES, statusLabel } from '../format';
 import { Link, navigate, useLocation, withQuery } from '../router';
 import { Empty, Id, Loading, Problem, Progress, StatusBadge, TableBox } from '../ui/components';
 
 const PAGE_SIZE = 20;
-/** How often a list showing a running batch is read again, so its progress bar moves. */
-export const LIVE_POLL_MS = 2000;
+/** Wide enough to show the filters open; on a phone they start folded, unless some are applied. */
+const WIDE = matchMedia('(min-width: 641px)');
 
 /** The filters as the URL holds them (`?status=in_progress&status=validating&model=…`). */
 interface Filters {
@@ -54,78 +54,82 @@ function FilterForm({ applied, accounts }: { applied: Filters; accounts: { id: s
   const toggle = (status: string) => set({ status: draft.status.includes(status) ? draft.status.filter((s) => s !== status) : [...draft.status, status] });
   const apply = (f: Filters) => navigate(withQuery('/batches', { ...f }));
 
+  const active = toFilter(applied);
+  const activeCount = active ? Object.keys(active).filter((k) => k !== 'metadataValue').length : 0;
   return (
-    <form
-      class="filters"
-      aria-label="Filter batches"
-      onSubmit={(e) => {
-        e.preventDefault();
-        apply(draft);
-      }}
-    >
-      <fieldset class="statuses">
-        <legend>Status</legend>
-        {BATCH_STATUSES.map((s) => (
-          <label key={s} class="chip">
-            <input type="checkbox" checked={draft.status.includes(s)} onChange={() => toggle(s)} />
-            {statusLabel(s)}
+    <details class="filters" open={WIDE.matches || activeCount > 0}>
+      <summary>Filters{activeCount > 0 ? ` (${activeCount} applied)` : ''}</summary>
+      <form
+        aria-label="Filter batches"
+        onSubmit={(e) => {
+          e.preventDefault();
+          apply(draft);
+        }}
+      >
+        <fieldset class="statuses">
+          <legend>Status</legend>
+          {BATCH_STATUSES.map((s) => (
+            <label key={s} class="chip">
+              <input type="checkbox" checked={draft.status.includes(s)} onChange={() => toggle(s)} />
+              {statusLabel(s)}
+            </label>
+          ))}
+        </fieldset>
+        <div class="filter-fields">
+          <label class="field">
+            <span class="field-label">Account</span>
+            <select value={draft.account} onChange={(e) => set({ account: e.currentTarget.value })}>
+              <option value="">Any account</option>
+              {accounts.map((a) => (
+                <option key={a.id} value={a.id}>
+                  {a.name}
+                </option>
+              ))}
+            </select>
           </label>
-        ))}
-      </fieldset>
-      <div class="filter-fields">
-        <label class="field">
-          <span class="field-label">Account</span>
-          <select value={draft.account} onChange={(e) => set({ account: e.currentTarget.value })}>
-            <option value="">Any account</option>
-            {accounts.map((a) => (
-              <option key={a.id} value={a.id}>
-                {a.name}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label class="field">
-          <span class="field-label">Model</span>
-          <input value={draft.model} placeholder="any" onInput={(e) => set({ model: e.currentTarget.value })} />
-        </label>
-        <label class="field">
-          <span class="field-label">Created from</span>
-          <input type="datetime-local" step={1} value={draft.from} onInput={(e) => set({ from: e.currentTarget.value })} />
-        </label>
-        <label class="field">
-          <span class="field-label">Created before</span>
-          <input type="datetime-local" step={1} value={draft.to} onInput={(e) => set({ to: e.currentTarget.value })} />
-        </label>
-        <label class="field">
-          <span class="field-label">Metadata key</span>
-          <input value={draft.metaKey} placeholder="e.g. team" onInput={(e) => set({ metaKey: e.currentTarget.value })} />
-        </label>
-        <label class="field">
-          <span class="field-label">Metadata value</span>
-          <input
-            value={draft.metaValue}
-            placeholder={draft.metaKey ? 'any value' : 'needs a key'}
-            disabled={!draft.metaKey.trim()}
-            onInput={(e) => set({ metaValue: e.currentTarget.value })}
-          />
-        </label>
-      </div>
-      <div class="actions">
-        <button type="submit" class="primary">
-          Apply filters
-        </button>
-        <button
-          type="button"
-          onClick={() => {
-            const none = filtersOf(new URLSearchParams());
-            setDraft(none);
-            apply(none);
-          }}
-        >
-          Clear
-        </button>
-      </div>
-    </form>
+          <label class="field">
+            <span class="field-label">Model</span>
+            <input value={draft.model} placeholder="any" onInput={(e) => set({ model: e.currentTarget.value })} />
+          </label>
+          <label class="field">
+            <span class="field-label">Created from</span>
+            <input type="datetime-local" step={1} value={draft.from} onInput={(e) => set({ from: e.currentTarget.value })} />
+          </label>
+          <label class="field">
+            <span class="field-label">Created before</span>
+            <input type="datetime-local" step={1} value={draft.to} onInput={(e) => set({ to: e.currentTarget.value })} />
+          </label>
+          <label class="field">
+            <span class="field-label">Metadata key</span>
+            <input value={draft.metaKey} placeholder="e.g. team" onInput={(e) => set({ metaKey: e.currentTarget.value })} />
+          </label>
+          <label class="field">
+            <span class="field-label">Metadata value</span>
+            <input
+              value={draft.metaValue}
+              placeholder={draft.metaKey ? 'any value' : 'needs a key'}
+              disabled={!draft.metaKey.trim()}
+              onInput={(e) => set({ metaValue: e.currentTarget.value })}
+            />
+          </label>
+        </div>
+        <div class="actions">
+          <button type="submit" class="primary">
+            Apply filters
+          </button>
+          <button
+            type="button"
+            onClick={() => {
+              const none = filtersOf(new URLSearchParams());
+              setDraft(none);
+              apply(none);
+            }}
+          >
+            Clear
+          </button>
+        </div>
+      </form>
+    </details>
   );
 }
 

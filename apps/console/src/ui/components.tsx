@@ -29,7 +29,7 @@ export function CopyButton({ text, label = 'Copy' }: { text: string; label?: str
     return () => clearTimeout(t);
   }, [state]);
   return (
-    <button type="button" class="copy" title={`${label}: ${text}`} onClick={() => void copyText(text).then((ok) => setState(ok ? 'copied' : 'failed'))}>
+    <button type="button" class="copy" onClick={() => void copyText(text).then((ok) => setState(ok ? 'copied' : 'failed'))}>
       {state === 'copied' ? 'Copied' : state === 'failed' ? 'Select and copy' : label}
     </button>
   );
