@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
@@ -11,11 +11,11 @@ import { rest, restClient } from './support/rest-client';
 import { startWebhookReceiver, WebhookReceiver } from './support/webhook-receiver';
 
 /**
- * The operator console in a real headless Chromium, against a real gateway (SQLite, in-process queue)
- * whose only provider is a fake upstream slow enough to watch a batch run: sign-in, live progress,
- * filters, a batch's request lines, cancel, an account and its API key, and a SKU switched off. Each
- * step waits for what the page shows, never for a fixed time. The screenshots in docs/console/ are
- * taken here.
+ * The operator console in a real headless Chromium, against a real gateway in production mode (SQLite,
+ * in-process queue) whose only provider is a fake upstream slow enough to watch a batch run: sign-in,
+ * live progress, filters, a batch's request lines, cancel, a download, an account and its API key, a SKU
+ * switched off, the overview's charts. Each step waits for what the page shows, never for a fixed time.
+ * The screenshots in docs/console/ are taken here.
  */
 
 jest.setTimeout(120_000);
@@ -60,7 +60,14 @@ describe('Operator console (headless Chromium)', () => {
     routingDir = mkdtempSync(join(tmpdir(), 'bg-console-'));
     const routingFile = join(routingDir, 'routing.yaml');
     writeFileSync(routingFile, fakeRouting(upstream.url, { maxConcurrency: 2 }));
-    gw = await startGateway({ ROUTING_FILE: routingFile, UPSTREAM_FAKE_KEY: 'fake-key', CONSOLE_DIR, WEBHOOK_RETRY_DELAYS_MS: '300,600' });
+    // In production mode, as operators run it: introspection off, so the console relies on its build-time types.
+    gw = await startGateway({
+      NODE_ENV: 'production',
+      ROUTING_FILE: routingFile,
+      UPSTREAM_FAKE_KEY: 'fake-key',
+      CONSOLE_DIR,
+      WEBHOOK_RETRY_DELAYS_MS: '300,600',
+    });
     tenant = await gw.newTenant('console');
     const client = restClient(gw, tenant.apiKey);
 
@@ -184,6 +191,15 @@ describe('Operator console (headless Chromium)', () => {
     await shot('batch-detail');
   });
 
+  it("downloads the batch's input file through a signed link, with no key in it", async () => {
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download input file' }).click()]);
+    const url = new URL(download.url());
+    expect(url.pathname).toMatch(/^\/admin\/files\/file-[^/]+\/content$/);
+    expect(download.url()).not.toContain(tenant.apiKey);
+    expect(download.url()).not.toContain(gw.adminToken);
+    expect(readFileSync(await download.path(), 'utf8')).toBe(requestFile(LONG_BATCH_LINES, MODEL));
+  });
+
   it('creates an account and an API key in the page; the key, shown once, works against /v1/files', async () => {
     await nav('Accounts');
     await page.getByLabel('New account name').fill('made-in-the-console');
@@ -194,6 +210,10 @@ describe('Operator console (headless Chromium)', () => {
     await page.getByRole('button', { name: 'Create API key' }).click();
     const secret = (await page.getByTestId('new-api-key').textContent())!;
     expect(secret).toMatch(/^sk-/);
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: gw.url });
+    await page.getByRole('button', { name: 'Copy key' }).click();
+    await page.getByRole('button', { name: 'Copied', exact: true }).waitFor();
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(secret);
     const fileId = await restClient(gw, secret).upload(requestFile(2, MODEL));
     expect(fileId).toMatch(/^file-/);
     expect((await rest(gw, secret, 'GET', '/v1/files')).status).toBe(200);
@@ -230,10 +250,20 @@ describe('Operator console (headless Chromium)', () => {
     expect({ status: refused.status, code: refused.body?.error?.code }).toEqual({ status: 400, code: 'batch_routing_unavailable' });
   });
 
-  it('shows the overview: batches by status and per-provider figures', async () => {
+  it('shows the overview: batches by status, charts of lines per minute and error rate per provider, work in progress', async () => {
     await nav('Overview');
     await page.locator('.tile[data-status="cancelled"] .tile-value').getByText('1', { exact: true }).waitFor();
     await page.locator('.tile[data-status="completed"] .tile-value').getByText('1', { exact: true }).waitFor();
+    for (const title of ['Lines per minute, by provider', 'Error rate, by provider']) {
+      await page.getByRole('img', { name: title }).locator('canvas').waitFor();
+    }
+    // uPlot's legend names each provider drawn.
+    await page.locator('.chart .u-legend').first().getByText('fake', { exact: true }).waitFor();
+    await page.getByRole('button', { name: 'Last day' }).click();
+    await page.getByRole('heading', { name: 'Throughput, last day' }).waitFor();
+    await page.getByRole('img', { name: 'Lines per minute, by provider' }).locator('canvas').waitFor();
+    await page.getByRole('button', { name: 'Last hour' }).click();
+    await page.getByRole('heading', { name: 'Throughput, last hour' }).waitFor();
     await shot('overview');
   });
 

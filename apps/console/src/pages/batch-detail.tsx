@@ -38,7 +38,8 @@ function Timeline({ batch }: { batch: Batch }) {
   return (
     <dl class="facts timeline">
       {steps
-        .filter(([label, at]) => at != null || label === 'In progress' || label === 'Finalizing')
+        // A running batch shows the states still ahead of it; a finished one only those it went through.
+        .filter(([label, at]) => at != null || (LIVE_STATUSES.includes(batch.status) && (label === 'In progress' || label === 'Finalizing')))
         .map(([label, at]) => (
           <div key={label}>
             <dt>{label}</dt>
