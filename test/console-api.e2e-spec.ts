@@ -415,6 +415,19 @@ describe('The admin API for the console', () => {
       ['a SKU on an unknown provider', SKU, { id: 's-prov', model: 'm', providerId: 'nope', upstreamModel: 'u' }, 'providerId'],
       ['a SKU with an unknown endpoint', SKU, { id: 's-end', model: 'm', providerId: 'mock', upstreamModel: 'u', endpoints: ['/v1/images'] }, 'endpoints'],
       ['a SKU weight of 0', SKU, { id: 's-weight', model: 'm', providerId: 'mock', upstreamModel: 'u', weight: 0 }, 'weight'],
+      ['a model name with a space', SKU, { id: 's-space', model: 'my model', providerId: 'mock', upstreamModel: 'u' }, 'model'],
+      [
+        'an upstream model longer than the database holds',
+        SKU,
+        { id: 's-long', model: 'm', providerId: 'mock', upstreamModel: 'u'.repeat(201) },
+        'upstreamModel',
+      ],
+      [
+        'a key variable name longer than the database holds',
+        PROVIDER,
+        { id: 'p-long', kind: 'openai', baseUrl: 'http://127.0.0.1:1/v1', apiKeyEnv: `UPSTREAM_${'K'.repeat(120)}` },
+        'apiKeyEnv',
+      ],
     ])('names the input field at fault in extensions.param: %s', async (_what, mutation, input, param) => {
       const res = await admin.request(mutation, { input });
       expect(res.data ?? null).toBeNull();
