@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -23,8 +24,8 @@ jest.setTimeout(120_000);
 const SCREENSHOTS = resolve(__dirname, '../docs/console');
 const MODEL = 'fake-model';
 const SKU = `${MODEL}@fake`;
-/** 400 lines, two at a time, 150 ms each: about 30 s, longer than the steps that watch the batch run. */
-const LONG_BATCH_LINES = 400;
+/** 600 lines, two at a time, 150 ms each: about 45 s, far longer than the steps that watch the batch run (then cancel it). */
+const LONG_BATCH_LINES = 600;
 
 describe('Operator console (headless Chromium)', () => {
   let gw: TestGateway;
@@ -63,6 +64,8 @@ describe('Operator console (headless Chromium)', () => {
     // In production mode, as operators run it: introspection off, so the console relies on its build-time types.
     gw = await startGateway({
       NODE_ENV: 'production',
+      // Chosen, so that production mode does not print a generated one.
+      BOOTSTRAP_API_KEY: `sk-${randomBytes(16).toString('hex')}`,
       ROUTING_FILE: routingFile,
       UPSTREAM_FAKE_KEY: 'fake-key',
       CONSOLE_DIR,
