@@ -1,7 +1,8 @@
 /**
- * Four projects: unit specs beside the code; medium specs (real modules on a fresh SQLite file built by
- * the migrations, no HTTP, no workers); and the same end-to-end suite twice, once on the embedded
- * drivers (SQLite + in-process queue) and once on PostgreSQL + Bull/Redis.
+ * Five projects: unit specs beside the code; medium specs (real modules on a fresh SQLite file built by
+ * the migrations, no HTTP, no workers); the same end-to-end suite twice, once on the embedded drivers
+ * (SQLite + in-process queue) and once on PostgreSQL + Bull/Redis; and the operator console driven in a
+ * headless Chromium against a gateway on SQLite.
  */
 const base = {
   moduleFileExtensions: ['js', 'json', 'ts'],
@@ -25,5 +26,6 @@ module.exports = {
       testMatch: ['<rootDir>/test/**/*.e2e-spec.ts', '<rootDir>/test/**/*.pg-e2e-spec.ts'],
       setupFiles: ['<rootDir>/test/support/driver-postgres.ts'],
     },
+    { ...base, displayName: 'browser', testMatch: ['<rootDir>/test/**/*.browser-spec.ts'], setupFiles: ['<rootDir>/test/support/driver-sqlite.ts'] },
   ],
 };

@@ -1,5 +1,5 @@
 import { AccountsModule } from '@app/accounts';
-import { AdminModule } from '@app/admin';
+import { AdminModule, ConsoleModule } from '@app/admin';
 import { AppConfig, CoreModule } from '@app/core';
 import { BatchesModule } from '@app/batches';
 import { ExecutionModule } from '@app/execution';
@@ -11,7 +11,7 @@ import { WebhooksModule } from '@app/webhooks';
 import { PersistenceModule } from '@app/persistence';
 import { DynamicModule, Module } from '@nestjs/common';
 
-/** The gateway root: REST under /v1 and /api/v1, the admin GraphQL API, and (ROLE=all) the workers. */
+/** The gateway root: REST under /v1 and /api/v1, the admin GraphQL API, the operator console at /admin, and (ROLE=all) the workers. */
 @Module({})
 export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
@@ -30,6 +30,7 @@ export class AppModule {
         ExecutionModule,
         WebhooksModule,
         AdminModule,
+        ConsoleModule,
         ObservabilityModule,
       ],
     };

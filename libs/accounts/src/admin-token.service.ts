@@ -3,6 +3,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
 import { SettingEntity } from './entities/setting.entity';
+import { createHmac } from 'node:crypto';
 import { hashSecret, newAdminToken, sameHash } from './secrets';
 
 const ADMIN_TOKEN_HASH = 'admin_token_hash';
@@ -38,6 +39,16 @@ export class AdminTokenService {
     const winner = await this.settings.findOneByOrFail({ key: ADMIN_TOKEN_HASH });
     this.hash = winner.value;
     return winner.value === hashSecret(token) ? token : null;
+  }
+
+  /**
+   * A key for one `purpose` (signing the console's download links), derived from the admin token's hash,
+   * which every process has whether the token was configured or generated: changing the token voids
+   * whatever the key signed, and the key reveals nothing of the token.
+   */
+  async derivedKey(purpose: string): Promise<Buffer> {
+    if (this.hash === null) await this.ensure();
+    return createHmac('sha256', this.hash!).update(purpose).digest();
   }
 
   async verify(token: string): Promise<boolean> {

@@ -2,21 +2,23 @@ import { AccountsModule } from '@app/accounts';
 import { BatchesModule } from '@app/batches';
 import { APP_CONFIG, AppConfig } from '@app/core';
 import { ExecutionModule } from '@app/execution';
+import { FilesModule } from '@app/files';
 import { RoutingModule } from '@app/routing';
 import { WebhooksModule } from '@app/webhooks';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import { ApolloDriver, ApolloDriverConfig } from '@nestjs/apollo';
 import { MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
 import { GraphQLModule } from '@nestjs/graphql';
-import { AccountsResolver } from './accounts.resolver';
 import { AdminTokenMiddleware } from './admin-token.middleware';
-import { BatchesResolver } from './batches.resolver';
+import { FileDownloadLinks } from './file-downloads/file-download-links';
+import { FileDownloadsController } from './file-downloads/file-downloads.controller';
 import { adminErrorFormatter } from './format-error';
 import { AdminLoaderFactory } from './loaders';
-import { OverviewResolver } from './overview.resolver';
 import { queryLimitsPlugin, QueryTokensMiddleware } from './query-limits';
+import { OverviewService } from './overview.service';
+import { ProviderLoadQueries } from './provider-load.queries';
 import { RequestRowQueries } from './request-rows.queries';
-import { RoutingResolver } from './routing.resolver';
+import { ADMIN_RESOLVERS } from './resolvers';
 import { WebhookDeliveryQueries } from './webhook-deliveries.queries';
 
 @Module({
@@ -26,12 +28,16 @@ import { WebhookDeliveryQueries } from './webhook-deliveries.queries';
 })
 class AdminLoadersModule {}
 
-/** The operators' GraphQL API at /graphql (code first), behind the admin token. */
+/**
+ * The operators' GraphQL API at /graphql (code first), behind the admin token, and the signed download
+ * links it hands the console (/admin/files/{id}/content).
+ */
 @Module({
   imports: [
     AccountsModule,
     BatchesModule,
     ExecutionModule,
+    FilesModule,
     RoutingModule,
     WebhooksModule,
     AdminLoadersModule,
@@ -58,7 +64,8 @@ class AdminLoadersModule {}
       },
     }),
   ],
-  providers: [BatchesResolver, AccountsResolver, RoutingResolver, OverviewResolver],
+  controllers: [FileDownloadsController],
+  providers: [...ADMIN_RESOLVERS, OverviewService, ProviderLoadQueries, FileDownloadLinks],
 })
 export class AdminModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {

@@ -7,11 +7,26 @@ const logger = new Logger('AdminGraphQL');
 /** graphql-js's closing suggestion of other names from the schema: ` Did you mean "status"?`. */
 const SUGGESTION = / ?Did you mean .+\?$/;
 
-/** GraphQL errors carry the same codes as REST: `extensions.code` from the one catalogue, and the HTTP status it stands for. */
+/**
+ * The offending argument or input field as the schema names it (camelCase), so a client can show the
+ * message next to its field: services name parameters as REST and the routing file do (`base_url`).
+ */
+function schemaParam(param: string | null): string | null {
+  return param?.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase()) ?? null;
+}
+
+/**
+ * GraphQL errors carry the same codes as REST: `extensions.code` from the one catalogue, the HTTP status
+ * it stands for, and `extensions.param`, the argument or input field at fault (`baseUrl`, `filter.status`).
+ */
 export function formatAdminError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
   const original = (error as { originalError?: unknown })?.originalError;
   if (original instanceof ApiError) {
-    return { message: original.message, path: formatted.path, extensions: { code: original.code, status: original.status, param: original.param } };
+    return {
+      message: original.message,
+      path: formatted.path,
+      extensions: { code: original.code, status: original.status, param: schemaParam(original.param) },
+    };
   }
   if (original instanceof HttpException) {
     const status = original.getStatus();

@@ -1,28 +1,24 @@
-import { BatchReports } from '@app/batches';
-import { Clock } from '@app/core';
-import { RequestRowQueries } from './request-rows.queries';
 import { Args, Int, Query, Resolver } from '@nestjs/graphql';
-import { Overview } from './graphql/models';
+import { Overview, ThroughputRange, ThroughputSeries } from './graphql/models';
+import { OverviewService } from './overview.service';
+import { ADMIN_QUERY_LIMITS } from './query-limits';
 
 @Resolver(() => Overview)
 export class OverviewResolver {
-  constructor(
-    private readonly batches: BatchReports,
-    private readonly requestRows: RequestRowQueries,
-    private readonly clock: Clock,
-  ) {}
+  constructor(private readonly overviews: OverviewService) {}
 
-  @Query(() => Overview, { description: 'Batches by status, throughput and per-provider error rates over the last minutes' })
-  async overview(@Args('windowMinutes', { type: () => Int, defaultValue: 15 }) windowMinutes: number): Promise<Overview> {
-    const minutes = Math.min(Math.max(windowMinutes, 1), 24 * 60);
-    const [byStatus, providers] = await Promise.all([this.batches.countByStatus(), this.requestRows.recentByProvider(this.clock.nowSeconds() - minutes * 60)]);
-    const requestsFinished = providers.reduce((n, p) => n + p.finished, 0);
-    return {
-      batchesByStatus: Object.entries(byStatus).map(([status, count]) => ({ status, count })),
-      windowMinutes: minutes,
-      requestsFinished,
-      requestsPerMinute: requestsFinished / minutes,
-      providers: providers.map((p) => ({ ...p, errorRate: p.finished === 0 ? 0 : p.failed / p.finished })),
-    };
+  @Query(() => Overview, {
+    description: 'Batches by status, throughput and per-provider error rates over the last minutes, queued and in-flight work, webhook failures',
+  })
+  overview(@Args('windowMinutes', { type: () => Int, defaultValue: 15 }) windowMinutes: number): Promise<Overview> {
+    return this.overviews.overview(windowMinutes);
+  }
+
+  @Query(() => ThroughputSeries, {
+    description: 'Requests finished per provider and bucket over the last hour or day, for charts of lines per minute and error rate',
+    complexity: ({ childComplexity }) => ADMIN_QUERY_LIMITS.queryCost + childComplexity,
+  })
+  throughputSeries(@Args('range', { type: () => ThroughputRange, defaultValue: ThroughputRange.HOUR }) range: ThroughputRange): Promise<ThroughputSeries> {
+    return this.overviews.throughputSeries(range);
   }
 }

@@ -90,4 +90,32 @@ export class RequestRowQueries {
     );
     return rows.map((r) => ({ providerId: r.provider_id, finished: Number(r.finished), failed: Number(r.failed) }));
   }
+
+  /**
+   * Requests the providers answered or gave up on in [since, until) (unix seconds), per provider and
+   * bucket of `bucketSeconds` (buckets start at multiples of it): how many completed, how many failed.
+   * Lines never sent (cancelled, expired, invalid) are not the provider's and do not count. Only buckets
+   * with a finished request are returned.
+   */
+  async finishedPerBucket(
+    since: number,
+    until: number,
+    bucketSeconds: number,
+  ): Promise<{ providerId: string; start: number; completed: number; failed: number }[]> {
+    const rows = await queryRows<{ provider_id: string; bucket: string | number; completed: string | number; failed: string | number }>(
+      this.dataSource.manager,
+      ...named(
+        this.dialect,
+        // CAST: better-sqlite3 binds a JS number as REAL, and SQLite would then divide without truncating.
+        `SELECT b.provider_id, (r.finished_at / CAST(:size AS INTEGER)) * CAST(:size AS INTEGER) AS bucket,
+                SUM(CASE WHEN r.status = 'completed' THEN 1 ELSE 0 END) AS completed,
+                SUM(CASE WHEN r.status = 'failed' THEN 1 ELSE 0 END) AS failed
+         FROM batch_requests r JOIN batches b ON b.id = r.batch_id
+         WHERE r.finished_at >= :since AND r.finished_at < :until AND r.attempts > 0
+         GROUP BY b.provider_id, bucket`,
+        { since, until, size: bucketSeconds },
+      ),
+    );
+    return rows.map((r) => ({ providerId: r.provider_id, start: Number(r.bucket), completed: Number(r.completed), failed: Number(r.failed) }));
+  }
 }

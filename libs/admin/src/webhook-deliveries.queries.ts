@@ -17,6 +17,14 @@ export interface WebhookDelivery {
   history: { attempt: number; attemptedAt: number; statusCode: number | null; latencyMs: number; error: string | null }[];
 }
 
+/** The outbox's health across every account: what waits, what keeps failing. */
+export interface WebhookHealth {
+  pending: number;
+  retrying: number;
+  failed: number;
+  failedAttempts: number;
+}
+
 const num = (v: unknown) => (v == null ? null : Number(v));
 
 /** The admin API's reads of the webhook outbox: two queries for the deliveries of any number of batches. */
@@ -75,5 +83,31 @@ export class WebhookDeliveryQueries {
           error: (a.error as string | null) ?? null,
         })),
     }));
+  }
+
+  /** Events pending (and of those, already tried), events given up on, and attempts that failed since `sinceMs` (epoch ms). */
+  async health(sinceMs: number): Promise<WebhookHealth> {
+    const [events, attempts] = await Promise.all([
+      queryRows<{ status: string; events: string | number; tried: string | number }>(
+        this.dataSource.manager,
+        ...named(
+          this.dialect,
+          `SELECT status, COUNT(*) AS events, SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END) AS tried
+           FROM webhook_events WHERE status IN ('pending', 'failed') GROUP BY status`,
+          {},
+        ),
+      ),
+      queryRows<{ failed: string | number }>(
+        this.dataSource.manager,
+        ...named(this.dialect, `SELECT COUNT(*) AS failed FROM webhook_attempts WHERE attempted_at >= :since AND error IS NOT NULL`, { since: sinceMs }),
+      ),
+    ]);
+    const pending = events.find((e) => e.status === 'pending');
+    return {
+      pending: Number(pending?.events ?? 0),
+      retrying: Number(pending?.tried ?? 0),
+      failed: Number(events.find((e) => e.status === 'failed')?.events ?? 0),
+      failedAttempts: Number(attempts[0]?.failed ?? 0),
+    };
   }
 }

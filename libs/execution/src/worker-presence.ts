@@ -16,6 +16,7 @@ export class WorkerPresence {
   private readonly logger = new Logger(WorkerPresence.name);
   readonly owner = `${hostname()}:${process.pid}:${randomToken(6)}`;
   private timer: NodeJS.Timeout | null = null;
+  private inFlight: () => Record<string, number> = () => ({});
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -26,10 +27,19 @@ export class WorkerPresence {
     // The embedded default is one process: claims left by a killed predecessor need not wait for its row to lapse.
     if (!this.config.redisUrl) await this.leases.retireAll();
     else await this.leases.forgetLapsed(Date.now() - 3_600_000);
-    await this.leases.heartbeat(this.owner, Date.now() + LEASE_MS);
+    await this.beat();
     this.timer = setInterval(() => {
-      this.leases.heartbeat(this.owner, Date.now() + LEASE_MS).catch((err) => this.logger.warn({ err: (err as Error).message }, 'Could not renew leases'));
+      this.beat().catch((err) => this.logger.warn({ err: (err as Error).message }, 'Could not renew leases'));
     }, LEASE_MS / 3);
+  }
+
+  /** What each heartbeat reports as this worker's requests in flight per provider (the realtime scheduler's). */
+  reportInFlight(count: () => Record<string, number>): void {
+    this.inFlight = count;
+  }
+
+  private beat(): Promise<void> {
+    return this.leases.heartbeat(this.owner, Date.now() + LEASE_MS, this.inFlight());
   }
 
   /** After the executors have given their claims back. */

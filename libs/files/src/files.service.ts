@@ -96,11 +96,13 @@ export class FilesService {
     return toListPage(rows.map(toFileObject), limit);
   }
 
-  async get(accountId: string, id: string): Promise<FileObject> {
-    return toFileObject(await this.find(accountId, id));
+  /** The account's file; `accountId` null: any account's (the admin API). */
+  async get(accountId: string | null, id: string, param: string | null = null): Promise<FileObject> {
+    return toFileObject(await this.find(accountId, id, param));
   }
 
-  async content(accountId: string, id: string): Promise<StreamableFile> {
+  /** The file's bytes, streamed as an attachment; `accountId` null: any account's (the console's signed download links). */
+  async content(accountId: string | null, id: string): Promise<StreamableFile> {
     const file = await this.find(accountId, id);
     if (!(await this.storage.exists(file.storageKey))) throw ApiError.notFound('file content', id);
     return new StreamableFile(this.storage.read(file.storageKey), {
@@ -214,9 +216,9 @@ export class FilesService {
     return this.storage.checkWritable();
   }
 
-  /** The account's file, unless it has expired: an expired file is not found on any route, swept or not. */
-  private async find(accountId: string, id: string, param: string | null = null): Promise<FileEntity> {
-    const file = await this.files.findOneBy({ id, accountId });
+  /** The account's file (any account's when null), unless it has expired: an expired file is not found on any route, swept or not. */
+  private async find(accountId: string | null, id: string, param: string | null = null): Promise<FileEntity> {
+    const file = await this.files.findOneBy(accountId === null ? { id } : { id, accountId });
     if (!file || (file.expiresAt !== null && file.expiresAt <= this.clock.nowSeconds())) throw ApiError.notFound('file', id, param);
     return file;
   }

@@ -118,7 +118,7 @@ export class RoutingService {
 
   async upsertSku(input: SkuInput): Promise<Sku> {
     if (!(await this.providers.existsBy({ id: input.provider }))) {
-      throw new ApiError('invalid_request_error', `Unknown provider '${input.provider}'`, 'provider');
+      throw new ApiError('invalid_request_error', `Unknown provider '${input.provider}'`, 'provider_id');
     }
     const now = this.clock.nowSeconds();
     const existing = await this.skus.findOneBy({ id: input.id });

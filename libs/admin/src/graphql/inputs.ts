@@ -1,7 +1,7 @@
 import { ArgsType, Field, ID, InputType, Int, Float } from '@nestjs/graphql';
 import { Type } from 'class-transformer';
 import { BATCH_ENDPOINTS } from '@app/core';
-import { ArrayNotEmpty, IsArray, IsBoolean, IsIn, IsInt, IsNumber, IsOptional, IsString, Matches, Max, Min, MinLength, ValidateNested } from 'class-validator';
+import { ArrayNotEmpty, IsArray, IsBoolean, IsIn, IsInt, IsNumber, IsOptional, IsString, Matches, Max, Min, ValidateNested } from 'class-validator';
 import { BATCH_STATUSES } from '@app/batches';
 import { MAX_PROVIDER_CONCURRENCY, PROVIDER_BATCH_BOUNDS } from '@app/routing';
 import { ADMIN_QUERY_LIMITS } from '../query-limits';
@@ -29,7 +29,10 @@ export class ProviderUpsertInput {
   @Field(() => ID) @Matches(/^[A-Za-z0-9._@:/-]{1,64}$/) id: string;
   @Field() @IsIn(['openai', 'mock']) kind: 'openai' | 'mock';
   @Field({ nullable: true }) @IsOptional() @Matches(/^https?:\/\/\S+$/, { message: 'baseUrl must be an http(s) URL' }) baseUrl?: string;
-  @Field({ nullable: true }) @IsOptional() @Matches(/^[A-Z_][A-Z0-9_]*$/) apiKeyEnv?: string;
+  @Field({ nullable: true })
+  @IsOptional()
+  @Matches(/^[A-Z_][A-Z0-9_]{0,127}$/, { message: 'apiKeyEnv must be an environment variable name (A-Z, 0-9, _; at most 128 characters)' })
+  apiKeyEnv?: string;
   @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() @Min(1) @Max(MAX_PROVIDER_CONCURRENCY) maxConcurrency?: number;
   @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() @Min(1) rateLimitPerMinute?: number;
   @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() @Min(100) timeoutMs?: number;
@@ -57,9 +60,10 @@ export class ProviderUpsertInput {
 @InputType()
 export class SkuUpsertInput {
   @Field(() => ID) @Matches(/^[A-Za-z0-9._@:/-]{1,64}$/) id: string;
-  @Field() @IsString() @MinLength(1) model: string;
+  // The routing file's rules (SkuInput), so a name the database cannot hold is refused on its field, not as an internal error.
+  @Field() @IsString() @Matches(/^\S{1,200}$/, { message: 'model must be 1-200 characters without spaces' }) model: string;
   @Field() @IsString() providerId: string;
-  @Field() @IsString() @MinLength(1) upstreamModel: string;
+  @Field() @IsString() @Matches(/^\S{1,200}$/, { message: 'upstreamModel must be 1-200 characters without spaces' }) upstreamModel: string;
   @Field({ nullable: true }) @IsOptional() @IsBoolean() batchCapable?: boolean;
   @Field(() => [String], { nullable: true, description: `Batch endpoints served (default /v1/chat/completions): ${BATCH_ENDPOINTS.join(', ')}` })
   @IsOptional()

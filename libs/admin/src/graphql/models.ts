@@ -1,4 +1,4 @@
-import { Field, Float, ID, Int, ObjectType } from '@nestjs/graphql';
+import { Field, Float, ID, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { countedByPage } from '../query-limits';
 
 @ObjectType()
@@ -208,6 +208,14 @@ export class AccountModel {
   weight: number;
 }
 
+@ObjectType({ description: 'A short-lived link to download a stored file' })
+export class FileDownload {
+  @Field({ description: 'Path on this gateway, with its expiry and signature: GET it (no Authorization header) to download the file' }) url: string;
+  @Field(() => Int, { description: 'When the link stops working (unix seconds)' }) expiresAt: number;
+  @Field() filename: string;
+  @Field(() => Float) bytes: number;
+}
+
 @ObjectType()
 export class StatusCount {
   @Field() status: string;
@@ -220,6 +228,24 @@ export class ProviderStats {
   @Field(() => Int, { description: 'Requests finished in the window' }) finished: number;
   @Field(() => Int) failed: number;
   @Field(() => Float, { description: 'failed / finished, 0 when nothing finished' }) errorRate: number;
+  @Field(() => Int, { description: "Lines not yet finished in the provider's running (in_progress) batches" }) queuedLines: number;
+  @Field(() => Int, { description: 'Requests in flight to the provider now, all worker processes (as of their last heartbeat, every 5 s)' })
+  inFlight: number;
+}
+
+@ObjectType({ description: 'Jobs of one queue of the job queue (dispatch, finalize, webhook delivery…)' })
+export class QueueDepth {
+  @Field() queue: string;
+  @Field(() => Int, { description: 'Waiting to run, delayed ones included' }) waiting: number;
+  @Field(() => Int, { description: 'Running now' }) active: number;
+}
+
+@ObjectType({ description: 'Webhook deliveries across every account' })
+export class WebhookStats {
+  @Field(() => Int, { description: 'Events not yet delivered, waiting for their first attempt or a retry' }) pending: number;
+  @Field(() => Int, { description: 'Of the pending events, those already attempted and failed (retried with backoff)' }) retrying: number;
+  @Field(() => Int, { description: 'Events given up on: every retry failed, or the target was refused as unsafe' }) failed: number;
+  @Field(() => Int, { description: 'Delivery attempts that failed in the window' }) failedAttempts: number;
 }
 
 @ObjectType()
@@ -228,5 +254,52 @@ export class Overview {
   @Field(() => Int) windowMinutes: number;
   @Field(() => Int, { description: 'Requests finished in the window, all providers' }) requestsFinished: number;
   @Field(() => Float) requestsPerMinute: number;
-  @Field(() => [ProviderStats]) providers: ProviderStats[];
+  @Field(() => [ProviderStats], { description: 'Every provider with requests finished in the window, lines queued or requests in flight' })
+  providers: ProviderStats[];
+  @Field(() => [QueueDepth]) queues: QueueDepth[];
+  @Field(() => WebhookStats) webhooks: WebhookStats;
+}
+
+/** The spans `throughputSeries` covers, each cut into equal buckets. */
+export enum ThroughputRange {
+  HOUR = 'HOUR',
+  DAY = 'DAY',
+}
+
+export const THROUGHPUT_RANGES: Record<ThroughputRange, { bucketSeconds: number; buckets: number }> = {
+  [ThroughputRange.HOUR]: { bucketSeconds: 60, buckets: 60 },
+  [ThroughputRange.DAY]: { bucketSeconds: 900, buckets: 96 },
+};
+
+registerEnumType(ThroughputRange, {
+  name: 'ThroughputRange',
+  valuesMap: {
+    HOUR: { description: 'The last hour in 60 one-minute buckets' },
+    DAY: { description: 'The last day in 96 fifteen-minute buckets' },
+  },
+});
+
+@ObjectType({ description: 'Requests a provider finished in one bucket' })
+export class ThroughputBucket {
+  @Field(() => Int, { description: 'Start of the bucket (unix seconds); it lasts bucketSeconds' }) start: number;
+  @Field(() => Int, { description: 'Requests answered successfully' }) completed: number;
+  @Field(() => Int, { description: 'Requests that ended with an error (an HTTP error answer, or none after every retry)' }) failed: number;
+}
+
+@ObjectType()
+export class ProviderThroughput {
+  @Field(() => ID) providerId: string;
+  @Field(() => [ThroughputBucket], { description: 'Every bucket of the range, oldest first, empty ones included' }) buckets: ThroughputBucket[];
+}
+
+@ObjectType({
+  description:
+    'Requests finished per provider over time: lines per minute are (completed + failed) / (bucketSeconds / 60), the error rate failed / (completed + failed). Lines that were never sent (cancelled, expired) do not count.',
+})
+export class ThroughputSeries {
+  @Field(() => ThroughputRange) range: ThroughputRange;
+  @Field(() => Int) bucketSeconds: number;
+  @Field(() => Int, { description: 'Start of the first bucket (unix seconds)' }) start: number;
+  @Field(() => Int, { description: 'End of the last bucket (unix seconds); the last bucket is the current one, still filling' }) end: number;
+  @Field(() => [ProviderThroughput], { description: 'Providers that finished requests in the range, by id' }) providers: ProviderThroughput[];
 }

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { InvalidConfigError, loadConfig } from './app-config';
 
 describe('loadConfig', () => {
@@ -8,6 +9,7 @@ describe('loadConfig', () => {
     expect(config.webhookRetryDelaysMs).toHaveLength(10);
     expect(config.fileSweepIntervalMs).toBe(60_000);
     expect(loadConfig({ FILE_SWEEP_INTERVAL_MS: '250' }).fileSweepIntervalMs).toBe(250);
+    expect(config.consoleDir).toBe(resolve('dist/console'));
   });
 
   it.each([

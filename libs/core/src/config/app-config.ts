@@ -16,6 +16,7 @@ const toBool = ({ value }: { value: unknown }) => {
 class EnvironmentVariables {
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(65535) PORT?: number;
   @IsOptional() @IsString() @MinLength(1) DATA_DIR?: string;
+  @IsOptional() @IsString() @MinLength(1) CONSOLE_DIR?: string;
   @IsOptional() @Matches(/^postgres(ql)?:\/\//, { message: 'must be a postgres:// URL' }) DATABASE_URL?: string;
   @IsOptional() @Matches(/^rediss?:\/\//, { message: 'must be a redis:// URL' }) REDIS_URL?: string;
   @IsOptional() @Matches(/^[A-Za-z0-9:_-]+$/, { message: 'must be letters, digits, ":", "_" or "-"' }) REDIS_PREFIX?: string;
@@ -49,6 +50,8 @@ export interface AppConfig {
   nodeEnv: 'development' | 'production' | 'test';
   port: number;
   dataDir: string;
+  /** The operator console's built files (index.html and assets/), served at /admin. */
+  consoleDir: string;
   databaseUrl?: string;
   redisUrl?: string;
   redisPrefix: string;
@@ -109,6 +112,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     nodeEnv: (vars.NODE_ENV as AppConfig['nodeEnv']) ?? 'development',
     port: vars.PORT ?? 3000,
     dataDir: resolve(vars.DATA_DIR ?? './data'),
+    consoleDir: resolve(vars.CONSOLE_DIR ?? './dist/console'),
     databaseUrl: vars.DATABASE_URL,
     redisUrl: vars.REDIS_URL,
     redisPrefix: vars.REDIS_PREFIX ?? 'batch-gateway',
@@ -144,6 +148,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 class EnvironmentVariablesKeys {
   PORT = 0;
   DATA_DIR = 0;
+  CONSOLE_DIR = 0;
   DATABASE_URL = 0;
   REDIS_URL = 0;
   REDIS_PREFIX = 0;

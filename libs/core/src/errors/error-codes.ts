@@ -14,6 +14,7 @@ export const ERROR_CATALOGUE = {
   query_too_complex: { status: 400, type: 'invalid_request_error' },
   invalid_api_key: { status: 401, type: 'authentication_error' },
   invalid_admin_token: { status: 401, type: 'authentication_error' },
+  invalid_download_link: { status: 403, type: 'permission_error' },
   not_found: { status: 404, type: 'invalid_request_error' },
   file_in_use: { status: 409, type: 'invalid_request_error' },
   batch_not_cancellable: { status: 409, type: 'invalid_request_error' },

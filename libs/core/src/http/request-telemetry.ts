@@ -12,9 +12,12 @@ export const SLOW_REQUEST_MS = 1000;
 
 const REQUEST_ID = /^[\w.-]{1,128}$/;
 
+/** A signed link's signature (the console's file downloads) is a credential while it lasts: never logged. */
+const SIGNATURE = /([?&]signature=)[^&#]*/g;
+
 /** How a log line names the request it is about: `req: { id, method, url }`. */
 export function requestLogFields(req: Request): { id: string | undefined; method: string; url: string } {
-  return { id: (req as Request & { id?: string }).id, method: req.method, url: req.originalUrl };
+  return { id: (req as Request & { id?: string }).id, method: req.method, url: req.originalUrl.replace(SIGNATURE, '$1[redacted]') };
 }
 
 /**

@@ -20,15 +20,15 @@ export class LineLeases {
     this.dialect = dialectOf(dataSource);
   }
 
-  /** Keeps `owner` alive until `until` (epoch ms); its lines stay its own meanwhile. */
-  async heartbeat(owner: string, until: number): Promise<void> {
+  /** Keeps `owner` alive until `until` (epoch ms); its lines stay its own meanwhile. `inFlight`: its requests in flight per provider. */
+  async heartbeat(owner: string, until: number, inFlight: Record<string, number> = {}): Promise<void> {
     await execute(
       this.dataSource.manager,
       ...named(
         this.dialect,
-        `INSERT INTO scheduler_workers (owner, alive_until) VALUES (:owner, :until)
-         ON CONFLICT (owner) DO UPDATE SET alive_until = excluded.alive_until`,
-        { owner, until },
+        `INSERT INTO scheduler_workers (owner, alive_until, in_flight) VALUES (:owner, :until, :inFlight)
+         ON CONFLICT (owner) DO UPDATE SET alive_until = excluded.alive_until, in_flight = excluded.in_flight`,
+        { owner, until, inFlight: JSON.stringify(inFlight) },
       ),
     );
   }

@@ -66,6 +66,7 @@ export class Scheduler implements BatchExecutor {
       warn: (fields, message) => this.logger.warn(fields, message),
     };
     metrics.onScrape(async () => this.report());
+    presence.reportInFlight(() => Object.fromEntries([...this.dispatchers].map(([providerId, d]) => [providerId, d.inFlight])));
   }
 
   /** After WorkerPresence.start: this worker is alive to the others. */

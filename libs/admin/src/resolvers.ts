@@ -1,0 +1,8 @@
+import { AccountsResolver } from './accounts.resolver';
+import { BatchesResolver } from './batches.resolver';
+import { FilesResolver } from './files.resolver';
+import { OverviewResolver } from './overview.resolver';
+import { RoutingResolver } from './routing.resolver';
+
+/** Every resolver of the admin API: the module serves them, and the schema printer builds the schema from them. */
+export const ADMIN_RESOLVERS = [BatchesResolver, AccountsResolver, RoutingResolver, OverviewResolver, FilesResolver];
