@@ -77,14 +77,14 @@ export class RequestRowQueries {
     return rows.map((r) => ({ batchId: r.batch_id, providerId: r.provider_id, finished: Number(r.finished) }));
   }
 
-  /** Requests finished since `since` (unix seconds), per provider: how many, and how many failed. */
+  /** Requests the providers answered or gave up on since `since` (unix seconds), per provider: how many, and how many failed. Lines never sent (cancelled, expired, invalid) are not the provider's and do not count, as in `finishedPerBucket`. */
   async recentByProvider(since: number): Promise<{ providerId: string; finished: number; failed: number }[]> {
     const rows = await queryRows<{ provider_id: string; finished: string | number; failed: string | number }>(
       this.dataSource.manager,
       ...named(
         this.dialect,
         `SELECT b.provider_id, COUNT(*) AS finished, SUM(CASE WHEN r.status = 'failed' THEN 1 ELSE 0 END) AS failed
-         FROM batch_requests r JOIN batches b ON b.id = r.batch_id WHERE r.finished_at >= :since GROUP BY b.provider_id`,
+         FROM batch_requests r JOIN batches b ON b.id = r.batch_id WHERE r.finished_at >= :since AND r.attempts > 0 GROUP BY b.provider_id`,
         { since },
       ),
     );
