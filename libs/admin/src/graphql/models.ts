@@ -105,7 +105,7 @@ export class BatchRequestPage {
 @ObjectType()
 export class WebhookAttempt {
   @Field(() => Int) attempt: number;
-  @Field(() => Float) attemptedAt: number;
+  @Field(() => Float, { description: 'Unix time in milliseconds (other times here are in seconds)' }) attemptedAt: number;
   @Field(() => Int, { nullable: true }) statusCode: number | null;
   @Field(() => Int) latencyMs: number;
   @Field(() => String, { nullable: true }) error: string | null;
@@ -120,7 +120,7 @@ export class WebhookDeliveryModel {
   @Field(() => Int) attempts: number;
   @Field(() => Int) createdAt: number;
   @Field(() => Int, { nullable: true }) deliveredAt: number | null;
-  @Field(() => Float, { nullable: true }) nextAttemptAt: number | null;
+  @Field(() => Float, { nullable: true, description: 'Unix time in milliseconds (other times here are in seconds)' }) nextAttemptAt: number | null;
   @Field(() => String, { nullable: true }) lastError: string | null;
   @Field(() => [WebhookAttempt]) history: WebhookAttempt[];
 }
