@@ -9,6 +9,8 @@ export interface FileObject {
   status: string;
   expires_at: number | null;
   status_details: string | null;
+  /** Extension: the input tokens of a `purpose=batch` file, counted just after the upload (null until then, and for generated files). */
+  input_tokens_estimate: number | null;
 }
 
 /** What batch creation needs to know about an input file. */

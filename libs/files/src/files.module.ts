@@ -8,6 +8,7 @@ import { FilesController } from './files.controller';
 import { FilesRepository } from './files.repository';
 import { FilesService } from './files.service';
 import { StorageModule } from './storage/storage.module';
+import { TokenCounter } from './tokens/token-counter';
 import { UploadStorageEngine } from './upload-storage.engine';
 
 @Module({
@@ -26,7 +27,7 @@ import { UploadStorageEngine } from './upload-storage.engine';
     }),
   ],
   controllers: [FilesController],
-  providers: [FilesService, FilesRepository, FileSweeper],
+  providers: [FilesService, FilesRepository, FileSweeper, TokenCounter],
   exports: [FilesService, FileSweeper],
 })
 export class FilesModule {}

@@ -57,4 +57,6 @@ export class BatchEntity {
   @Column({ name: 'callback_url', type: 'text', nullable: true }) callbackUrl: string | null;
   /** `output_expires_after.seconds`: the output and error files expire this long after they are written. */
   @Column({ name: 'output_expires_after_seconds', type: 'integer', default: 2_592_000 }) outputExpiresAfterSeconds: number;
+  /** Its input file's token estimate at create: what it adds to its account's enqueued tokens while unfinished (null: not known then). */
+  @Column({ name: 'input_tokens_estimate', type: 'bigint', nullable: true, transformer: bigintAsNumber }) inputTokensEstimate: number | null;
 }

@@ -5,6 +5,7 @@ import { Scheduler1732600000000 } from './1732600000000-scheduler';
 import { ProviderBatches1732700000000 } from './1732700000000-provider-batches';
 import { Retention1732800000000 } from './1732800000000-retention';
 import { Endpoints1732900000000 } from './1732900000000-endpoints';
+import { Quotas1733000000100 } from './1733000000100-quotas';
 
 /** Every migration, in order. The migration CLI (ormconfig.ts) and the app both read this list. */
 export const MIGRATIONS = [
@@ -15,4 +16,5 @@ export const MIGRATIONS = [
   ProviderBatches1732700000000,
   Retention1732800000000,
   Endpoints1732900000000,
+  Quotas1733000000100,
 ];
