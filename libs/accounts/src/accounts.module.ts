@@ -1,6 +1,8 @@
 import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { AccountQuotasRepository } from './account-quotas.repository';
+import { AccountQuotasService } from './account-quotas.service';
 import { AccountsService } from './accounts.service';
 import { AdminTokenService } from './admin-token.service';
 import { ApiKeyGuard } from './api-key.guard';
@@ -12,7 +14,7 @@ import { KeyRevocations } from './key-revocations';
 
 @Module({
   imports: [TypeOrmModule.forFeature([AccountEntity, ApiKeyEntity, SettingEntity])],
-  providers: [AccountsService, AdminTokenService, BootstrapService, KeyRevocations, { provide: APP_GUARD, useClass: ApiKeyGuard }],
-  exports: [AccountsService, AdminTokenService],
+  providers: [AccountQuotasService, AccountQuotasRepository, AccountsService, AdminTokenService, BootstrapService, KeyRevocations, { provide: APP_GUARD, useClass: ApiKeyGuard }],
+  exports: [AccountQuotasService, AccountsService, AdminTokenService],
 })
 export class AccountsModule {}

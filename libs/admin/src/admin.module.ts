@@ -8,6 +8,7 @@ import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin
 import { ApolloDriver, ApolloDriverConfig } from '@nestjs/apollo';
 import { MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
 import { GraphQLModule } from '@nestjs/graphql';
+import { AccountQuotasResolver } from './account-quotas.resolver';
 import { AccountsResolver } from './accounts.resolver';
 import { AdminTokenMiddleware } from './admin-token.middleware';
 import { BatchesResolver } from './batches.resolver';
@@ -58,7 +59,7 @@ class AdminLoadersModule {}
       },
     }),
   ],
-  providers: [BatchesResolver, AccountsResolver, RoutingResolver, OverviewResolver],
+  providers: [BatchesResolver, AccountsResolver, AccountQuotasResolver, RoutingResolver, OverviewResolver],
 })
 export class AdminModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {

@@ -45,6 +45,7 @@ export function toBatchView(b: BatchEntity): BatchView {
     provider_id: b.providerId,
     upstream_model: b.upstreamModel,
     execution: b.execution,
+    input_tokens_estimate: b.inputTokensEstimate,
     seq: b.seq,
   };
 }

@@ -72,6 +72,8 @@ export interface BatchView extends BatchObject {
   provider_id: string;
   upstream_model: string;
   execution: ExecutionMode;
+  /** Its input file's token estimate at create (null: not counted then). */
+  input_tokens_estimate: number | null;
   seq: number;
 }
 

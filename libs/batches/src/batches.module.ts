@@ -1,3 +1,4 @@
+import { AccountsModule } from '@app/accounts';
 import { FilesModule } from '@app/files';
 import { RoutingModule } from '@app/routing';
 import { Module } from '@nestjs/common';
@@ -12,7 +13,7 @@ import { BatchesService } from './batches.service';
 import { BatchEntity } from './entities/batch.entity';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([BatchEntity]), FilesModule, RoutingModule],
+  imports: [TypeOrmModule.forFeature([BatchEntity]), FilesModule, RoutingModule, AccountsModule],
   controllers: [BatchesController],
   providers: [BatchesService, BatchesRepository, BatchRuns, BatchReports, BatchStateMachine, BatchJobs],
   exports: [BatchesService, BatchRuns, BatchReports, BatchStateMachine, BatchJobs],

@@ -79,6 +79,43 @@ export class BatchesRepository {
     return b && toRun(b);
   }
 
+  /** Inserts a new batch inside the caller's transaction. */
+  async insertIn(tx: Transaction, batch: BatchEntity): Promise<BatchEntity> {
+    await managerOf(tx).getRepository(BatchEntity).insert(batch);
+    return batch;
+  }
+
+  /**
+   * What an account's unfinished batches hold, in the caller's transaction: how many there are, and the
+   * input tokens (their estimates at create) of those of `model`.
+   */
+  async unfinishedUse(tx: Transaction, accountId: string, model: string): Promise<{ batches: number; tokens: number }> {
+    const row: { batches: string | number; tokens: string | number | null } | undefined = await managerOf(tx)
+      .getRepository(BatchEntity)
+      .createQueryBuilder('b')
+      .select('COUNT(*)', 'batches')
+      .addSelect('SUM(CASE WHEN b.model = :model THEN COALESCE(b.input_tokens_estimate, 0) ELSE 0 END)', 'tokens')
+      .where('b.account_id = :accountId', { accountId, model })
+      .andWhere('b.status IN (:...live)', { live: [...LIVE_STATUSES] })
+      .getRawOne();
+    return { batches: Number(row?.batches ?? 0), tokens: Number(row?.tokens ?? 0) };
+  }
+
+  /** Per model, the input tokens an account's unfinished batches hold, and how many there are. */
+  async enqueuedByModel(accountId: string): Promise<{ model: string; tokens: number; batches: number }[]> {
+    const rows: { model: string; tokens: string | number | null; batches: string | number }[] = await this.batches
+      .createQueryBuilder('b')
+      .select('b.model', 'model')
+      .addSelect('SUM(COALESCE(b.input_tokens_estimate, 0))', 'tokens')
+      .addSelect('COUNT(*)', 'batches')
+      .where('b.account_id = :accountId', { accountId })
+      .andWhere('b.status IN (:...live)', { live: [...LIVE_STATUSES] })
+      .groupBy('b.model')
+      .orderBy('b.model', 'ASC')
+      .getRawMany();
+    return rows.map((r) => ({ model: r.model, tokens: Number(r.tokens ?? 0), batches: Number(r.batches) }));
+  }
+
   /** Adds finished requests to the batch's counters, inside the caller's transaction. */
   async addProgress(tx: Transaction, batchId: string, p: BatchProgress): Promise<void> {
     await managerOf(tx)

@@ -22,6 +22,8 @@ export interface BatchInputFile {
   /** The endpoints its lines name, each with the first line naming it. */
   endpoints: { url: string; line: number }[];
   errors: { line: number; message: string }[];
+  /** Its input tokens, once counted (null while the count runs: FilesService.tokenEstimate waits for it). */
+  inputTokensEstimate: number | null;
 }
 
 export interface DeletedFile {

@@ -168,6 +168,7 @@ export class FilesService {
       // Files uploaded before endpoints were recorded could only name chat completions.
       endpoints: file.endpoints ?? [{ url: DEFAULT_BATCH_ENDPOINT, line: 1 }],
       errors: file.validationErrors ?? [],
+      inputTokensEstimate: file.tokenCountState === 'counted' ? file.inputTokensEstimate : null,
     };
   }
 

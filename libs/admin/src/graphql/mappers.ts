@@ -36,6 +36,7 @@ export function toBatchModel(b: BatchView): Batch {
     callbackUrl: b.callback_url,
     upstreamModel: b.upstream_model,
     execution: b.execution,
+    inputTokensEstimate: b.input_tokens_estimate,
     skuId: b.sku_id,
     providerId: b.provider_id,
   };

@@ -153,6 +153,8 @@ export class Batch {
   @Field(() => String, { nullable: true }) callbackUrl: string | null;
   @Field() upstreamModel: string;
   @Field({ description: "realtime (one request per line) or provider_batch (the provider's Batch API)" }) execution: string;
+  @Field(() => Float, { nullable: true, description: "Its input file's token estimate at create: what it counts against its account's enqueued-token quota" })
+  inputTokensEstimate: number | null;
   skuId: string;
   providerId: string;
 }

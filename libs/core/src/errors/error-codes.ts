@@ -25,6 +25,10 @@ export const ERROR_CATALOGUE = {
   unsupported_media_type: { status: 415, type: 'invalid_request_error' },
   unprocessable_entity: { status: 422, type: 'invalid_request_error' },
   rate_limit_exceeded: { status: 429, type: 'rate_limit_error' },
+  /** A batch create that would pass the account's enqueued input tokens for its model. */
+  token_limit_exceeded: { status: 429, type: 'rate_limit_error' },
+  /** A batch create that would pass the account's most unfinished batches. */
+  batch_limit_exceeded: { status: 429, type: 'rate_limit_error' },
   internal_error: { status: 500, type: 'server_error' },
 } as const;
 
