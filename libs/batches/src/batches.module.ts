@@ -4,6 +4,7 @@ import { RoutingModule } from '@app/routing';
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { BatchJobs } from './batch-jobs';
+import { BatchReruns } from './batch-reruns.service';
 import { BatchReports } from './batch-reports.service';
 import { BatchRuns } from './batch-runs.service';
 import { BatchStateMachine } from './batch-state-machine';
@@ -15,7 +16,7 @@ import { BatchEntity } from './entities/batch.entity';
 @Module({
   imports: [TypeOrmModule.forFeature([BatchEntity]), FilesModule, RoutingModule, AccountsModule],
   controllers: [BatchesController],
-  providers: [BatchesService, BatchesRepository, BatchRuns, BatchReports, BatchStateMachine, BatchJobs],
-  exports: [BatchesService, BatchRuns, BatchReports, BatchStateMachine, BatchJobs],
+  providers: [BatchesService, BatchesRepository, BatchRuns, BatchReports, BatchStateMachine, BatchJobs, BatchReruns],
+  exports: [BatchesService, BatchRuns, BatchReports, BatchStateMachine, BatchJobs, BatchReruns],
 })
 export class BatchesModule {}

@@ -1,4 +1,4 @@
-import { dialectOf, execute, managerOf, named, Placeholders, queryRows, SqlDialect, Transaction } from '@app/persistence';
+import { dialectOf, execute, managerOf, named, namedList, Placeholders, queryRows, SqlDialect, Transaction } from '@app/persistence';
 import type { LineIndexEntry } from '@app/files';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
@@ -178,6 +178,39 @@ export class RequestRowsRepository {
           byteLength: Number(r.byte_length),
         };
       }
+      if (page.length < pageSize) return;
+      after = Number(page[page.length - 1].line);
+    }
+  }
+
+  /** How many of a batch's failed rows ended with one of `codes`. */
+  async countFailedWith(batchId: string, codes: readonly string[]): Promise<number> {
+    const list = namedList('code', codes);
+    const [row] = await queryRows<{ n: number | string }>(
+      this.dataSource.manager,
+      ...named(this.dialect, `SELECT COUNT(*) AS n FROM batch_requests WHERE batch_id = :batchId AND status = 'failed' AND error_code IN (${list.sql})`, {
+        batchId,
+        ...list.values,
+      }),
+    );
+    return Number(row.n);
+  }
+
+  /** Where the lines of a batch's failed rows with one of `codes` are, in line order, a page at a time. */
+  async *failedWith(batchId: string, codes: readonly string[], pageSize = 2000): AsyncGenerator<PendingRow[]> {
+    const list = namedList('code', codes);
+    let after = 0;
+    for (;;) {
+      const page = await queryRows<{ line: number; byte_offset: number | string; byte_length: number }>(
+        this.dataSource.manager,
+        ...named(
+          this.dialect,
+          `SELECT line, byte_offset, byte_length FROM batch_requests
+           WHERE batch_id = :batchId AND status = 'failed' AND line > :after AND error_code IN (${list.sql}) ORDER BY line LIMIT :pageSize`,
+          { batchId, after, pageSize, ...list.values },
+        ),
+      );
+      if (page.length > 0) yield page.map((r) => ({ line: Number(r.line), byteOffset: Number(r.byte_offset), byteLength: Number(r.byte_length) }));
       if (page.length < pageSize) return;
       after = Number(page[page.length - 1].line);
     }
