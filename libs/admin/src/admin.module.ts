@@ -9,6 +9,7 @@ import { ApolloDriver, ApolloDriverConfig } from '@nestjs/apollo';
 import { MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
 import { GraphQLModule } from '@nestjs/graphql';
 import { AccountQuotasResolver } from './account-quotas.resolver';
+import { AccountSpendResolver } from './account-spend.resolver';
 import { AccountsResolver } from './accounts.resolver';
 import { AdminTokenMiddleware } from './admin-token.middleware';
 import { BatchesResolver } from './batches.resolver';
@@ -18,6 +19,8 @@ import { OverviewResolver } from './overview.resolver';
 import { queryLimitsPlugin, QueryTokensMiddleware } from './query-limits';
 import { RequestRowQueries } from './request-rows.queries';
 import { RoutingResolver } from './routing.resolver';
+import { UsageReportQueries } from './usage-report.queries';
+import { UsageReportResolver } from './usage-report.resolver';
 import { WebhookDeliveryQueries } from './webhook-deliveries.queries';
 
 @Module({
@@ -59,7 +62,16 @@ class AdminLoadersModule {}
       },
     }),
   ],
-  providers: [BatchesResolver, AccountsResolver, AccountQuotasResolver, RoutingResolver, OverviewResolver],
+  providers: [
+    BatchesResolver,
+    AccountsResolver,
+    AccountQuotasResolver,
+    RoutingResolver,
+    OverviewResolver,
+    AccountSpendResolver,
+    UsageReportResolver,
+    UsageReportQueries,
+  ],
 })
 export class AdminModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {

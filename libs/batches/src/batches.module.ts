@@ -12,11 +12,12 @@ import { BatchesController } from './batches.controller';
 import { BatchesRepository } from './batches.repository';
 import { BatchesService } from './batches.service';
 import { BatchEntity } from './entities/batch.entity';
+import { SpendLimits } from './spend-limits.service';
 
 @Module({
   imports: [TypeOrmModule.forFeature([BatchEntity]), FilesModule, RoutingModule, AccountsModule],
   controllers: [BatchesController],
-  providers: [BatchesService, BatchesRepository, BatchRuns, BatchReports, BatchStateMachine, BatchJobs, BatchReruns],
-  exports: [BatchesService, BatchRuns, BatchReports, BatchStateMachine, BatchJobs, BatchReruns],
+  providers: [BatchesService, BatchesRepository, BatchRuns, BatchReports, BatchStateMachine, BatchJobs, BatchReruns, SpendLimits],
+  exports: [BatchesService, BatchRuns, BatchReports, BatchStateMachine, BatchJobs, BatchReruns, SpendLimits],
 })
 export class BatchesModule {}

@@ -129,6 +129,7 @@ export class BatchesRepository {
         totalTokens: () => `total_tokens + ${Math.trunc(p.promptTokens + p.completionTokens)}`,
         cachedTokens: () => `cached_tokens + ${Math.trunc(p.cachedTokens)}`,
         reasoningTokens: () => `reasoning_tokens + ${Math.trunc(p.reasoningTokens)}`,
+        costMicros: () => `cost_micros + ${Math.trunc(p.costMicros)}`,
       })
       .where('id = :batchId', { batchId })
       .execute();
@@ -189,6 +190,15 @@ export class BatchesRepository {
     return rows.map(toRun);
   }
 
+  /** Ids of the account's batches not yet stopped that may still run lines (validating or in progress, no stop reason). */
+  async runningOfAccount(accountId: string): Promise<string[]> {
+    const rows = await this.batches.find({
+      where: { accountId, status: In([...EXPIRABLE_STATUSES]), stopReason: IsNull() },
+      select: { id: true },
+    });
+    return rows.map((r) => r.id);
+  }
+
   /** Batches a worker must pick up again after a restart. */
   async findUnfinished(): Promise<BatchRun[]> {
     const rows = await this.batches.find({ where: { status: In([...LIVE_STATUSES]) } });
@@ -241,6 +251,7 @@ function toRun(b: BatchEntity): BatchRun {
     inputFileId: b.inputFileId,
     status: b.status,
     stopReason: b.stopReason,
+    model: b.model,
     providerId: b.providerId,
     upstreamModel: b.upstreamModel,
     endpoint: b.endpoint,
@@ -249,6 +260,9 @@ function toRun(b: BatchEntity): BatchRun {
     finished: b.completed + b.failed,
     expiresAt: b.expiresAt,
     cancellingAt: b.cancellingAt,
+    inputPricePerMtok: b.inputPricePerMtok,
+    outputPricePerMtok: b.outputPricePerMtok,
+    costCurrency: b.costCurrency,
     outputExpiresAfterSeconds: b.outputExpiresAfterSeconds,
   };
 }

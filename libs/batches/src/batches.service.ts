@@ -15,6 +15,7 @@ import { ListBatchesQuery } from './dto/list-batches.query';
 import { BatchEntity } from './entities/batch.entity';
 import { toBatchObject } from './batch.mapper';
 import { BatchesRepository } from './batches.repository';
+import { SpendLimits } from './spend-limits.service';
 
 const WINDOW_SECONDS: Record<string, number> = { '24h': 24 * 3600 };
 
@@ -42,6 +43,7 @@ export class BatchesService implements OnModuleInit {
     private readonly repository: BatchesRepository,
     private readonly quotas: AccountQuotasService,
     private readonly unitOfWork: UnitOfWork,
+    private readonly spendLimits: SpendLimits,
   ) {}
 
   onModuleInit(): void {
@@ -89,6 +91,7 @@ export class BatchesService implements OnModuleInit {
       );
     }
     const route = await this.routing.chooseRoute(file.models[0], endpoint);
+    await this.spendLimits.checkCreate(accountId, file.id, route);
     const now = this.clock.nowSeconds();
     const window = dto.completion_window ?? SUPPORTED_WINDOWS[0];
     const batch = await this.insertWithinQuotas(
@@ -115,6 +118,7 @@ export class BatchesService implements OnModuleInit {
         totalTokens: 0,
         cachedTokens: 0,
         reasoningTokens: 0,
+        costMicros: 0,
         metadata: dto.metadata ?? null,
         errors: null,
         callbackUrl: dto.callback_url ?? null,

@@ -2,6 +2,7 @@ export * from './batches.module';
 export * from './batches.service';
 export { BatchRuns } from './batch-runs.service';
 export { BatchReports } from './batch-reports.service';
+export { SpendLimits, SPEND_LIMIT_REACHED } from './spend-limits.service';
 export { BatchReruns, RERUN_OF_KEY } from './batch-reruns.service';
 export type { RerunLines } from './batch-reruns.service';
 export type { RerunBatchDto } from './dto/rerun-batch.dto';

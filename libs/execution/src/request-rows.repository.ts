@@ -17,6 +17,8 @@ export interface PendingRow {
 export interface FinishedRow {
   line: number;
   outcome: UpstreamOutcome;
+  /** What the line cost, in micro-units (set by RequestRowsService.finish from the batch's locked prices). */
+  costMicros?: number;
 }
 
 /** What the output and error files need of a finished row. */
@@ -50,6 +52,7 @@ const FINISH_COLUMNS = [
   ['completion_tokens', 'integer'],
   ['cached_tokens', 'integer'],
   ['reasoning_tokens', 'integer'],
+  ['cost_micros', 'bigint'],
 ] as const;
 const FINISH_CASTS = FINISH_COLUMNS.map(([, cast]) => cast);
 
@@ -109,7 +112,7 @@ export class RequestRowsRepository {
     const sql = new Placeholders(this.dialect);
     const params: unknown[] = [];
     const values: string[] = [];
-    for (const { line, outcome } of finished) {
+    for (const { line, outcome, costMicros } of finished) {
       values.push(sql.row(FINISH_CASTS));
       params.push(
         line,
@@ -125,6 +128,7 @@ export class RequestRowsRepository {
         outcome.completionTokens,
         outcome.cachedTokens,
         outcome.reasoningTokens,
+        costMicros ?? 0,
       );
     }
     const set = FINISH_COLUMNS.slice(1).map(([column]) => `${column} = v.${column}`);

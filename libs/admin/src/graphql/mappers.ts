@@ -31,6 +31,7 @@ export function toBatchModel(b: BatchView): Batch {
       cachedTokens: b.usage.input_tokens_details.cached_tokens,
       reasoningTokens: b.usage.output_tokens_details.reasoning_tokens,
     },
+    cost: b.cost,
     metadata: Object.entries(b.metadata ?? {}).map(([key, value]) => ({ key, value })),
     errors: b.errors?.data ?? [],
     callbackUrl: b.callback_url,

@@ -1,4 +1,5 @@
 import { Field, Float, ID, Int, ObjectType } from '@nestjs/graphql';
+import { MoneyModel } from './cost';
 import { countedByPage } from '../query-limits';
 
 @ObjectType()
@@ -81,6 +82,8 @@ export class SkuModel {
   @Field(() => Int) weight: number;
   @Field(() => Float, { nullable: true }) inputPricePerMtok: number | null;
   @Field(() => Float, { nullable: true }) outputPricePerMtok: number | null;
+  @Field(() => Float, { nullable: true, description: '0 to 1 off both prices when the provider runs the batch on its Batch API' })
+  batchDiscount: number | null;
 }
 
 @ObjectType()
@@ -148,6 +151,8 @@ export class Batch {
   @Field(() => RequestCounts) requestCounts: RequestCounts;
   @Field(() => Float, { description: 'Share of lines finished, 0 to 1' }) progress: number;
   @Field(() => Usage) usage: Usage;
+  @Field(() => MoneyModel, { nullable: true, description: 'What its finished lines cost at the prices locked at create; null when its SKU has no prices' })
+  cost: MoneyModel | null;
   @Field(() => [KeyValue]) metadata: KeyValue[];
   @Field(() => [BatchErrorItem]) errors: BatchErrorItem[];
   @Field(() => String, { nullable: true }) callbackUrl: string | null;

@@ -29,6 +29,7 @@ export const ERROR_CATALOGUE = {
   token_limit_exceeded: { status: 429, type: 'rate_limit_error' },
   /** A batch create that would pass the account's most unfinished batches. */
   batch_limit_exceeded: { status: 429, type: 'rate_limit_error' },
+  spend_limit_exceeded: { status: 429, type: 'insufficient_quota' },
   internal_error: { status: 500, type: 'server_error' },
 } as const;
 
