@@ -10,6 +10,7 @@ import { startGateway, Tenant, TestGateway, waitFor } from './support/gateway';
 import { jsonl, requestLine } from './support/jsonl';
 import { rest, ResultLine } from './support/rest-client';
 import { PREFIXES, TERMINAL, fileLines, sdkUpload, unwrap, untilFinished } from './support/sdk';
+import { startWebhookReceiver } from './support/webhook-receiver';
 
 /**
  * Reruns (`POST /v1/batches/{id}/rerun`, the admin `rerunBatch`): a new batch of the same account from
@@ -83,10 +84,16 @@ describe(BatchReruns.name, () => {
     tenant = await rig.gw.newTenant('rerun');
   });
 
-  async function finishedBatch(contents: string[], prefix: string, metadata?: Record<string, string>) {
+  async function finishedBatch(contents: string[], prefix: string, metadata?: Record<string, string>, extra: Record<string, unknown> = {}) {
     const { customIds, file } = linesWith(contents, prefix);
     const input = await sdkUpload(tenant, file);
-    const created = await tenant.openai.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h', metadata });
+    const created = await tenant.openai.batches.create({
+      input_file_id: input.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+      metadata,
+      ...extra,
+    });
     const batch = await untilFinished(tenant, created.id);
     return { batch, customIds, file };
   }
@@ -210,6 +217,46 @@ describe(BatchReruns.name, () => {
     expect(refused.errors?.[0].extensions).toMatchObject({ code: 'invalid_request_error' });
     const missing = await admin.request(`mutation { rerunBatch(id: "batch_missing") { id } }`);
     expect(missing.errors?.[0].extensions).toMatchObject({ code: 'not_found' });
+  });
+
+  it("sends the rerun's own terminal event to the original's callback_url", async () => {
+    const hook = await startWebhookReceiver();
+    try {
+      const t = tag();
+      const callback_url = `${hook.url}/hook`;
+      const { batch: original } = await finishedBatch([`flaky ${t} 0 #status=500x${ATTEMPTS}`], 'hook', undefined, { callback_url });
+      await hook.waitForRequests(1);
+      const { batch } = await rerunAndFinish(() => tenant.openai.post(`/batches/${original.id}/rerun`));
+      expect(batch).toMatchObject({ status: 'completed', callback_url });
+      const events = (await hook.waitForRequests(2)).map((r) => JSON.parse(r.body));
+      expect(events.map((e) => [e.type, e.data.id])).toEqual([
+        ['batch.completed', original.id],
+        ['batch.completed', batch.id],
+      ]);
+    } finally {
+      await hook.close();
+    }
+  });
+
+  it("goes through the account's quotas at create: refused with 429, leaving no file behind", async () => {
+    const t = tag();
+    const { batch } = await finishedBatch([`flaky ${t} 0 #status=500x${ATTEMPTS}`], 'quota');
+    const admin = adminClient(rig.gw.url, rig.gw.adminToken);
+    await admin.query(`mutation ($id: ID!) { setAccountQuotas(accountId: $id, input: { maxUnfinishedBatches: 0 }) { id } }`, { id: tenant.accountId });
+    const files = async () => (await tenant.openai.files.list()).data.map((f) => f.id).sort();
+    const before = await files();
+    for (const prefix of PREFIXES) {
+      const res = await rest(rig.gw, tenant.apiKey, 'POST', `${prefix}/batches/${batch.id}/rerun`);
+      expect({ prefix, status: res.status, code: prefix === '/v1' ? res.body.error.code : res.body.code }).toEqual({
+        prefix,
+        status: 429,
+        code: 'batch_limit_exceeded',
+      });
+    }
+    expect(await files()).toEqual(before);
+    await admin.query(`mutation ($id: ID!) { setAccountQuotas(accountId: $id, input: { maxUnfinishedBatches: null }) { id } }`, { id: tenant.accountId });
+    const { batch: rerun } = await rerunAndFinish(() => tenant.openai.post(`/batches/${batch.id}/rerun`));
+    expect(rerun.status).toBe('completed');
   });
 
   describe('refusals, the same under both envelopes', () => {
