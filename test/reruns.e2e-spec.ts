@@ -212,6 +212,11 @@ describe(BatchReruns.name, () => {
     const batch = await untilFinished(tenant, rerunBatch.id);
     expect(rig.upstream.arrivals.slice(before)).toEqual([`flaky ${t} 1 #status=502x${ATTEMPTS}`]);
     expect(customIdsOf(await fileLines(tenant, batch.output_file_id))).toEqual(['admin-1']);
+    const { batches } = await admin.query<{ batches: { edges: { node: { id: string } }[] } }>(
+      `query ($id: String!) { batches(filter: { metadataKey: "rerun_of", metadataValue: $id }) { edges { node { id } } } }`,
+      { id: original.id },
+    );
+    expect(batches.edges.map((e) => e.node.id)).toEqual([rerunBatch.id]);
 
     const refused = await admin.request(`mutation { rerunBatch(id: "${original.id}", errorCodes: ["invalid_request_line"]) { id } }`);
     expect(refused.errors?.[0].extensions).toMatchObject({ code: 'invalid_request_error' });
