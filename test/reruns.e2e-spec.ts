@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { adminClient } from './support/admin-client';
 import { FakeUpstream, startFakeUpstream } from './support/fake-upstream';
+import { backdated } from './support/gateway-clock';
 import { startGateway, Tenant, TestGateway, waitFor } from './support/gateway';
 import { jsonl, requestLine } from './support/jsonl';
 import { rest, ResultLine } from './support/rest-client';
@@ -22,6 +23,7 @@ jest.setTimeout(120_000);
 
 const MODEL = 'rerun-model';
 const ATTEMPTS = 3;
+const DAY = 86_400;
 
 const tag = () => randomBytes(4).toString('hex');
 
@@ -199,6 +201,31 @@ describe(BatchReruns.name, () => {
     expect(output.filter((id) => done.includes(id))).toEqual([]);
   });
 
+  it('reruns the lines an expiry left unrun (batch_expired)', async () => {
+    const t = tag();
+    const contents = Array.from({ length: 40 }, (_, i) => `late ${t} ${i} #latency=100`);
+    const { file } = linesWith(contents, 'late');
+    // created a day and a minute ago by the gateway's clock: once it catches up, the window has passed
+    const created = await backdated(rig.gw.app, (DAY + 60) * 1000, async () => {
+      const input = await sdkUpload(tenant, file);
+      const batch = await tenant.openai.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+      return waitFor(
+        () => tenant.openai.batches.retrieve(batch.id),
+        (b) => b.request_counts!.completed > 0,
+        30_000,
+      );
+    });
+    const expired = await untilFinished(tenant, created.id);
+    expect(expired.status).toBe('expired');
+    const unrun = (await fileLines(tenant, expired.error_file_id)).filter((l) => l.error?.code === 'batch_expired');
+    expect(unrun.length).toBeGreaterThan(0);
+
+    const { batch, sent } = await rerunAndFinish(() => tenant.openai.post(`/batches/${expired.id}/rerun`, { body: { error_codes: ['batch_expired'] } }));
+    expect([...sent].sort()).toEqual(unrun.map((l) => contents[Number(l.custom_id.split('-')[1])]).sort());
+    expect(batch).toMatchObject({ status: 'completed', request_counts: { total: unrun.length, completed: unrun.length, failed: 0 } });
+    expect(customIdsOf(await fileLines(tenant, batch.output_file_id))).toEqual(customIdsOf(unrun));
+  });
+
   it('lets an operator rerun any account’s batch through rerunBatch, for that account', async () => {
     const t = tag();
     const { batch: original } = await finishedBatch([`fine ${t} 0`, `flaky ${t} 1 #status=502x${ATTEMPTS}`], 'admin');
@@ -299,6 +326,21 @@ describe(BatchReruns.name, () => {
       expect(message).toContain('in_progress');
       await tenant.openai.batches.cancel(running.id);
       await untilFinished(tenant, running.id);
+    });
+
+    it('refuses a batch whose input file has expired (409 batch_not_rerunnable)', async () => {
+      const t = tag();
+      // the input expires an hour after its upload, which the gateway's clock puts two hours ago
+      const original = await backdated(rig.gw.app, 2 * 3600 * 1000, async () => {
+        const input = await sdkUpload(tenant, linesWith([`flaky ${t} 0 #status=500x${ATTEMPTS}`], 'old').file, {
+          expiresAfter: { anchor: 'created_at', seconds: 3600 },
+        });
+        const created = await tenant.openai.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+        return untilFinished(tenant, created.id);
+      });
+      expect(original.request_counts).toMatchObject({ failed: 1 });
+      const message = await expectRefused(`/batches/${original.id}/rerun`, undefined, 409, 'batch_not_rerunnable', 'batch_id');
+      expect(message).toContain('expired');
     });
 
     it('refuses when nothing matches (400 batch_nothing_to_rerun), and leaves no file behind', async () => {
