@@ -201,6 +201,27 @@ describe(BatchReruns.name, () => {
     expect(output.filter((id) => done.includes(id))).toEqual([]);
   });
 
+  it('writes the new input page after page of rows, byte for byte and in order, for thousands of lines', async () => {
+    const t = tag();
+    const LINES = 4500;
+    const contents = Array.from({ length: LINES }, (_, i) => `many ${t} ${i} ${'x'.repeat(i % 50)} #latency=2000`);
+    const { file } = linesWith(contents, 'many');
+    const input = await sdkUpload(tenant, file);
+    const created = await tenant.openai.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+    await tenant.openai.batches.cancel(created.id);
+    const cancelled = await untilFinished(tenant, created.id);
+    const unrun = new Set(customIdsOf(await fileLines(tenant, cancelled.error_file_id)).filter((id) => id.startsWith('many-')));
+    expect(unrun.size).toBeGreaterThan(4000);
+
+    const rerun: OpenAI.Batch = await tenant.openai.post(`/batches/${created.id}/rerun`);
+    await tenant.openai.batches.cancel(rerun.id);
+    const originalLines = file.split('\n').filter((l) => l !== '');
+    const expected = originalLines.filter((_, i) => unrun.has(`many-${i}`)).join('\n') + '\n';
+    expect(await (await tenant.openai.files.content(rerun.input_file_id)).text()).toBe(expected);
+    expect(rerun.request_counts?.total).toBe(unrun.size);
+    await untilFinished(tenant, rerun.id);
+  });
+
   it('reruns the lines an expiry left unrun (batch_expired)', async () => {
     const t = tag();
     const contents = Array.from({ length: 40 }, (_, i) => `late ${t} ${i} #latency=100`);
