@@ -82,7 +82,8 @@ export class BatchesRepository {
   /** Inserts a new batch inside the caller's transaction. */
   async insertIn(tx: Transaction, batch: BatchEntity): Promise<BatchEntity> {
     await managerOf(tx).getRepository(BatchEntity).insert(batch);
-    return batch;
+    // Read back: insert leaves the nullable columns it did not set undefined, and the batch object names them all (null).
+    return managerOf(tx).findOneByOrFail(BatchEntity, { id: batch.id });
   }
 
   /**
