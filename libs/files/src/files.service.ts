@@ -14,7 +14,7 @@ import { FileStorage } from './storage/file-storage';
 import { dataKey, indexKey } from './storage/keys';
 import type { StoredUpload } from './upload-storage.engine';
 import type { LineIndexEntry } from './validation/jsonl-scanner';
-import { TokenCounter } from './tokens/token-counter';
+import { CountAborted, TokenCounter } from './tokens/token-counter';
 
 /** The multipart fields of an upload other than the file, as multer parses them (`expires_after[seconds]` nested). */
 export interface UploadFields {
@@ -90,7 +90,10 @@ export class FilesService {
     });
     const saved = toFileObject(await this.files.save(entity));
     // Counted after the answer, in the worker thread: the upload is not slowed by the tokenizer.
-    this.countTokens(saved.id).catch((err) => this.logger.error({ err, fileId: saved.id }, 'Counting the input tokens failed'));
+    this.countTokens(saved.id).catch((err) => {
+      if (err instanceof CountAborted) this.logger.debug({ fileId: saved.id }, err.message);
+      else this.logger.error({ err, fileId: saved.id }, 'Counting the input tokens failed');
+    });
     return saved;
   }
 

@@ -22,6 +22,9 @@ export interface TokenCount {
   lines: number;
 }
 
+/** A count cut short because the process is shutting down (the next create that needs it counts again). */
+export class CountAborted extends Error {}
+
 type Waiter = { resolve: (reply: CountReply) => void; reject: (err: Error) => void };
 
 /**
@@ -35,6 +38,7 @@ export class TokenCounter implements OnModuleDestroy {
   private worker: Worker | null = null;
   private readonly waiting = new Map<number, Waiter>();
   private nextId = 1;
+  private closed = false;
 
   async count(source: Readable): Promise<TokenCount> {
     const id = this.nextId++;
@@ -58,6 +62,7 @@ export class TokenCounter implements OnModuleDestroy {
   }
 
   async onModuleDestroy(): Promise<void> {
+    this.closed = true;
     const worker = this.worker;
     this.worker = null;
     if (worker) await worker.terminate();
@@ -73,6 +78,7 @@ export class TokenCounter implements OnModuleDestroy {
 
   private start(): Worker {
     if (this.worker) return this.worker;
+    if (this.closed) throw new CountAborted('Token counting stopped: the process is shutting down');
     const entry = join(__dirname, `token-count.worker${extname(__filename)}`);
     const worker = new Worker(BOOT, { eval: true, workerData: { entry } });
     // Counting never keeps the process alive on its own.
@@ -82,7 +88,8 @@ export class TokenCounter implements OnModuleDestroy {
       this.waiting.delete(reply.id);
       waiter?.resolve(reply);
     });
-    const fail = (err: Error) => {
+    const fail = (cause: Error) => {
+      const err = this.closed ? new CountAborted('Token counting stopped: the process is shutting down') : cause;
       if (this.worker === worker) this.worker = null;
       for (const waiter of this.waiting.values()) waiter.reject(err);
       this.waiting.clear();
@@ -91,6 +98,7 @@ export class TokenCounter implements OnModuleDestroy {
       this.logger.error({ err }, 'The token counting worker failed');
       fail(err);
     });
+    // Exit code 1 is also what terminate() leaves: a shutdown, not a failure (`closed` tells them apart).
     worker.on('exit', (code) => fail(new Error(`The token counting worker exited (${code})`)));
     this.worker = worker;
     return worker;
