@@ -364,6 +364,14 @@ describe(BatchReruns.name, () => {
       expect(message).toContain('expired');
     });
 
+    it('refuses a batch whose input file was deleted (409 batch_not_rerunnable)', async () => {
+      const t = tag();
+      const { batch } = await finishedBatch([`flaky ${t} 0 #status=500x${ATTEMPTS}`], 'gone');
+      await tenant.openai.files.delete(batch.input_file_id);
+      const message = await expectRefused(`/batches/${batch.id}/rerun`, undefined, 409, 'batch_not_rerunnable', 'batch_id');
+      expect(message).toContain('deleted');
+    });
+
     it('refuses when nothing matches (400 batch_nothing_to_rerun), and leaves no file behind', async () => {
       const t = tag();
       const { batch } = await finishedBatch([`fine ${t} 0`, `refused ${t} 1 #status=400`], 'none');

@@ -73,7 +73,11 @@ export class BatchReruns {
       await this.files.getBatchInput(original.accountId, original.inputFileId);
     } catch (err) {
       if (err instanceof ApiError && err.code === 'not_found') {
-        throw new ApiError('batch_not_rerunnable', `Batch '${id}' cannot be rerun: its input file '${original.inputFileId}' has expired`, 'batch_id');
+        throw new ApiError(
+          'batch_not_rerunnable',
+          `Batch '${id}' cannot be rerun: its input file '${original.inputFileId}' has expired or was deleted`,
+          'batch_id',
+        );
       }
       throw err;
     }
