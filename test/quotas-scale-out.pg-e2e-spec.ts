@@ -52,9 +52,9 @@ describe(`${AccountQuotasService.name} across API processes`, () => {
   }
 
   const quotaUse = () =>
-    adminClient(apis[0].url, layout.env.ADMIN_TOKEN).query<{ accounts: { id: string; quotaUse: { unfinishedBatches: number; enqueuedTokens: { model: string; tokens: number }[] } }[] }>(
-      '{ accounts { id quotaUse { unfinishedBatches enqueuedTokens { model tokens } } } }',
-    );
+    adminClient(apis[0].url, layout.env.ADMIN_TOKEN).query<{
+      accounts: { id: string; quotaUse: { unfinishedBatches: number; enqueuedTokens: { model: string; tokens: number }[] } }[];
+    }>('{ accounts { id quotaUse { unfinishedBatches enqueuedTokens { model tokens } } } }');
 
   it('never accepts more enqueued tokens than the quota, nor more unfinished batches, however the creates are spread over two API processes', async () => {
     const content = jsonl(Array.from({ length: 40 }, (_, i) => requestLine(i, MODEL, { messages: [{ role: 'user', content: `line ${i} `.repeat(20) }] })));

@@ -117,13 +117,10 @@ describe(`${AccountQuotasService.name}: token estimates and quotas`, () => {
     await upstream.start();
     gw = await startGateway({ UPSTREAM_FAKE_KEY: 'fake-key' });
     admin = adminClient(gw.url, gw.adminToken);
-    await admin.query(
-      `mutation($p: ProviderUpsertInput!, $s: SkuUpsertInput!) { upsertProvider(input: $p) { id } upsertSku(input: $s) { id } }`,
-      {
-        p: { id: 'counting', kind: 'openai', baseUrl: upstream.url, apiKeyEnv: 'UPSTREAM_FAKE_KEY', maxConcurrency: 8 },
-        s: { id: `${MODEL}@counting`, model: MODEL, providerId: 'counting', upstreamModel: MODEL, batchCapable: true, active: true, priority: 10 },
-      },
-    );
+    await admin.query(`mutation($p: ProviderUpsertInput!, $s: SkuUpsertInput!) { upsertProvider(input: $p) { id } upsertSku(input: $s) { id } }`, {
+      p: { id: 'counting', kind: 'openai', baseUrl: upstream.url, apiKeyEnv: 'UPSTREAM_FAKE_KEY', maxConcurrency: 8 },
+      s: { id: `${MODEL}@counting`, model: MODEL, providerId: 'counting', upstreamModel: MODEL, batchCapable: true, active: true, priority: 10 },
+    });
   });
 
   afterAll(async () => {
@@ -147,7 +144,9 @@ describe(`${AccountQuotasService.name}: token estimates and quotas`, () => {
 
   async function batchRows(tenant: Tenant): Promise<number> {
     const rows: { n: string | number }[] = await gw.dataSource.query(
-      gw.dataSource.options.type === 'postgres' ? 'SELECT COUNT(*) AS n FROM batches WHERE account_id = $1' : 'SELECT COUNT(*) AS n FROM batches WHERE account_id = ?',
+      gw.dataSource.options.type === 'postgres'
+        ? 'SELECT COUNT(*) AS n FROM batches WHERE account_id = $1'
+        : 'SELECT COUNT(*) AS n FROM batches WHERE account_id = ?',
       [tenant.accountId],
     );
     return Number(rows[0].n);
@@ -176,10 +175,12 @@ describe(`${AccountQuotasService.name}: token estimates and quotas`, () => {
       60_000,
     );
     expect(done.status).toBe('completed');
-    const reported = done.usage!.input_tokens;
+    const reported = done.usage.input_tokens;
     expect(reported).toBeGreaterThan(24 * 10);
     expect(Math.abs(estimate - reported) / reported).toBeLessThanOrEqual(TOLERANCE);
-    const admined = await admin.query<{ batch: { inputTokensEstimate: number } }>(`query($id: ID!) { batch(id: $id) { inputTokensEstimate } }`, { id: created.id });
+    const admined = await admin.query<{ batch: { inputTokensEstimate: number } }>(`query($id: ID!) { batch(id: $id) { inputTokensEstimate } }`, {
+      id: created.id,
+    });
     expect(admined.batch.inputTokensEstimate).toBe(estimate);
   });
 
@@ -198,7 +199,11 @@ describe(`${AccountQuotasService.name}: token estimates and quotas`, () => {
     try {
       const running = await client.createBatch(first);
       for (const prefix of PREFIXES) {
-        const res = await rest(gw, tenant.apiKey, 'POST', `${prefix}/batches`, { input_file_id: second, endpoint: '/v1/chat/completions', completion_window: '24h' });
+        const res = await rest(gw, tenant.apiKey, 'POST', `${prefix}/batches`, {
+          input_file_id: second,
+          endpoint: '/v1/chat/completions',
+          completion_window: '24h',
+        });
         expect([prefix, res.status]).toEqual([prefix, 429]);
         const code = prefix === '/v1' ? res.body.error.code : res.body.code;
         const message: string = prefix === '/v1' ? res.body.error.message : res.body.message;
@@ -230,7 +235,11 @@ describe(`${AccountQuotasService.name}: token estimates and quotas`, () => {
     try {
       ids = [(await client.createBatch(file)).id, (await client.createBatch(file)).id];
       for (const prefix of PREFIXES) {
-        const res = await rest(gw, tenant.apiKey, 'POST', `${prefix}/batches`, { input_file_id: file, endpoint: '/v1/chat/completions', completion_window: '24h' });
+        const res = await rest(gw, tenant.apiKey, 'POST', `${prefix}/batches`, {
+          input_file_id: file,
+          endpoint: '/v1/chat/completions',
+          completion_window: '24h',
+        });
         expect([prefix, res.status]).toEqual([prefix, 429]);
         const body = prefix === '/v1' ? res.body.error : res.body;
         expect([prefix, body.code]).toEqual([prefix, 'batch_limit_exceeded']);

@@ -90,7 +90,7 @@ export class FilesService {
     });
     const saved = toFileObject(await this.files.save(entity));
     // Counted after the answer, in the worker thread: the upload is not slowed by the tokenizer.
-    this.countTokens(saved.id).catch((err) => {
+    this.countTokens(saved.id).catch((err: unknown) => {
       if (err instanceof CountAborted) this.logger.debug({ fileId: saved.id }, err.message);
       else this.logger.error({ err, fileId: saved.id }, 'Counting the input tokens failed');
     });

@@ -5,7 +5,17 @@ const words = (text: string) => text.split(' ').length;
 
 describe('token rules', () => {
   it('chooses the encoding by the model name, and the chars/4 approximation for models it does not know', () => {
-    for (const model of ['gpt-4o', 'gpt-4o-mini-2024-07-18', 'gpt-4.1-nano', 'gpt-5', 'o1-mini', 'o3', 'o4-mini', 'ft:gpt-4o-mini:acme::x1', 'openai/gpt-oss-20b']) {
+    for (const model of [
+      'gpt-4o',
+      'gpt-4o-mini-2024-07-18',
+      'gpt-4.1-nano',
+      'gpt-5',
+      'o1-mini',
+      'o3',
+      'o4-mini',
+      'ft:gpt-4o-mini:acme::x1',
+      'openai/gpt-oss-20b',
+    ]) {
       expect([model, encodingFor(model)]).toEqual([model, 'o200k_base']);
     }
     for (const model of ['gpt-4', 'gpt-4-turbo', 'gpt-3.5-turbo', 'text-embedding-3-small', 'text-embedding-ada-002']) {
@@ -23,12 +33,17 @@ describe('token rules', () => {
       model: 'gpt-4o',
       messages: [
         { role: 'system', content: 'one two three' },
-        { role: 'user', name: 'ann', content: [{ type: 'text', text: 'four five' }, { type: 'image_url', image_url: { url: 'https://x/y.png' } }] },
+        {
+          role: 'user',
+          name: 'ann',
+          content: [
+            { type: 'text', text: 'four five' },
+            { type: 'image_url', image_url: { url: 'https://x/y.png' } },
+          ],
+        },
       ],
     };
-    expect(requestInputTokens('/v1/chat/completions', body, words)).toBe(
-      TOKENS_PER_REPLY + 2 * TOKENS_PER_MESSAGE + 1 + 3 + (1 + 1 + TOKENS_PER_NAME) + 2,
-    );
+    expect(requestInputTokens('/v1/chat/completions', body, words)).toBe(TOKENS_PER_REPLY + 2 * TOKENS_PER_MESSAGE + 1 + 3 + (1 + 1 + TOKENS_PER_NAME) + 2);
   });
 
   it('counts responses input (string or messages) and instructions, embeddings and moderations input, completions prompt', () => {

@@ -79,7 +79,8 @@ function contentTokens(content: unknown, count: TextCounter): number {
   let tokens = 0;
   for (const part of content) {
     if (typeof part === 'string') tokens += count(part);
-    else if (typeof part === 'object' && part !== null && typeof (part as { text?: unknown }).text === 'string') tokens += count((part as { text: string }).text);
+    else if (typeof part === 'object' && part !== null && typeof (part as { text?: unknown }).text === 'string')
+      tokens += count((part as { text: string }).text);
   }
   return tokens;
 }
