@@ -118,6 +118,8 @@ describe('Cost', () => {
     });
     const done = await untilFinished(tenant, created.id);
     expect((done as unknown as { cost: unknown }).cost).toEqual({ currency: 'USD', amount: formatMicros(10 * LINE_COST) });
+    const { batch } = await admin.query('query($id: ID!) { batch(id: $id) { inputPricePerMtok outputPricePerMtok } }', { id: created.id });
+    expect(batch).toEqual({ inputPricePerMtok: INPUT_PRICE, outputPricePerMtok: OUTPUT_PRICE });
   });
 
   it("applies the SKU's batch discount when the route runs on the provider's Batch API", async () => {
@@ -136,6 +138,8 @@ describe('Cost', () => {
     const sum = expected.reduce((a, b) => a + b, 0);
     expect(sum).toBeGreaterThan(0);
     expect((done as unknown as { cost: unknown }).cost).toEqual({ currency: 'USD', amount: formatMicros(sum) });
+    const { batch } = await admin.query('query($id: ID!) { batch(id: $id) { execution inputPricePerMtok outputPricePerMtok } }', { id: created.id });
+    expect(batch).toEqual({ execution: 'provider_batch', inputPricePerMtok: INPUT_PRICE * 0.5, outputPricePerMtok: OUTPUT_PRICE * 0.5 });
   });
 
   it('counts tokens and cost per account, model and provider in Prometheus', async () => {

@@ -48,6 +48,8 @@ export function toBatchView(b: BatchEntity): BatchView {
     upstream_model: b.upstreamModel,
     execution: b.execution,
     input_tokens_estimate: b.inputTokensEstimate,
+    input_price_per_mtok: b.inputPricePerMtok,
+    output_price_per_mtok: b.outputPricePerMtok,
     seq: b.seq,
   };
 }

@@ -83,6 +83,9 @@ export interface BatchView extends BatchObject {
   execution: ExecutionMode;
   /** Its input file's token estimate at create (null: not counted then). */
   input_tokens_estimate: number | null;
+  /** The prices locked at create, per million tokens (batch discount applied); null: unpriced. */
+  input_price_per_mtok: number | null;
+  output_price_per_mtok: number | null;
   seq: number;
 }
 

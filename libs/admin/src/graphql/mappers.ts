@@ -32,6 +32,8 @@ export function toBatchModel(b: BatchView): Batch {
       reasoningTokens: b.usage.output_tokens_details.reasoning_tokens,
     },
     cost: b.cost,
+    inputPricePerMtok: b.input_price_per_mtok,
+    outputPricePerMtok: b.output_price_per_mtok,
     metadata: Object.entries(b.metadata ?? {}).map(([key, value]) => ({ key, value })),
     errors: b.errors?.data ?? [],
     callbackUrl: b.callback_url,

@@ -153,6 +153,13 @@ export class Batch {
   @Field(() => Usage) usage: Usage;
   @Field(() => MoneyModel, { nullable: true, description: 'What its finished lines cost at the prices locked at create; null when its SKU has no prices' })
   cost: MoneyModel | null;
+  @Field(() => Float, {
+    nullable: true,
+    description: "Input price per million tokens locked at create (the SKU's, less its batch discount on a provider's Batch API)",
+  })
+  inputPricePerMtok: number | null;
+  @Field(() => Float, { nullable: true, description: 'Output price per million tokens locked at create' })
+  outputPricePerMtok: number | null;
   @Field(() => [KeyValue]) metadata: KeyValue[];
   @Field(() => [BatchErrorItem]) errors: BatchErrorItem[];
   @Field(() => String, { nullable: true }) callbackUrl: string | null;
