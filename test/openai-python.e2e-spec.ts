@@ -189,6 +189,11 @@ describe('the official openai Python SDK', () => {
       expect(line).toEqual({ custom_id: line.custom_id, response: null, error: expect.objectContaining({ code: 'batch_cancelled' }) });
     const seen = [...r.output, ...r.errors].map((l: { custom_id: string }) => l.custom_id).sort();
     expect(seen).toEqual(Array.from({ length: CANCEL_LINES }, (_, i) => `slow-${i}`).sort());
+
+    // the rerun extension through the SDK's generic post: the unrun lines, in a batch that names the original
+    expect(r.rerun_metadata).toEqual({ rerun_of: r.running.id });
+    expect(r.rerun_done).toMatchObject({ status: 'completed', request_counts: { total: failed, completed: failed, failed: 0 } });
+    expect(r.rerun_output).toEqual(r.errors.map((l: { custom_id: string }) => l.custom_id));
   });
 
   it('raises the SDK error class of each refusal: NotFound, Authentication, BadRequest with the catalogue code, Conflict', async () => {
@@ -202,5 +207,6 @@ describe('the official openai Python SDK', () => {
     expect(r.unknown_model).toMatchObject({ class: 'BadRequestError', status: 400, code: 'batch_model_not_supported' });
     expect(r.completed_status).toBe('completed');
     expect(r.cancel_completed).toMatchObject({ class: 'ConflictError', status: 409, code: 'batch_not_cancellable' });
+    expect(r.rerun_completed).toMatchObject({ class: 'BadRequestError', status: 400, code: 'batch_nothing_to_rerun' });
   });
 });

@@ -525,6 +525,26 @@ describe('Provider Batch API executor', () => {
     expect(batch.usage).toMatchObject(sumUsage(output));
   });
 
+  it("reruns a batch's failed lines on the provider's Batch API: one provider batch of exactly those lines, by default not the 4xx ones", async () => {
+    rig = await startRig({ maxBatchLines: 10 });
+    const { fake, tenant } = rig;
+    const omitted = [2, 9, 13];
+    const refused = [5];
+    const marker = (i: number) => (omitted.includes(i) ? ' #omit' : refused.includes(i) ? ' #status=400' : '');
+    const { batch: created, customIds } = await submit(tenant, 15, marker);
+    const original = await untilFinished(tenant, created.id);
+    expect(original).toMatchObject({ status: 'completed', request_counts: { total: 15, completed: 11, failed: 4 } });
+
+    const rerun: OpenAI.Batch = await tenant.openai.post(`/batches/${original.id}/rerun`);
+    expect(rerun.metadata).toEqual({ rerun_of: original.id });
+    const batch = await untilFinished(tenant, rerun.id);
+    expect(partsOf(fake, rerun.id).map((p) => p.customIds)).toEqual([pick(customIds, omitted)]);
+    // the provider leaves them out again: the same code, in the rerun's error file
+    expect(batch).toMatchObject({ status: 'completed', request_counts: { total: 3, completed: 0, failed: 3 } });
+    const { errors } = await results(tenant, batch);
+    expect(errors.map((l) => [l.custom_id, l.error?.code])).toEqual(pick(customIds, omitted).map((id) => [id, 'upstream_missing_result']));
+  });
+
   /** A batch of 30 slow lines (3 parts of 10, 200 ms a line) once the provider has finished at least two of them. */
   async function slowBatchUnderway(r: Rig): Promise<Submitted & { endedBefore: Set<string> }> {
     const submitted = await submit(r.tenant, 30);

@@ -17,7 +17,7 @@ const NAMES = Object.keys(RULES) as Transition[];
 const ALLOWED = NAMES.flatMap((t) => RULES[t].from.map((from): [Transition, BatchStatus] => [t, from]));
 const REFUSED = NAMES.flatMap((t) => BATCH_STATUSES.filter((s) => !RULES[t].from.includes(s)).map((from): [Transition, BatchStatus] => [t, from]));
 /** What the hooks below write, through a real repository, in the transaction they are given: one more completed line. */
-const ONE_LINE = { completed: 1, failed: 0, promptTokens: 0, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0 };
+const ONE_LINE = { completed: 1, failed: 0, promptTokens: 0, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0, costMicros: 0 };
 
 describe(BatchStateMachine.name, () => {
   let db: SqliteModule;

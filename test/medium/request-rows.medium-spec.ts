@@ -69,8 +69,8 @@ describe(RequestRowsService.name, () => {
   afterAll(() => db.close());
 
   /** A fresh in-progress batch with `total` pending rows. */
-  async function aBatch(total: number): Promise<string> {
-    const id = await insertBatch(db, 'in_progress', { inProgressAt: db.clock.nowSeconds(), total });
+  async function aBatch(total: number, prices: Partial<BatchEntity> = {}): Promise<string> {
+    const id = await insertBatch(db, 'in_progress', { inProgressAt: db.clock.nowSeconds(), total, ...prices });
     await rows.insert(
       lines(1, total).map((line) => ({ batchId: id, line, customId: `c-${line}`, byteOffset: line * 100, byteLength: 100, status: 'pending' as const })),
     );
@@ -126,7 +126,26 @@ describe(RequestRowsService.name, () => {
       completionTokens: 0,
       cachedTokens: 0,
       reasoningTokens: 0,
+      costMicros: 0,
     });
+  });
+
+  it("costs a row once, at the batch's locked prices, in its row, the batch and the account's daily usage", async () => {
+    const batchId = await aBatch(3, { inputPricePerMtok: 2.5, outputPricePerMtok: 10, costCurrency: 'USD' });
+    await sut.finish(batchId, [answered(1, 'first'), answered(2, 'first')]);
+    await sut.finish(batchId, [answered(1, 'again'), refused(2, 'again'), answered(3, 'first')]);
+    await sut.finish(batchId, [answered(3, 'again')]);
+
+    const costs = (await rows.find({ where: { batchId }, order: { line: 'ASC' } })).map((r) => r.costMicros);
+    // 10 prompt tokens at 2.5 and 5 completion tokens at 10 per million: 75 micro-units each.
+    expect(costs).toEqual([75, 75, 75]);
+    expect((await batches.findOneByOrFail({ id: batchId })).costMicros).toBe(225);
+    const { accountId } = await batches.findOneByOrFail({ id: batchId });
+    const usage: { requests: number | string; cost_micros: number | string; prompt_tokens: number | string }[] = await db.dataSource.query(
+      'SELECT requests, cost_micros, prompt_tokens FROM usage_daily WHERE account_id = ?',
+      [accountId],
+    );
+    expect(usage.map((u) => [Number(u.requests), Number(u.cost_micros), Number(u.prompt_tokens)])).toEqual([[3, 225, 30]]);
   });
 
   it('counts in one write only the rows still pending, and a line given twice in it once', async () => {
@@ -141,6 +160,7 @@ describe(RequestRowsService.name, () => {
       completionTokens: 5,
       cachedTokens: 2,
       reasoningTokens: 1,
+      costMicros: 0,
     });
     expect(await counters(batchId)).toEqual({ ...counted(2), failed: 1 });
     expect(await sources(batchId)).toEqual({ 1: 'first', 2: expect.stringMatching(/^(second|again)$/), 3: 'upstream_error' });

@@ -94,7 +94,27 @@ describe(RoutingService.name, () => {
   it('locks the chosen SKU with its provider, upstream model and execution', async () => {
     const { model, id } = await routes({ only: {} });
     const lock = await sut.chooseRoute(model);
-    expect(lock).toEqual({ skuId: id('only'), providerId: expect.stringMatching(/^prov_/), upstreamModel: 'only-upstream', execution: 'realtime' });
+    expect(lock).toEqual({
+      skuId: id('only'),
+      providerId: expect.stringMatching(/^prov_/),
+      upstreamModel: 'only-upstream',
+      execution: 'realtime',
+      inputPricePerMtok: null,
+      outputPricePerMtok: null,
+      costCurrency: null,
+    });
+  });
+
+  it("locks the SKU's prices and the currency, less its batch discount only on a provider's Batch API", async () => {
+    const priced = { input_price_per_mtok: 2, output_price_per_mtok: 8, batch_discount: 0.25 };
+    const realtime = await routes({ live: priced });
+    expect(await sut.chooseRoute(realtime.model)).toMatchObject({ execution: 'realtime', inputPricePerMtok: 2, outputPricePerMtok: 8, costCurrency: 'USD' });
+
+    const model = uniqueName('model');
+    const provider = uniqueName('prov');
+    await sut.upsertProvider({ id: provider, kind: 'openai', base_url: 'http://127.0.0.1:9/v1', batch_api: true });
+    await sut.upsertSku({ id: `${model}/batch`, model, provider, upstream_model: 'u', ...priced });
+    expect(await sut.chooseRoute(model)).toMatchObject({ execution: 'provider_batch', inputPricePerMtok: 1.5, outputPricePerMtok: 6, costCurrency: 'USD' });
   });
 
   it('always chooses the highest active priority, whatever the weights below it', async () => {

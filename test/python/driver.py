@@ -284,8 +284,15 @@ def cancel_scenario(count):
     cancelled = c.batches.cancel(created.id)
     again = c.batches.cancel(created.id)
     done = wait_for(c, created.id)
+    # The rerun extension, through the SDK's generic post: a new batch of the lines the cancel left unrun.
+    rerun = c.post(f"/batches/{created.id}/rerun", body={"error_codes": ["batch_cancelled"]}, cast_to=Batch)
+    rerun_done = wait_for(c, rerun.id)
     return {
         "total": len(lines),
+        "rerun": batch_view(rerun),
+        "rerun_metadata": rerun.metadata,
+        "rerun_done": batch_view(rerun_done),
+        "rerun_output": [l["custom_id"] for l in result_lines(c, rerun_done.output_file_id)],
         "running": batch_view(running),
         "cancel": batch_view(cancelled),
         "cancel_again": batch_view(again),
@@ -311,6 +318,7 @@ def errors_scenario():
         "unknown_model": refusal(lambda: create_batch(c, unknown_model.id)),
         "completed_status": completed.status,
         "cancel_completed": refusal(lambda: c.batches.cancel(completed.id)),
+        "rerun_completed": refusal(lambda: c.post(f"/batches/{completed.id}/rerun", body={}, cast_to=Batch)),
     }
 
 

@@ -1,5 +1,6 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { listenLocal, readBody } from './local-server';
+import type { SkuInput } from '@app/routing';
 import { openaiProvider, RoutingFile, sku } from './routing';
 
 /**
@@ -255,4 +256,14 @@ export function fakeRouting(
     ],
     skus: [sku(model, 'fake', opts.upstreamModel ?? 'fake-upstream-model', { endpoints: opts.endpoints, priority: 10 })],
   };
+}
+
+/** `fakeRouting` with `prices` on its SKU. */
+export function pricedRouting(
+  upstreamUrl: string,
+  opts: Parameters<typeof fakeRouting>[1],
+  prices: Pick<SkuInput, 'input_price_per_mtok' | 'output_price_per_mtok' | 'batch_discount'>,
+): Required<RoutingFile> {
+  const routing = fakeRouting(upstreamUrl, opts);
+  return { ...routing, skus: routing.skus.map((s) => ({ ...s, ...prices })) };
 }

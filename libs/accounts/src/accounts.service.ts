@@ -14,6 +14,8 @@ export interface Account {
   webhookSecret: string;
   createdAt: number;
   weight: number;
+  /** The most it may spend per calendar month (UTC), in micro-units of COST_CURRENCY; null: no limit. */
+  monthlySpendLimitMicros: number | null;
 }
 
 /** Bounds of an account's scheduling weight. */
@@ -65,6 +67,7 @@ export class AccountsService {
       webhookSecret: newWebhookSecret(),
       createdAt: this.clock.nowSeconds(),
       weight: 1,
+      monthlySpendLimitMicros: null,
     });
     return this.accounts.save(account);
   }
@@ -156,6 +159,13 @@ export class AccountsService {
     }
     const account = await this.getAccount(accountId);
     account.weight = weight;
+    return this.accounts.save(account);
+  }
+
+  /** Sets the account's monthly spend limit in micro-units (null: none). Batches check it at create and while they run. */
+  async setMonthlySpendLimit(accountId: string, micros: number | null): Promise<Account> {
+    const account = await this.getAccount(accountId);
+    account.monthlySpendLimitMicros = micros;
     return this.accounts.save(account);
   }
 

@@ -19,6 +19,7 @@ import { OverviewService } from './overview.service';
 import { ProviderLoadQueries } from './provider-load.queries';
 import { RequestRowQueries } from './request-rows.queries';
 import { ADMIN_RESOLVERS } from './resolvers';
+import { UsageReportQueries } from './usage-report.queries';
 import { WebhookDeliveryQueries } from './webhook-deliveries.queries';
 
 @Module({
@@ -65,7 +66,7 @@ class AdminLoadersModule {}
     }),
   ],
   controllers: [FileDownloadsController],
-  providers: [...ADMIN_RESOLVERS, OverviewService, ProviderLoadQueries, FileDownloadLinks],
+  providers: [...ADMIN_RESOLVERS, OverviewService, ProviderLoadQueries, FileDownloadLinks, UsageReportQueries],
 })
 export class AdminModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {

@@ -1,4 +1,4 @@
-import { BatchReports, BatchesService } from '@app/batches';
+import { BatchReports, BatchReruns, BatchesService } from '@app/batches';
 import { Args, Context, ID, Int, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
 import { BatchesArgs } from './graphql/inputs';
 import { decodeCursor, encodeCursor, toBatchModel } from './graphql/mappers';
@@ -12,6 +12,7 @@ export class BatchesResolver {
   constructor(
     private readonly batchesService: BatchesService,
     private readonly batchesRepository: BatchReports,
+    private readonly reruns: BatchReruns,
   ) {}
 
   @Query(() => BatchConnection, {
@@ -37,6 +38,19 @@ export class BatchesResolver {
   async cancelBatch(@Args('id', { type: () => ID }) id: string): Promise<Batch> {
     await this.batchesService.cancel(null, id);
     const [view] = await this.batchesRepository.findViews([id]);
+    return toBatchModel(view);
+  }
+
+  @Mutation(() => Batch, {
+    description:
+      'A new batch of the same account from the failed or unrun lines of a finished batch (completed, expired or cancelled); errorCodes selects lines by their code, absent: the default selection (docs/api.md)',
+  })
+  async rerunBatch(
+    @Args('id', { type: () => ID }) id: string,
+    @Args('errorCodes', { type: () => [String], nullable: true }) errorCodes?: string[] | null,
+  ): Promise<Batch> {
+    const created = await this.reruns.rerun(null, id, { error_codes: errorCodes ?? undefined });
+    const [view] = await this.batchesRepository.findViews([created.id]);
     return toBatchModel(view);
   }
 

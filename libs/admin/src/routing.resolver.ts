@@ -49,6 +49,7 @@ export class RoutingResolver {
       weight: input.weight,
       input_price_per_mtok: input.inputPricePerMtok,
       output_price_per_mtok: input.outputPricePerMtok,
+      batch_discount: input.batchDiscount,
     });
   }
 

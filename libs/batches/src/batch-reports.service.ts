@@ -16,6 +16,11 @@ export class BatchReports {
     return this.batches.findViews(ids);
   }
 
+  /** Per model, the input tokens an account's unfinished batches hold (their estimates at create), and how many there are. */
+  enqueuedByModel(accountId: string): Promise<{ model: string; tokens: number; batches: number }[]> {
+    return this.batches.enqueuedByModel(accountId);
+  }
+
   countByStatus(): Promise<Record<string, number>> {
     return this.batches.countByStatus();
   }

@@ -1,3 +1,4 @@
+import { money } from '@app/core';
 import type { BatchObject, BatchView } from './batch.types';
 import type { BatchEntity } from './entities/batch.entity';
 
@@ -31,6 +32,7 @@ export function toBatchObject(b: BatchEntity): BatchObject {
       input_tokens_details: { cached_tokens: b.cachedTokens },
       output_tokens_details: { reasoning_tokens: b.reasoningTokens },
     },
+    cost: b.costCurrency ? money(b.costCurrency, b.costMicros) : null,
     metadata: b.metadata,
     errors: b.errors && b.errors.length > 0 ? { object: 'list', data: b.errors } : null,
     callback_url: b.callbackUrl,
@@ -45,6 +47,9 @@ export function toBatchView(b: BatchEntity): BatchView {
     provider_id: b.providerId,
     upstream_model: b.upstreamModel,
     execution: b.execution,
+    input_tokens_estimate: b.inputTokensEstimate,
+    input_price_per_mtok: b.inputPricePerMtok,
+    output_price_per_mtok: b.outputPricePerMtok,
     seq: b.seq,
   };
 }

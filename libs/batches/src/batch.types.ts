@@ -1,6 +1,6 @@
-import type { BatchEndpoint } from '@app/core';
+import type { BatchEndpoint, Money } from '@app/core';
 import type { ExecutionMode } from '@app/routing';
-import type { BatchErrorEntry, BatchStatus } from './entities/batch.entity';
+import type { BatchErrorEntry, BatchStatus, StopReason } from './entities/batch.entity';
 
 /** The OpenAI batch object (plus `callback_url`). */
 export interface BatchObject {
@@ -30,6 +30,8 @@ export interface BatchObject {
     input_tokens_details: { cached_tokens: number };
     output_tokens_details: { reasoning_tokens: number };
   };
+  /** Extension: what the finished lines cost so far at the prices locked at create; null when the route has no prices. */
+  cost: Money | null;
   metadata: Record<string, string> | null;
   errors: { object: 'list'; data: BatchErrorEntry[] } | null;
   callback_url: string | null;
@@ -41,7 +43,8 @@ export interface BatchRun {
   accountId: string;
   inputFileId: string;
   status: BatchStatus;
-  stopReason: 'expired' | null;
+  stopReason: StopReason | null;
+  model: string;
   providerId: string;
   upstreamModel: string;
   endpoint: BatchEndpoint;
@@ -51,6 +54,10 @@ export interface BatchRun {
   finished: number;
   expiresAt: number;
   cancellingAt: number | null;
+  /** The prices locked at create (per million tokens, batch discount applied); null: unpriced. */
+  inputPricePerMtok: number | null;
+  outputPricePerMtok: number | null;
+  costCurrency: string | null;
   /** How long after they are written the output and error files expire. */
   outputExpiresAfterSeconds: number;
 }
@@ -63,6 +70,8 @@ export interface BatchProgress {
   completionTokens: number;
   cachedTokens: number;
   reasoningTokens: number;
+  /** Micro-units of the batch's currency. */
+  costMicros: number;
 }
 
 /** The operator's view of a batch: the public object plus the owner and the routing lock. */
@@ -72,6 +81,11 @@ export interface BatchView extends BatchObject {
   provider_id: string;
   upstream_model: string;
   execution: ExecutionMode;
+  /** Its input file's token estimate at create (null: not counted then). */
+  input_tokens_estimate: number | null;
+  /** The prices locked at create, per million tokens (batch discount applied); null: unpriced. */
+  input_price_per_mtok: number | null;
+  output_price_per_mtok: number | null;
   seq: number;
 }
 

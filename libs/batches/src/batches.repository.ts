@@ -79,6 +79,44 @@ export class BatchesRepository {
     return b && toRun(b);
   }
 
+  /** Inserts a new batch inside the caller's transaction. */
+  async insertIn(tx: Transaction, batch: BatchEntity): Promise<BatchEntity> {
+    await managerOf(tx).getRepository(BatchEntity).insert(batch);
+    // Read back: insert leaves the nullable columns it did not set undefined, and the batch object names them all (null).
+    return managerOf(tx).findOneByOrFail(BatchEntity, { id: batch.id });
+  }
+
+  /**
+   * What an account's unfinished batches hold, in the caller's transaction: how many there are, and the
+   * input tokens (their estimates at create) of those of `model`.
+   */
+  async unfinishedUse(tx: Transaction, accountId: string, model: string): Promise<{ batches: number; tokens: number }> {
+    const row: { batches: string | number; tokens: string | number | null } | undefined = await managerOf(tx)
+      .getRepository(BatchEntity)
+      .createQueryBuilder('b')
+      .select('COUNT(*)', 'batches')
+      .addSelect('SUM(CASE WHEN b.model = :model THEN COALESCE(b.input_tokens_estimate, 0) ELSE 0 END)', 'tokens')
+      .where('b.account_id = :accountId', { accountId, model })
+      .andWhere('b.status IN (:...live)', { live: [...LIVE_STATUSES] })
+      .getRawOne();
+    return { batches: Number(row?.batches ?? 0), tokens: Number(row?.tokens ?? 0) };
+  }
+
+  /** Per model, the input tokens an account's unfinished batches hold, and how many there are. */
+  async enqueuedByModel(accountId: string): Promise<{ model: string; tokens: number; batches: number }[]> {
+    const rows: { model: string; tokens: string | number | null; batches: string | number }[] = await this.batches
+      .createQueryBuilder('b')
+      .select('b.model', 'model')
+      .addSelect('SUM(COALESCE(b.input_tokens_estimate, 0))', 'tokens')
+      .addSelect('COUNT(*)', 'batches')
+      .where('b.account_id = :accountId', { accountId })
+      .andWhere('b.status IN (:...live)', { live: [...LIVE_STATUSES] })
+      .groupBy('b.model')
+      .orderBy('b.model', 'ASC')
+      .getRawMany();
+    return rows.map((r) => ({ model: r.model, tokens: Number(r.tokens ?? 0), batches: Number(r.batches) }));
+  }
+
   /** Adds finished requests to the batch's counters, inside the caller's transaction. */
   async addProgress(tx: Transaction, batchId: string, p: BatchProgress): Promise<void> {
     await managerOf(tx)
@@ -92,6 +130,7 @@ export class BatchesRepository {
         totalTokens: () => `total_tokens + ${Math.trunc(p.promptTokens + p.completionTokens)}`,
         cachedTokens: () => `cached_tokens + ${Math.trunc(p.cachedTokens)}`,
         reasoningTokens: () => `reasoning_tokens + ${Math.trunc(p.reasoningTokens)}`,
+        costMicros: () => `cost_micros + ${Math.trunc(p.costMicros)}`,
       })
       .where('id = :batchId', { batchId })
       .execute();
@@ -152,6 +191,15 @@ export class BatchesRepository {
     return rows.map(toRun);
   }
 
+  /** Ids of the account's batches not yet stopped that may still run lines (validating or in progress, no stop reason). */
+  async runningOfAccount(accountId: string): Promise<string[]> {
+    const rows = await this.batches.find({
+      where: { accountId, status: In([...EXPIRABLE_STATUSES]), stopReason: IsNull() },
+      select: { id: true },
+    });
+    return rows.map((r) => r.id);
+  }
+
   /** Batches a worker must pick up again after a restart. */
   async findUnfinished(): Promise<BatchRun[]> {
     const rows = await this.batches.find({ where: { status: In([...LIVE_STATUSES]) } });
@@ -204,6 +252,7 @@ function toRun(b: BatchEntity): BatchRun {
     inputFileId: b.inputFileId,
     status: b.status,
     stopReason: b.stopReason,
+    model: b.model,
     providerId: b.providerId,
     upstreamModel: b.upstreamModel,
     endpoint: b.endpoint,
@@ -212,6 +261,9 @@ function toRun(b: BatchEntity): BatchRun {
     finished: b.completed + b.failed,
     expiresAt: b.expiresAt,
     cancellingAt: b.cancellingAt,
+    inputPricePerMtok: b.inputPricePerMtok,
+    outputPricePerMtok: b.outputPricePerMtok,
+    costCurrency: b.costCurrency,
     outputExpiresAfterSeconds: b.outputExpiresAfterSeconds,
   };
 }

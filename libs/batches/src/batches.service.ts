@@ -1,5 +1,7 @@
 import { ApiError, Clock, DEFAULT_BATCH_ENDPOINT, IdGenerator, ListObject, toListPage } from '@app/core';
+import { AccountQuotasService, tokenLimitFor } from '@app/accounts';
 import { expiresAfterSeconds, FilesService, MAX_KEPT_MODELS } from '@app/files';
+import { UnitOfWork } from '@app/persistence';
 import { BatchJobs } from './batch-jobs';
 import { RoutingService } from '@app/routing';
 import { Injectable, OnModuleInit } from '@nestjs/common';
@@ -13,8 +15,14 @@ import { ListBatchesQuery } from './dto/list-batches.query';
 import { BatchEntity } from './entities/batch.entity';
 import { toBatchObject } from './batch.mapper';
 import { BatchesRepository } from './batches.repository';
+import { SpendLimits } from './spend-limits.service';
 
 const WINDOW_SECONDS: Record<string, number> = { '24h': 24 * 3600 };
+
+/** 1200000 → "1,200,000". */
+function grouped(n: number): string {
+  return n.toLocaleString('en-US');
+}
 
 /** The rule for a callback_url at create: the webhooks module registers it (checkWebhookUrl), throwing a 400 ApiError. */
 export type CallbackUrlCheck = (raw: string) => void;
@@ -33,6 +41,9 @@ export class BatchesService implements OnModuleInit {
     private readonly ids: IdGenerator,
     private readonly clock: Clock,
     private readonly repository: BatchesRepository,
+    private readonly quotas: AccountQuotasService,
+    private readonly unitOfWork: UnitOfWork,
+    private readonly spendLimits: SpendLimits,
   ) {}
 
   onModuleInit(): void {
@@ -80,9 +91,11 @@ export class BatchesService implements OnModuleInit {
       );
     }
     const route = await this.routing.chooseRoute(file.models[0], endpoint);
+    await this.spendLimits.checkCreate(accountId, file.id, route);
     const now = this.clock.nowSeconds();
     const window = dto.completion_window ?? SUPPORTED_WINDOWS[0];
-    const batch = await this.batches.save(
+    const batch = await this.insertWithinQuotas(
+      file,
       this.batches.create({
         id: this.ids.next('batch'),
         accountId,
@@ -105,6 +118,7 @@ export class BatchesService implements OnModuleInit {
         totalTokens: 0,
         cachedTokens: 0,
         reasoningTokens: 0,
+        costMicros: 0,
         metadata: dto.metadata ?? null,
         errors: null,
         callbackUrl: dto.callback_url ?? null,
@@ -113,6 +127,45 @@ export class BatchesService implements OnModuleInit {
     );
     await this.jobs.prepare(batch.id);
     return toBatchObject(batch);
+  }
+
+  /**
+   * Inserts a new batch unless it would pass its account's quotas: the most unfinished batches
+   * (`batch_limit_exceeded`), the most input tokens enqueued for its model (`token_limit_exceeded`, the
+   * file's estimate added to the estimates of the unfinished batches). The use is counted and the batch
+   * inserted in one unit of work holding the account's row lock, so concurrent creates in any number of
+   * API processes cannot pass a quota together; a refused create writes nothing. A create waits for its
+   * file's token count only when a token limit applies.
+   */
+  private async insertWithinQuotas(file: { id: string; inputTokensEstimate: number | null }, batch: BatchEntity): Promise<BatchEntity> {
+    let estimate = file.inputTokensEstimate;
+    if (estimate === null && tokenLimitFor(await this.quotas.get(batch.accountId), batch.model) !== null) estimate = await this.files.tokenEstimate(file.id);
+    return this.unitOfWork.run(async (tx) => {
+      const quotas = await this.quotas.lock(tx, batch.accountId);
+      const tokenLimit = tokenLimitFor(quotas, batch.model);
+      // The quota was set between the read above and the lock: wait for the count under the lock (rare).
+      if (estimate === null && tokenLimit !== null) estimate = await this.files.tokenEstimate(file.id);
+      if (quotas.maxUnfinishedBatches !== null || tokenLimit !== null) {
+        const use = await this.repository.unfinishedUse(tx, batch.accountId, batch.model);
+        if (quotas.maxUnfinishedBatches !== null && use.batches >= quotas.maxUnfinishedBatches) {
+          throw new ApiError(
+            'batch_limit_exceeded',
+            `Unfinished batch limit reached: ${use.batches} of ${quotas.maxUnfinishedBatches} batches are validating, in progress, finalizing or cancelling. Wait for one to finish, or cancel one.`,
+            null,
+          );
+        }
+        if (tokenLimit !== null && use.tokens + estimate! > tokenLimit) {
+          throw new ApiError(
+            'token_limit_exceeded',
+            `Enqueued token limit reached for ${batch.model}: ${grouped(use.tokens + estimate!)} of ${grouped(tokenLimit)} input tokens ` +
+              `(${grouped(use.tokens)} enqueued in unfinished batches, ${grouped(estimate!)} in this file). Wait for batches to finish before creating more.`,
+            'input_file_id',
+          );
+        }
+      }
+      batch.inputTokensEstimate = estimate;
+      return this.repository.insertIn(tx, batch);
+    });
   }
 
   async get(accountId: string, id: string): Promise<BatchObject> {

@@ -7,6 +7,7 @@ export * from './http/request-telemetry';
 export * from './util/clock';
 export * from './util/ids';
 export * from './util/list';
+export * from './util/money';
 export * from './core.module';
 export * from './quiet-logger';
 export * from './metrics/metrics.service';

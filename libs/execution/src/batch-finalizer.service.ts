@@ -17,9 +17,15 @@ function stableId(prefix: string, seed: string): string {
   return prefix + out;
 }
 
-const STOPS: Record<'cancelled' | 'expired', { code: string; message: string; transition: Transition }> = {
+const STOPS: Record<'cancelled' | 'expired' | 'spend_limit', { code: string; message: string; transition: Transition }> = {
   cancelled: { code: REQUEST_ERROR_CODES.cancelled, message: 'The batch was cancelled before this request completed', transition: 'cancel' },
   expired: { code: REQUEST_ERROR_CODES.expired, message: 'The batch expired before this request completed', transition: 'expire' },
+  // Stopped like a cancel (the batch ends cancelled), but its lines say why.
+  spend_limit: {
+    code: REQUEST_ERROR_CODES.spendLimit,
+    message: 'The account reached its monthly spend limit before this request completed',
+    transition: 'cancel',
+  },
 };
 
 /**
@@ -46,13 +52,14 @@ export class BatchFinalizer {
     if (!ending) return;
     // A halting batch waits for what its executor still runs (live provider batches); the executor asks again.
     if (ending !== 'completed' && !(await this.executors.for(batch.execution).settled(batch))) return;
-    if (ending !== 'completed') {
+    const stop = ending === 'completed' ? null : STOPS[ending === 'cancelled' && batch.stopReason === 'spend_limit' ? 'spend_limit' : ending];
+    if (stop) {
       await this.rows.ensureRows(batch);
-      await this.rows.failPending(batchId, STOPS[ending].code, STOPS[ending].message);
+      await this.rows.failPending(batchId, stop.code, stop.message);
     }
     const started = Date.now();
     const { outputFileId, errorFileId, outputBytes, errorBytes } = await this.writeFiles(batch);
-    const transition: Transition = ending === 'completed' ? 'complete' : STOPS[ending].transition;
+    const transition: Transition = stop ? stop.transition : 'complete';
     const done = await this.states.apply(batchId, transition, { outputFileId, errorFileId }, async (manager) => {
       const generated = (fileId: string, kind: string, bytes: number) => ({
         fileId,

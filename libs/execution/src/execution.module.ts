@@ -12,6 +12,7 @@ import { SchedulerWorkerEntity } from './entities/scheduler-worker.entity';
 import { ExecutionWorkers } from './execution.workers';
 import { RequestRowsRepository } from './request-rows.repository';
 import { RequestRowsService } from './request-rows.service';
+import { RerunLineSource } from './rerun-lines';
 import { ProviderBatchEntity } from './provider-batch/provider-batch.entity';
 import { ProviderBatchExecutor } from './provider-batch/provider-batch.executor';
 import { ProviderBatches } from './provider-batch/provider-batches.repository';
@@ -43,6 +44,7 @@ import { WorkerPresence } from './worker-presence';
     ProviderBatchExecutor,
     BatchExecutors,
     ExecutionWorkers,
+    RerunLineSource,
   ],
   exports: [RequestRowsService, SweeperService, ProviderBatches],
 })

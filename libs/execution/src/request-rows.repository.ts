@@ -1,4 +1,4 @@
-import { dialectOf, execute, managerOf, named, Placeholders, queryRows, SqlDialect, Transaction } from '@app/persistence';
+import { dialectOf, execute, managerOf, named, namedList, Placeholders, queryRows, SqlDialect, Transaction } from '@app/persistence';
 import type { LineIndexEntry } from '@app/files';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
@@ -17,6 +17,8 @@ export interface PendingRow {
 export interface FinishedRow {
   line: number;
   outcome: UpstreamOutcome;
+  /** What the line cost, in micro-units (set by RequestRowsService.finish from the batch's locked prices). */
+  costMicros?: number;
 }
 
 /** What the output and error files need of a finished row. */
@@ -50,6 +52,7 @@ const FINISH_COLUMNS = [
   ['completion_tokens', 'integer'],
   ['cached_tokens', 'integer'],
   ['reasoning_tokens', 'integer'],
+  ['cost_micros', 'bigint'],
 ] as const;
 const FINISH_CASTS = FINISH_COLUMNS.map(([, cast]) => cast);
 
@@ -109,7 +112,7 @@ export class RequestRowsRepository {
     const sql = new Placeholders(this.dialect);
     const params: unknown[] = [];
     const values: string[] = [];
-    for (const { line, outcome } of finished) {
+    for (const { line, outcome, costMicros } of finished) {
       values.push(sql.row(FINISH_CASTS));
       params.push(
         line,
@@ -125,6 +128,7 @@ export class RequestRowsRepository {
         outcome.completionTokens,
         outcome.cachedTokens,
         outcome.reasoningTokens,
+        costMicros ?? 0,
       );
     }
     const set = FINISH_COLUMNS.slice(1).map(([column]) => `${column} = v.${column}`);
@@ -178,6 +182,39 @@ export class RequestRowsRepository {
           byteLength: Number(r.byte_length),
         };
       }
+      if (page.length < pageSize) return;
+      after = Number(page[page.length - 1].line);
+    }
+  }
+
+  /** How many of a batch's failed rows ended with one of `codes`. */
+  async countFailedWith(batchId: string, codes: readonly string[]): Promise<number> {
+    const list = namedList('code', codes);
+    const [row] = await queryRows<{ n: number | string }>(
+      this.dataSource.manager,
+      ...named(this.dialect, `SELECT COUNT(*) AS n FROM batch_requests WHERE batch_id = :batchId AND status = 'failed' AND error_code IN (${list.sql})`, {
+        batchId,
+        ...list.values,
+      }),
+    );
+    return Number(row.n);
+  }
+
+  /** Where the lines of a batch's failed rows with one of `codes` are, in line order, a page at a time. */
+  async *failedWith(batchId: string, codes: readonly string[], pageSize = 2000): AsyncGenerator<PendingRow[]> {
+    const list = namedList('code', codes);
+    let after = 0;
+    for (;;) {
+      const page = await queryRows<{ line: number; byte_offset: number | string; byte_length: number }>(
+        this.dataSource.manager,
+        ...named(
+          this.dialect,
+          `SELECT line, byte_offset, byte_length FROM batch_requests
+           WHERE batch_id = :batchId AND status = 'failed' AND line > :after AND error_code IN (${list.sql}) ORDER BY line LIMIT :pageSize`,
+          { batchId, after, pageSize, ...list.values },
+        ),
+      );
+      if (page.length > 0) yield page.map((r) => ({ line: Number(r.line), byteOffset: Number(r.byte_offset), byteLength: Number(r.byte_length) }));
       if (page.length < pageSize) return;
       after = Number(page[page.length - 1].line);
     }

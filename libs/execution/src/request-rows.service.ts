@@ -1,13 +1,14 @@
-import { BatchProgress, BatchRun, BatchRuns } from '@app/batches';
-import { Clock } from '@app/core';
+import { AccountUsage } from '@app/accounts';
+import { BatchProgress, BatchRun, BatchRuns, SpendLimits } from '@app/batches';
+import { Clock, costMicros, Metrics, utcDay } from '@app/core';
 import { FilesService } from '@app/files';
 import { Transaction, UnitOfWork } from '@app/persistence';
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { FinishedRow, PendingRow, RequestRowsRepository, ResultRow } from './request-rows.repository';
 
 export type { FinishedRow, PendingRow, ResultRow } from './request-rows.repository';
 
-const NO_PROGRESS: BatchProgress = { completed: 0, failed: 0, promptTokens: 0, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0 };
+const NO_PROGRESS: BatchProgress = { completed: 0, failed: 0, promptTokens: 0, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0, costMicros: 0 };
 
 /**
  * A batch's request rows, one per input line, and the batch counters that follow them: a row is finished
@@ -21,7 +22,14 @@ export class RequestRowsService {
     private readonly unitOfWork: UnitOfWork,
     private readonly clock: Clock,
     private readonly files: FilesService,
+    private readonly usage: AccountUsage,
+    private readonly spendLimits: SpendLimits,
+    private readonly metrics: Metrics,
   ) {}
+
+  private readonly logger = new Logger(RequestRowsService.name);
+  /** What finish needs of a batch: fixed at create (owner, model, route, locked prices), so kept once read. */
+  private readonly pricing = new Map<string, BatchRun>();
 
   /** Request rows exist for every line (created again after a crash; existing rows are kept). */
   async ensureRows(batch: BatchRun): Promise<void> {
@@ -46,22 +54,73 @@ export class RequestRowsService {
    */
   async finish(batchId: string, finished: FinishedRow[], alongside?: (tx: Transaction, counted: BatchProgress) => Promise<void>): Promise<void> {
     if (finished.length === 0) return;
-    const byLine = new Map(finished.map(({ line, outcome }) => [line, outcome]));
-    await this.unitOfWork.run(async (tx) => {
-      const updated = await this.rows.finishIn(tx, batchId, finished, this.clock.nowSeconds());
+    const batch = await this.pricingOf(batchId);
+    // Each line's cost from the usage its upstream reported, at the prices locked on the batch; written
+    // with its result, so it counts exactly when the row leaves pending: once.
+    const priced = finished.map((row) => ({
+      ...row,
+      costMicros: batch ? costMicros(row.outcome.promptTokens, row.outcome.completionTokens, batch.inputPricePerMtok, batch.outputPricePerMtok) : 0,
+    }));
+    const byLine = new Map(priced.map((row) => [row.line, row]));
+    const now = this.clock.nowSeconds();
+    const progress = await this.unitOfWork.run(async (tx) => {
+      const updated = await this.rows.finishIn(tx, batchId, priced, now);
       const progress = { ...NO_PROGRESS };
       for (const line of updated) {
-        const outcome = byLine.get(line)!;
+        const { outcome, costMicros } = byLine.get(line)!;
         if (outcome.ok) progress.completed += 1;
         else progress.failed += 1;
         progress.promptTokens += outcome.promptTokens;
         progress.completionTokens += outcome.completionTokens;
         progress.cachedTokens += outcome.cachedTokens;
         progress.reasoningTokens += outcome.reasoningTokens;
+        progress.costMicros += costMicros;
       }
-      if (updated.length > 0) await this.batches.addProgress(tx, batchId, progress);
+      if (updated.length > 0) {
+        await this.batches.addProgress(tx, batchId, progress);
+        if (batch) {
+          await this.usage.record(tx, {
+            accountId: batch.accountId,
+            day: utcDay(now),
+            model: batch.model,
+            providerId: batch.providerId,
+            requests: updated.length,
+            promptTokens: progress.promptTokens,
+            completionTokens: progress.completionTokens,
+            cachedTokens: progress.cachedTokens,
+            costMicros: progress.costMicros,
+          });
+        }
+      }
       if (alongside) await alongside(tx, progress);
+      return progress;
     });
+    if (batch && progress.completed + progress.failed > 0) await this.counted(batch, progress);
+  }
+
+  /** After commit: the metrics, and the account's spend limit (which may stop its running batches). */
+  private async counted(batch: BatchRun, progress: BatchProgress): Promise<void> {
+    const labels = { account: batch.accountId, model: batch.model, provider: batch.providerId };
+    this.metrics.tokens.inc({ ...labels, kind: 'prompt' }, progress.promptTokens);
+    this.metrics.tokens.inc({ ...labels, kind: 'completion' }, progress.completionTokens);
+    if (batch.costCurrency) this.metrics.cost.inc({ ...labels, currency: batch.costCurrency }, progress.costMicros / 1_000_000);
+    if (progress.costMicros <= 0) return;
+    try {
+      await this.spendLimits.enforce(batch.accountId);
+    } catch (err) {
+      // The results are recorded; the next finished lines check the limit again.
+      this.logger.error({ batchId: batch.id, err: (err as Error).message }, 'Spend limit check failed');
+    }
+  }
+
+  private async pricingOf(batchId: string): Promise<BatchRun | null> {
+    const known = this.pricing.get(batchId);
+    if (known) return known;
+    const batch = await this.batches.get(batchId);
+    if (!batch) return null;
+    if (this.pricing.size >= 10_000) this.pricing.clear();
+    this.pricing.set(batchId, batch);
+    return batch;
   }
 
   /**

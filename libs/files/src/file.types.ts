@@ -9,6 +9,8 @@ export interface FileObject {
   status: string;
   expires_at: number | null;
   status_details: string | null;
+  /** Extension: the input tokens of a `purpose=batch` file, counted just after the upload (null until then, and for generated files). */
+  input_tokens_estimate: number | null;
 }
 
 /** What batch creation needs to know about an input file. */
@@ -20,6 +22,8 @@ export interface BatchInputFile {
   /** The endpoints its lines name, each with the first line naming it. */
   endpoints: { url: string; line: number }[];
   errors: { line: number; message: string }[];
+  /** Its input tokens, once counted (null while the count runs: FilesService.tokenEstimate waits for it). */
+  inputTokensEstimate: number | null;
 }
 
 export interface DeletedFile {

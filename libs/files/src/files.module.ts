@@ -2,12 +2,14 @@ import { APP_CONFIG, AppConfig } from '@app/core';
 import { Module } from '@nestjs/common';
 import { MulterModule } from '@nestjs/platform-express';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { BatchInputWriter } from './batch-input-writer';
 import { FileEntity } from './entities/file.entity';
 import { FileSweeper } from './file-sweeper.service';
 import { FilesController } from './files.controller';
 import { FilesRepository } from './files.repository';
 import { FilesService } from './files.service';
 import { StorageModule } from './storage/storage.module';
+import { TokenCounter } from './tokens/token-counter';
 import { UploadStorageEngine } from './upload-storage.engine';
 
 @Module({
@@ -26,7 +28,7 @@ import { UploadStorageEngine } from './upload-storage.engine';
     }),
   ],
   controllers: [FilesController],
-  providers: [FilesService, FilesRepository, FileSweeper],
-  exports: [FilesService, FileSweeper],
+  providers: [FilesService, FilesRepository, FileSweeper, BatchInputWriter, TokenCounter],
+  exports: [FilesService, FileSweeper, BatchInputWriter],
 })
 export class FilesModule {}

@@ -51,6 +51,11 @@ export class FilesRepository {
     return (result.affected ?? 0) > 0;
   }
 
+  /** Records a file's counted input tokens. */
+  async recordTokenEstimate(fileId: string, tokens: number): Promise<void> {
+    await this.files.update({ id: fileId }, { inputTokensEstimate: tokens, tokenCountState: 'counted' });
+  }
+
   /** Writes a file's row inside the caller's transaction, replacing any row of that id. */
   async replaceIn(tx: Transaction, file: Omit<FileEntity, 'seq'>): Promise<void> {
     const files = managerOf(tx).getRepository(FileEntity);

@@ -1,6 +1,6 @@
 import { ApiError, Clock, DEFAULT_BATCH_ENDPOINT, ListObject, toListPage } from '@app/core';
 import { Transaction } from '@app/persistence';
-import { Injectable, StreamableFile } from '@nestjs/common';
+import { Injectable, Logger, StreamableFile } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
@@ -14,6 +14,7 @@ import { FileStorage } from './storage/file-storage';
 import { dataKey, indexKey } from './storage/keys';
 import type { StoredUpload } from './upload-storage.engine';
 import type { LineIndexEntry } from './validation/jsonl-scanner';
+import { CountAborted, TokenCounter } from './tokens/token-counter';
 
 /** The multipart fields of an upload other than the file, as multer parses them (`expires_after[seconds]` nested). */
 export interface UploadFields {
@@ -37,16 +38,22 @@ export interface ExpirySweep {
  */
 const SWEEP_GRACE_SECONDS = 60;
 const SWEEP_PAGE = 200;
+/** How long a create waits for a file's token count before it answers 409 (retry later). */
+export const TOKEN_ESTIMATE_TIMEOUT_MS = 120_000;
 
 @Injectable()
 export class FilesService {
+  private readonly logger = new Logger(FilesService.name);
   private readonly inUseChecks: FileInUseCheck[] = [];
+  /** The counts this process is running, by file id. */
+  private readonly counting = new Map<string, Promise<number>>();
 
   constructor(
     @InjectRepository(FileEntity) private readonly files: Repository<FileEntity>,
     private readonly queries: FilesRepository,
     private readonly storage: FileStorage,
     private readonly clock: Clock,
+    private readonly tokens: TokenCounter,
   ) {}
 
   /** Lets another module (batches) veto deleting a file it still needs. */
@@ -78,8 +85,39 @@ export class FilesService {
       models: upload.summary.models,
       endpoints: upload.summary.endpoints,
       validationErrors: upload.summary.errors,
+      inputTokensEstimate: null,
+      tokenCountState: 'pending',
     });
-    return toFileObject(await this.files.save(entity));
+    const saved = toFileObject(await this.files.save(entity));
+    // Counted after the answer, in the worker thread: the upload is not slowed by the tokenizer.
+    this.countTokens(saved.id).catch((err: unknown) => {
+      if (err instanceof CountAborted) this.logger.debug({ fileId: saved.id }, err.message);
+      else this.logger.error({ err, fileId: saved.id }, 'Counting the input tokens failed');
+    });
+    return saved;
+  }
+
+  /**
+   * The input tokens of an uploaded batch file, waiting for the count when it is still running (here, or
+   * in the process that took the upload: a count this process does not run, it runs itself; both write
+   * the same figure). Answers 409 when the count takes longer than `timeoutMs`.
+   */
+  async tokenEstimate(fileId: string, timeoutMs = TOKEN_ESTIMATE_TIMEOUT_MS): Promise<number> {
+    const row = await this.files.findOne({ where: { id: fileId }, select: { id: true, inputTokensEstimate: true, tokenCountState: true } });
+    if (!row) throw ApiError.notFound('file', fileId, 'input_file_id');
+    if (row.tokenCountState === 'counted' && row.inputTokensEstimate !== null) return row.inputTokensEstimate;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new ApiError('conflict', `The input tokens of file '${fileId}' are still being counted; retry shortly`, 'input_file_id')),
+        timeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([this.countTokens(fileId), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Removes the stored bytes of an upload that was refused after it was stored (DiscardUploadOnError). */
@@ -135,6 +173,7 @@ export class FilesService {
       // Files uploaded before endpoints were recorded could only name chat completions.
       endpoints: file.endpoints ?? [{ url: DEFAULT_BATCH_ENDPOINT, line: 1 }],
       errors: file.validationErrors ?? [],
+      inputTokensEstimate: file.tokenCountState === 'counted' ? file.inputTokensEstimate : null,
     };
   }
 
@@ -180,6 +219,8 @@ export class FilesService {
       models: null,
       endpoints: null,
       validationErrors: null,
+      inputTokensEstimate: null,
+      tokenCountState: null,
     });
   }
 
@@ -216,6 +257,23 @@ export class FilesService {
     return this.storage.checkWritable();
   }
 
+  /** Counts a file's input tokens once per process at a time, and records the count on its row. */
+  private countTokens(fileId: string): Promise<number> {
+    let running = this.counting.get(fileId);
+    if (!running) {
+      running = (async () => {
+        const started = performance.now();
+        const { tokens, lines } = await this.tokens.count(this.storage.read(dataKey(fileId)));
+        await this.queries.recordTokenEstimate(fileId, tokens);
+        const ms = Math.round(performance.now() - started);
+        this.logger.log({ fileId, tokens, lines, ms }, 'Input tokens counted');
+        return tokens;
+      })().finally(() => this.counting.delete(fileId));
+      this.counting.set(fileId, running);
+    }
+    return running;
+  }
+
   /** The account's file (any account's when null), unless it has expired: an expired file is not found on any route, swept or not. */
   private async find(accountId: string | null, id: string, param: string | null = null): Promise<FileEntity> {
     const file = await this.files.findOneBy(accountId === null ? { id } : { id, accountId });
@@ -248,6 +306,7 @@ function toFileObject(file: FileEntity): FileObject {
     status: file.status,
     expires_at: file.expiresAt,
     status_details: null,
+    input_tokens_estimate: file.inputTokensEstimate,
   };
 }
 

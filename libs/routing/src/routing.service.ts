@@ -38,14 +38,21 @@ export interface Sku {
   weight: number;
   inputPricePerMtok: number | null;
   outputPricePerMtok: number | null;
+  /** 0..1 off both prices when the route runs on the provider's Batch API; null: none. */
+  batchDiscount: number | null;
 }
 
-/** The route a batch locks at create and keeps for its life. */
+/** The route a batch locks at create and keeps for its life, with the prices it runs at. */
 export interface RouteLock {
   skuId: string;
   providerId: string;
   upstreamModel: string;
   execution: ExecutionMode;
+  /** The SKU's prices per million tokens, less its batch discount when `execution` is provider_batch; null: unpriced. */
+  inputPricePerMtok: number | null;
+  outputPricePerMtok: number | null;
+  /** COST_CURRENCY, or null when the SKU has no prices. */
+  costCurrency: string | null;
 }
 
 @Injectable()
@@ -78,7 +85,17 @@ export class RoutingService {
     const chosen = tied.find((s) => (pick -= s.weight) < 0) ?? tied[tied.length - 1];
     const provider = await this.providers.findOneBy({ id: chosen.providerId });
     const execution: ExecutionMode = provider?.batchApi ? 'provider_batch' : 'realtime';
-    return { skuId: chosen.id, providerId: chosen.providerId, upstreamModel: chosen.upstreamModel, execution };
+    const factor = execution === 'provider_batch' ? 1 - (chosen.batchDiscount ?? 0) : 1;
+    const price = (perMtok: number | null) => (perMtok === null ? null : perMtok * factor);
+    return {
+      skuId: chosen.id,
+      providerId: chosen.providerId,
+      upstreamModel: chosen.upstreamModel,
+      execution,
+      inputPricePerMtok: price(chosen.inputPricePerMtok),
+      outputPricePerMtok: price(chosen.outputPricePerMtok),
+      costCurrency: chosen.inputPricePerMtok === null && chosen.outputPricePerMtok === null ? null : this.config.costCurrency,
+    };
   }
 
   async upsertProvider(input: ProviderInput): Promise<Provider> {
@@ -133,6 +150,7 @@ export class RoutingService {
       weight: input.weight ?? existing?.weight ?? 1,
       inputPricePerMtok: input.input_price_per_mtok ?? existing?.inputPricePerMtok ?? null,
       outputPricePerMtok: input.output_price_per_mtok ?? existing?.outputPricePerMtok ?? null,
+      batchDiscount: input.batch_discount ?? existing?.batchDiscount ?? null,
       updatedAt: now,
     });
     return toSku(await this.skus.save(entity));
@@ -198,6 +216,7 @@ function toSku(s: SkuEntity): Sku {
     weight: s.weight,
     inputPricePerMtok: s.inputPricePerMtok,
     outputPricePerMtok: s.outputPricePerMtok,
+    batchDiscount: s.batchDiscount,
   };
 }
 

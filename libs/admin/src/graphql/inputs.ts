@@ -76,4 +76,10 @@ export class SkuUpsertInput {
   @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() @Min(1) weight?: number;
   @Field(() => Float, { nullable: true }) @IsOptional() @IsNumber() @Min(0) inputPricePerMtok?: number;
   @Field(() => Float, { nullable: true }) @IsOptional() @IsNumber() @Min(0) outputPricePerMtok?: number;
+  @Field(() => Float, { nullable: true, description: '0 to 1 off both prices when the provider runs the batch on its Batch API (batch_api)' })
+  @IsOptional()
+  @IsNumber()
+  @Min(0)
+  @Max(1)
+  batchDiscount?: number;
 }

@@ -1,4 +1,5 @@
 import { Field, Float, ID, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
+import { MoneyModel } from './cost';
 import { countedByPage } from '../query-limits';
 
 @ObjectType()
@@ -81,6 +82,8 @@ export class SkuModel {
   @Field(() => Int) weight: number;
   @Field(() => Float, { nullable: true }) inputPricePerMtok: number | null;
   @Field(() => Float, { nullable: true }) outputPricePerMtok: number | null;
+  @Field(() => Float, { nullable: true, description: '0 to 1 off both prices when the provider runs the batch on its Batch API' })
+  batchDiscount: number | null;
 }
 
 @ObjectType()
@@ -148,11 +151,22 @@ export class Batch {
   @Field(() => RequestCounts) requestCounts: RequestCounts;
   @Field(() => Float, { description: 'Share of lines finished, 0 to 1' }) progress: number;
   @Field(() => Usage) usage: Usage;
+  @Field(() => MoneyModel, { nullable: true, description: 'What its finished lines cost at the prices locked at create; null when its SKU has no prices' })
+  cost: MoneyModel | null;
+  @Field(() => Float, {
+    nullable: true,
+    description: "Input price per million tokens locked at create (the SKU's, less its batch discount on a provider's Batch API)",
+  })
+  inputPricePerMtok: number | null;
+  @Field(() => Float, { nullable: true, description: 'Output price per million tokens locked at create' })
+  outputPricePerMtok: number | null;
   @Field(() => [KeyValue]) metadata: KeyValue[];
   @Field(() => [BatchErrorItem]) errors: BatchErrorItem[];
   @Field(() => String, { nullable: true }) callbackUrl: string | null;
   @Field() upstreamModel: string;
   @Field({ description: "realtime (one request per line) or provider_batch (the provider's Batch API)" }) execution: string;
+  @Field(() => Float, { nullable: true, description: "Its input file's token estimate at create: what it counts against its account's enqueued-token quota" })
+  inputTokensEstimate: number | null;
   skuId: string;
   providerId: string;
 }

@@ -5,6 +5,7 @@ import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 
 export const BATCH_STATUSES = ['validating', 'failed', 'in_progress', 'finalizing', 'completed', 'expired', 'cancelling', 'cancelled'] as const;
 export type BatchStatus = (typeof BATCH_STATUSES)[number];
+export type StopReason = 'expired' | 'spend_limit';
 
 export interface BatchErrorEntry {
   code: string;
@@ -23,8 +24,8 @@ export class BatchEntity {
   @Column({ type: 'varchar', length: 64 }) endpoint: BatchEndpoint;
   @Column({ name: 'completion_window', type: 'varchar', length: 16 }) completionWindow: string;
   @Index('IDX_batches_status') @Column({ type: 'varchar', length: 16 }) status: BatchStatus;
-  /** Set when the batch must stop early for a reason other than cancel (expiry). */
-  @Column({ name: 'stop_reason', type: 'varchar', length: 16, nullable: true }) stopReason: 'expired' | null;
+  /** Set when the batch must stop early for a reason other than a client's cancel: expiry, or its account's spend limit. */
+  @Column({ name: 'stop_reason', type: 'varchar', length: 16, nullable: true }) stopReason: StopReason | null;
   @Column({ type: 'varchar', length: 200 }) model: string;
   @Column({ name: 'sku_id', type: 'varchar', length: 64 }) skuId: string;
   @Column({ name: 'provider_id', type: 'varchar', length: 64 }) providerId: string;
@@ -52,9 +53,18 @@ export class BatchEntity {
   @Column({ name: 'total_tokens', type: 'bigint', default: 0, transformer: bigintAsNumber }) totalTokens: number;
   @Column({ name: 'cached_tokens', type: 'bigint', default: 0, transformer: bigintAsNumber }) cachedTokens: number;
   @Column({ name: 'reasoning_tokens', type: 'bigint', default: 0, transformer: bigintAsNumber }) reasoningTokens: number;
+  /** The prices this batch runs at, locked at create from its SKU (batch discount applied): later price edits do not change it. */
+  @Column({ name: 'input_price_per_mtok', type: 'float', nullable: true }) inputPricePerMtok: number | null;
+  @Column({ name: 'output_price_per_mtok', type: 'float', nullable: true }) outputPricePerMtok: number | null;
+  /** COST_CURRENCY when the batch was created; null when its SKU has no prices (no cost is shown). */
+  @Column({ name: 'cost_currency', type: 'varchar', length: 3, nullable: true }) costCurrency: string | null;
+  /** The sum of its request rows' costs, in micro-units of COST_CURRENCY; added in the transactions that finish them. */
+  @Column({ name: 'cost_micros', type: 'bigint', default: 0, transformer: bigintAsNumber }) costMicros: number;
   @Column({ type: 'simple-json', nullable: true }) metadata: Record<string, string> | null;
   @Column({ type: 'simple-json', nullable: true }) errors: BatchErrorEntry[] | null;
   @Column({ name: 'callback_url', type: 'text', nullable: true }) callbackUrl: string | null;
   /** `output_expires_after.seconds`: the output and error files expire this long after they are written. */
   @Column({ name: 'output_expires_after_seconds', type: 'integer', default: 2_592_000 }) outputExpiresAfterSeconds: number;
+  /** Its input file's token estimate at create: what it adds to its account's enqueued tokens while unfinished (null: not known then). */
+  @Column({ name: 'input_tokens_estimate', type: 'bigint', nullable: true, transformer: bigintAsNumber }) inputTokensEstimate: number | null;
 }

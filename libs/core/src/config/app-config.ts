@@ -41,6 +41,7 @@ class EnvironmentVariables {
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) PROVIDER_BATCH_CANCEL_GRACE_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(100) WEBHOOK_TIMEOUT_MS?: number;
   @IsOptional() @Matches(/^\d+(,\d+)*$/, { message: 'must be a comma-separated list of milliseconds' }) WEBHOOK_RETRY_DELAYS_MS?: string;
+  @IsOptional() @Matches(/^[A-Z]{3}$/, { message: 'must be a three-letter currency code, e.g. USD' }) COST_CURRENCY?: string;
 }
 
 /** 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, 2 h, 4 h, 6 h, 8 h: eleven attempts over about 22 hours. */
@@ -70,6 +71,8 @@ export interface AppConfig {
   fileSweepIntervalMs: number;
   /** The prefix every provider's `api_key_env` must have: no other variable can be sent upstream as a key. */
   apiKeyEnvPrefix: string;
+  /** The currency of SKU prices, costs and spend limits (one for the whole gateway). */
+  costCurrency: string;
   /** Reads a provider's secret (its api_key_env) from the same environment; only names with `apiKeyEnvPrefix`. */
   readSecret(name: string): string | undefined;
   execution: {
@@ -126,6 +129,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     webhookRetryDelaysMs: (vars.WEBHOOK_RETRY_DELAYS_MS ?? DEFAULT_WEBHOOK_RETRY_DELAYS_MS).split(',').map(Number),
     logLevel: vars.LOG_LEVEL ?? 'info',
     apiKeyEnvPrefix,
+    costCurrency: vars.COST_CURRENCY ?? 'USD',
     readSecret: (name: string) => (name.startsWith(apiKeyEnvPrefix) ? env[name] : undefined),
     limits: {
       maxFileBytes: vars.MAX_FILE_BYTES ?? 200 * 1024 * 1024,
@@ -173,6 +177,7 @@ class EnvironmentVariablesKeys {
   PROVIDER_BATCH_CANCEL_GRACE_MS = 0;
   WEBHOOK_TIMEOUT_MS = 0;
   WEBHOOK_RETRY_DELAYS_MS = 0;
+  COST_CURRENCY = 0;
 }
 
 /** Injection token for the validated configuration object. */

@@ -11,6 +11,7 @@ export const ERROR_CATALOGUE = {
   batch_multiple_models: { status: 400, type: 'invalid_request_error' },
   batch_model_not_supported: { status: 400, type: 'invalid_request_error' },
   batch_routing_unavailable: { status: 400, type: 'invalid_request_error' },
+  batch_nothing_to_rerun: { status: 400, type: 'invalid_request_error' },
   query_too_complex: { status: 400, type: 'invalid_request_error' },
   invalid_api_key: { status: 401, type: 'authentication_error' },
   invalid_admin_token: { status: 401, type: 'authentication_error' },
@@ -18,12 +19,18 @@ export const ERROR_CATALOGUE = {
   not_found: { status: 404, type: 'invalid_request_error' },
   file_in_use: { status: 409, type: 'invalid_request_error' },
   batch_not_cancellable: { status: 409, type: 'invalid_request_error' },
+  batch_not_rerunnable: { status: 409, type: 'invalid_request_error' },
   conflict: { status: 409, type: 'invalid_request_error' },
   file_too_large: { status: 413, type: 'invalid_request_error' },
   request_too_large: { status: 413, type: 'invalid_request_error' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error' },
   unprocessable_entity: { status: 422, type: 'invalid_request_error' },
   rate_limit_exceeded: { status: 429, type: 'rate_limit_error' },
+  /** A batch create that would pass the account's enqueued input tokens for its model. */
+  token_limit_exceeded: { status: 429, type: 'rate_limit_error' },
+  /** A batch create that would pass the account's most unfinished batches. */
+  batch_limit_exceeded: { status: 429, type: 'rate_limit_error' },
+  spend_limit_exceeded: { status: 429, type: 'insufficient_quota' },
   internal_error: { status: 500, type: 'server_error' },
 } as const;
 

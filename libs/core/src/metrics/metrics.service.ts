@@ -67,6 +67,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly tokens = new Counter({
+    name: 'batch_gateway_tokens_total',
+    help: 'Tokens the upstreams reported for finished lines, by account, public model, provider and kind (prompt, completion)',
+    labelNames: ['account', 'model', 'provider', 'kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly cost = new Counter({
+    name: 'batch_gateway_cost_total',
+    help: 'Cost of finished lines at the prices locked on their batches, in units of the currency, by account, public model and provider',
+    labelNames: ['account', 'model', 'provider', 'currency'] as const,
+    registers: [this.registry],
+  });
+
   readonly webhookDeliveries = new Counter({
     name: 'batch_gateway_webhook_deliveries_total',
     help: 'Webhook delivery attempts by outcome: delivered, retrying, failed',

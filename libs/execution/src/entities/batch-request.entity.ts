@@ -29,6 +29,8 @@ export class BatchRequestEntity {
   @Column({ name: 'completion_tokens', type: 'integer', default: 0 }) completionTokens: number;
   @Column({ name: 'cached_tokens', type: 'integer', default: 0 }) cachedTokens: number;
   @Column({ name: 'reasoning_tokens', type: 'integer', default: 0 }) reasoningTokens: number;
+  /** What this line cost, in micro-units of COST_CURRENCY: computed once, when its result is recorded. */
+  @Column({ name: 'cost_micros', type: 'bigint', default: 0, transformer: bigintAsNumber }) costMicros: number;
   /** The worker process holding this pending line (its lease lasts while the worker is alive; see LineLeases). */
   @Index('IDX_batch_requests_lease') @Column({ name: 'lease_owner', type: 'varchar', length: 64, nullable: true }) leaseOwner: string | null;
   @Index('IDX_batch_requests_finished') @Column({ name: 'finished_at', type: 'integer', nullable: true }) finishedAt: number | null;

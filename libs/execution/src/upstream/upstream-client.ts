@@ -14,6 +14,7 @@ export const REQUEST_ERROR_CODES = {
   missingResult: 'upstream_missing_result',
   cancelled: 'batch_cancelled',
   expired: 'batch_expired',
+  spendLimit: 'spend_limit_reached',
 } as const;
 
 /** What one request line became after all its attempts. */

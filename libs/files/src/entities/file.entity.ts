@@ -6,6 +6,8 @@ export interface LineProblem {
   message: string;
 }
 
+export type TokenCountState = 'pending' | 'counted';
+
 export interface FileEndpoint {
   url: string;
   line: number;
@@ -30,4 +32,8 @@ export class FileEntity {
   /** The endpoints the lines name, each with its first line (null for files uploaded before endpoints were recorded: chat completions). */
   @Column({ type: 'simple-json', nullable: true }) endpoints: FileEndpoint[] | null;
   @Column({ name: 'validation_errors', type: 'simple-json', nullable: true }) validationErrors: LineProblem[] | null;
+  /** The input tokens of a `purpose=batch` file, counted off the request path (null until counted). */
+  @Column({ name: 'input_tokens_estimate', type: 'bigint', nullable: true, transformer: bigintAsNumber }) inputTokensEstimate: number | null;
+  /** `pending` from the upload until the count is written, then `counted`; null for generated files. */
+  @Column({ name: 'token_count_state', type: 'varchar', length: 16, nullable: true }) tokenCountState: TokenCountState | null;
 }

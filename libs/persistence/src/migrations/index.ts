@@ -6,6 +6,8 @@ import { ProviderBatches1732700000000 } from './1732700000000-provider-batches';
 import { Retention1732800000000 } from './1732800000000-retention';
 import { Endpoints1732900000000 } from './1732900000000-endpoints';
 import { WorkerInFlight1733000000000 } from './1733000000000-worker-in-flight';
+import { Quotas1733000000100 } from './1733000000100-quotas';
+import { Costs1733000000200 } from './1733000000200-costs';
 
 /** Every migration, in order. The migration CLI (ormconfig.ts) and the app both read this list. */
 export const MIGRATIONS = [
@@ -17,4 +19,6 @@ export const MIGRATIONS = [
   Retention1732800000000,
   Endpoints1732900000000,
   WorkerInFlight1733000000000,
+  Quotas1733000000100,
+  Costs1733000000200,
 ];

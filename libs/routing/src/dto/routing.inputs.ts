@@ -64,6 +64,8 @@ export class SkuInput {
   @IsOptional() @IsInt() @Min(1) weight?: number;
   @IsOptional() @IsNumber() @Min(0) input_price_per_mtok?: number;
   @IsOptional() @IsNumber() @Min(0) output_price_per_mtok?: number;
+  /** 0..1 off both prices when the SKU's provider runs it on its Batch API (batch_api: true). */
+  @IsOptional() @IsNumber() @Min(0) @Max(1) batch_discount?: number;
 }
 
 export class RoutingFile {

@@ -15,6 +15,8 @@ export class SkuEntity {
   @Column({ type: 'integer', default: 1 }) weight: number;
   @Column({ name: 'input_price_per_mtok', type: 'float', nullable: true }) inputPricePerMtok: number | null;
   @Column({ name: 'output_price_per_mtok', type: 'float', nullable: true }) outputPricePerMtok: number | null;
+  /** 0..1 off both prices when the batch runs on the provider's Batch API (execution provider_batch); null: none. */
+  @Column({ name: 'batch_discount', type: 'float', nullable: true }) batchDiscount: number | null;
   @Column({ name: 'created_at', type: 'integer' }) createdAt: number;
   @Column({ name: 'updated_at', type: 'integer' }) updatedAt: number;
 }
