@@ -225,6 +225,32 @@ describe(`${AccountQuotasService.name}: token estimates and quotas`, () => {
     }
   });
 
+  it('makes a create under a token quota wait for the count of a file uploaded just before, and holds the quota with it', async () => {
+    const tenant = await gw.newTenant('token-wait');
+    const client = restClient(gw, tenant.apiKey);
+    const probe = await client.upload(chatFile(40, 'p'));
+    const tokens = await estimateOf(tenant, probe);
+    await setQuotas(tenant, { maxEnqueuedTokens: Math.floor(tokens * 1.5) });
+    upstream.hold();
+    try {
+      // Created straight after their uploads: each create waits for its file's count.
+      const first = await client.createBatch(await client.upload(chatFile(40, 'q')));
+      const refused = await rest(gw, tenant.apiKey, 'POST', '/v1/batches', {
+        input_file_id: await client.upload(chatFile(40, 'r')),
+        endpoint: '/v1/chat/completions',
+        completion_window: '24h',
+      });
+      expect(refused.status).toBe(429);
+      expect(refused.body.error.code).toBe('token_limit_exceeded');
+      const admined = await admin.query<{ batch: { inputTokensEstimate: number } }>(`query($id: ID!) { batch(id: $id) { inputTokensEstimate } }`, {
+        id: first.id,
+      });
+      expect(admined.batch.inputTokensEstimate).toBe(tokens);
+    } finally {
+      upstream.release();
+    }
+  });
+
   it('refuses a create over the unfinished-batches quota with 429 batch_limit_exceeded, and accepts one again once a batch has finished', async () => {
     const tenant = await gw.newTenant('batch-quota');
     const client = restClient(gw, tenant.apiKey);
