@@ -115,7 +115,7 @@ describe(`${AccountQuotasService.name}: token estimates and quotas`, () => {
   beforeAll(async () => {
     upstream = new CountingUpstream();
     await upstream.start();
-    gw = await startGateway({ UPSTREAM_FAKE_KEY: 'fake-key' });
+    gw = await startGateway({ UPSTREAM_FAKE_KEY: 'fake-key', FILE_SWEEP_INTERVAL_MS: '200' });
     admin = adminClient(gw.url, gw.adminToken);
     await admin.query(`mutation($p: ProviderUpsertInput!, $s: SkuUpsertInput!) { upsertProvider(input: $p) { id } upsertSku(input: $s) { id } }`, {
       p: { id: 'counting', kind: 'openai', baseUrl: upstream.url, apiKeyEnv: 'UPSTREAM_FAKE_KEY', maxConcurrency: 8 },
@@ -249,6 +249,20 @@ describe(`${AccountQuotasService.name}: token estimates and quotas`, () => {
     } finally {
       upstream.release();
     }
+  });
+
+  it('counts again a file whose count a stopped process left pending (the file sweeper)', async () => {
+    const tenant = await gw.newTenant('stalled');
+    const fileId = await restClient(gw, tenant.apiKey).upload(chatFile(6, 's'));
+    const tokens = await estimateOf(tenant, fileId);
+    // What a process that stopped mid-count leaves: the row pending, uploaded a while ago.
+    const sql =
+      gw.dataSource.options.type === 'postgres'
+        ? "UPDATE files SET token_count_state = 'pending', input_tokens_estimate = NULL, created_at = created_at - 600 WHERE id = $1"
+        : "UPDATE files SET token_count_state = 'pending', input_tokens_estimate = NULL, created_at = created_at - 600 WHERE id = ?";
+    await gw.dataSource.query(sql, [fileId]);
+    // The estimate is back (it was cleared above): the sweeper counted the file again.
+    expect(await estimateOf(tenant, fileId)).toBe(tokens);
   });
 
   it('refuses a create over the unfinished-batches quota with 429 batch_limit_exceeded, and accepts one again once a batch has finished', async () => {
