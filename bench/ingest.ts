@@ -12,6 +12,12 @@
  * resident memory (/proc/<pid>/status) every 10 ms. `--cpu-prof` writes a CPU profile of the gateway
  * into the temporary directory and keeps it; `--built DIR` runs compiled JavaScript (see bench/lib.ts) instead
  * of the sources, which gives the memory figure a deployment would see. Prints figures beside the targets; nothing is asserted.
+ *
+ * Token counting: the gateway counts an uploaded file's input tokens in a worker thread after the upload
+ * answers. The bench times that count for the mock model's file (the chars/4 approximation: the worker's
+ * line scan alone), then writes the same lines for `--count-model` (default gpt-4o-mini: the o200k_base
+ * tokenizer), uploads that too (its upload figure is taken while nothing else counts) and times its
+ * count: the tokenizer's own speed in tokens/s. `--count-model ''` skips the second file.
  */
 import { once } from 'node:events';
 import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -20,6 +26,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import {
+  api,
   createBatch,
   mb,
   procCpuSeconds,
@@ -61,14 +68,14 @@ function prng(seed: number): () => number {
 }
 
 /** One request line of about `lineBytes` bytes (newline included): prose with quotes, newlines and non-ASCII text to escape. */
-function requestLine(i: number, lineBytes: number, random: () => number): string {
+function requestLine(i: number, lineBytes: number, random: () => number, model: string): string {
   const skeleton = (content: string) =>
     JSON.stringify({
       custom_id: `request-${String(i).padStart(6, '0')}`,
       method: 'POST',
       url: '/v1/chat/completions',
       body: {
-        model: MODEL,
+        model,
         messages: [
           { role: 'system', content: 'You are a careful assistant. Answer in one paragraph.' },
           { role: 'user', content },
@@ -93,11 +100,11 @@ function requestLine(i: number, lineBytes: number, random: () => number): string
 }
 
 /** Writes the request file through a stream, honouring backpressure; returns its size in bytes. */
-async function writeRequestFile(path: string, lines: number, lineBytes: number): Promise<number> {
+async function writeRequestFile(path: string, lines: number, lineBytes: number, model = MODEL): Promise<number> {
   const out = createWriteStream(path, { highWaterMark: 1024 * 1024 });
   const random = prng(42);
   for (let i = 0; i < lines; i++) {
-    if (!out.write(requestLine(i, lineBytes, random))) await once(out, 'drain');
+    if (!out.write(requestLine(i, lineBytes, random, model))) await once(out, 'drain');
   }
   out.end();
   await once(out, 'finish');
@@ -118,6 +125,21 @@ async function bareParse(path: string): Promise<{ ms: number; lines: number }> {
   return { ms: performance.now() - started, lines };
 }
 
+interface CountTiming {
+  tokens: number;
+  /** From the upload's answer to the estimate on the file object (polled every 20 ms). */
+  ms: number;
+}
+
+/** Waits for the file's `input_tokens_estimate`; times it from `answeredAt` (performance.now() when the upload answered). */
+async function timeCount(baseUrl: string, fileId: string, answeredAt: number): Promise<CountTiming> {
+  for (;;) {
+    const file = await api<{ input_tokens_estimate: number | null }>(baseUrl, 'GET', `/v1/files/${fileId}`);
+    if (file.input_tokens_estimate !== null) return { tokens: file.input_tokens_estimate, ms: performance.now() - answeredAt };
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -125,6 +147,7 @@ async function main(): Promise<void> {
       'line-bytes': { type: 'string', default: '4096' },
       'cpu-prof': { type: 'boolean', default: false },
       built: { type: 'string' },
+      'count-model': { type: 'string', default: 'gpt-4o-mini' },
     },
   });
   const lineCount = Number(values.lines);
@@ -156,6 +179,19 @@ async function main(): Promise<void> {
     const uploadCpuSeconds = procCpuSeconds(gateway.pid) - cpuBefore;
     const { peakMb, samples } = sampler.stop();
     const hwmMb = procMemoryMb(gateway.pid, 'VmHWM');
+    const approxCount = await timeCount(gateway.url, fileId, started + uploadMs);
+    // Before the create: the second upload and its count then share the gateway with nothing else.
+    const countModel = values['count-model'];
+    let tokenized: { uploadMs: number; count: CountTiming; hwmMb: number } | null = null;
+    if (countModel) {
+      const tokenizedPath = join(workDir, 'requests-tokenized.jsonl');
+      await writeRequestFile(tokenizedPath, lineCount, lineBytes, countModel);
+      const uploadStarted = performance.now();
+      const tokenizedId = await uploadFromDisk(gateway.url, tokenizedPath);
+      const answeredAt = performance.now();
+      const count = await timeCount(gateway.url, tokenizedId, answeredAt);
+      tokenized = { uploadMs: answeredAt - uploadStarted, count, hwmMb: procMemoryMb(gateway.pid, 'VmHWM') };
+    }
 
     started = performance.now();
     const batch = await createBatch(gateway.url, fileId);
@@ -164,6 +200,7 @@ async function main(): Promise<void> {
     const running = await waitForBatch(gateway.url, batch.id, (b) => b.status !== 'validating');
     const prepareMs = performance.now() - started;
     const afterPrepareHwmMb = procMemoryMb(gateway.pid, 'VmHWM');
+
     await gateway.stop();
 
     const ratio = uploadMs / bareMs;
@@ -188,6 +225,25 @@ async function main(): Promise<void> {
           { text: `< ${TARGET_PEAK_RSS_MB} MB`, met: peak < TARGET_PEAK_RSS_MB },
         ],
         ['gateway VmHWM after prepare', `${afterPrepareHwmMb.toFixed(0)} MB`],
+        [
+          `token count, ${MODEL} (chars/4)`,
+          `${(approxCount.ms / 1000).toFixed(2)} s after the upload answered  (${approxCount.tokens.toLocaleString('en-US')} tokens, ${(mb(bytes) / (approxCount.ms / 1000)).toFixed(0)} MB/s)`,
+        ],
+        ...(tokenized
+          ? ([
+              [
+                `upload of the ${values['count-model']} file`,
+                `${(tokenized.uploadMs / 1000).toFixed(2)} s  (${(tokenized.uploadMs / bareMs).toFixed(2)}x the bare parse)`,
+                { text: `<= ${TARGET_RATIO}x`, met: tokenized.uploadMs / bareMs <= TARGET_RATIO },
+              ],
+              [
+                `token count, ${values['count-model']} (tokenizer)`,
+                `${(tokenized.count.ms / 1000).toFixed(2)} s after the upload answered  (${tokenized.count.tokens.toLocaleString('en-US')} tokens, ` +
+                  `${(tokenized.count.tokens / (tokenized.count.ms / 1000) / 1e6).toFixed(2)} M tokens/s, ${(mb(bytes) / (tokenized.count.ms / 1000)).toFixed(0)} MB/s)`,
+              ],
+              ['gateway VmHWM after counting', `${tokenized.hwmMb.toFixed(0)} MB`],
+            ] as [string, string, { text: string; met: boolean }?][])
+          : []),
       ]) + '\n',
     );
     if (profile) reportProfiles(workDir);

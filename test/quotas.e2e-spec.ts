@@ -115,7 +115,7 @@ describe(`${AccountQuotasService.name}: token estimates and quotas`, () => {
   beforeAll(async () => {
     upstream = new CountingUpstream();
     await upstream.start();
-    gw = await startGateway({ UPSTREAM_FAKE_KEY: 'fake-key' });
+    gw = await startGateway({ UPSTREAM_FAKE_KEY: 'fake-key', FILE_SWEEP_INTERVAL_MS: '200' });
     admin = adminClient(gw.url, gw.adminToken);
     await admin.query(`mutation($p: ProviderUpsertInput!, $s: SkuUpsertInput!) { upsertProvider(input: $p) { id } upsertSku(input: $s) { id } }`, {
       p: { id: 'counting', kind: 'openai', baseUrl: upstream.url, apiKeyEnv: 'UPSTREAM_FAKE_KEY', maxConcurrency: 8 },
@@ -223,6 +223,46 @@ describe(`${AccountQuotasService.name}: token estimates and quotas`, () => {
     } finally {
       upstream.release();
     }
+  });
+
+  it('makes a create under a token quota wait for the count of a file uploaded just before, and holds the quota with it', async () => {
+    const tenant = await gw.newTenant('token-wait');
+    const client = restClient(gw, tenant.apiKey);
+    const probe = await client.upload(chatFile(40, 'p'));
+    const tokens = await estimateOf(tenant, probe);
+    await setQuotas(tenant, { maxEnqueuedTokens: Math.floor(tokens * 1.5) });
+    upstream.hold();
+    try {
+      // Created straight after their uploads: each create waits for its file's count.
+      const first = await client.createBatch(await client.upload(chatFile(40, 'q')));
+      const refused = await rest(gw, tenant.apiKey, 'POST', '/v1/batches', {
+        input_file_id: await client.upload(chatFile(40, 'r')),
+        endpoint: '/v1/chat/completions',
+        completion_window: '24h',
+      });
+      expect(refused.status).toBe(429);
+      expect(refused.body.error.code).toBe('token_limit_exceeded');
+      const admined = await admin.query<{ batch: { inputTokensEstimate: number } }>(`query($id: ID!) { batch(id: $id) { inputTokensEstimate } }`, {
+        id: first.id,
+      });
+      expect(admined.batch.inputTokensEstimate).toBe(tokens);
+    } finally {
+      upstream.release();
+    }
+  });
+
+  it('counts again a file whose count a stopped process left pending (the file sweeper)', async () => {
+    const tenant = await gw.newTenant('stalled');
+    const fileId = await restClient(gw, tenant.apiKey).upload(chatFile(6, 's'));
+    const tokens = await estimateOf(tenant, fileId);
+    // What a process that stopped mid-count leaves: the row pending, uploaded a while ago.
+    const sql =
+      gw.dataSource.options.type === 'postgres'
+        ? "UPDATE files SET token_count_state = 'pending', input_tokens_estimate = NULL, created_at = created_at - 600 WHERE id = $1"
+        : "UPDATE files SET token_count_state = 'pending', input_tokens_estimate = NULL, created_at = created_at - 600 WHERE id = ?";
+    await gw.dataSource.query(sql, [fileId]);
+    // The estimate is back (it was cleared above): the sweeper counted the file again.
+    expect(await estimateOf(tenant, fileId)).toBe(tokens);
   });
 
   it('refuses a create over the unfinished-batches quota with 429 batch_limit_exceeded, and accepts one again once a batch has finished', async () => {

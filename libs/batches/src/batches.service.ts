@@ -140,32 +140,37 @@ export class BatchesService implements OnModuleInit {
   private async insertWithinQuotas(file: { id: string; inputTokensEstimate: number | null }, batch: BatchEntity): Promise<BatchEntity> {
     let estimate = file.inputTokensEstimate;
     if (estimate === null && tokenLimitFor(await this.quotas.get(batch.accountId), batch.model) !== null) estimate = await this.files.tokenEstimate(file.id);
-    return this.unitOfWork.run(async (tx) => {
-      const quotas = await this.quotas.lock(tx, batch.accountId);
-      const tokenLimit = tokenLimitFor(quotas, batch.model);
-      // The quota was set between the read above and the lock: wait for the count under the lock (rare).
-      if (estimate === null && tokenLimit !== null) estimate = await this.files.tokenEstimate(file.id);
-      if (quotas.maxUnfinishedBatches !== null || tokenLimit !== null) {
-        const use = await this.repository.unfinishedUse(tx, batch.accountId, batch.model);
-        if (quotas.maxUnfinishedBatches !== null && use.batches >= quotas.maxUnfinishedBatches) {
-          throw new ApiError(
-            'batch_limit_exceeded',
-            `Unfinished batch limit reached: ${use.batches} of ${quotas.maxUnfinishedBatches} batches are validating, in progress, finalizing or cancelling. Wait for one to finish, or cancel one.`,
-            null,
-          );
+    for (;;) {
+      const known = estimate;
+      const inserted = await this.unitOfWork.run(async (tx) => {
+        const quotas = await this.quotas.lock(tx, batch.accountId);
+        const tokenLimit = tokenLimitFor(quotas, batch.model);
+        // The limit was set after the read above: wait for the count outside the transaction, then again.
+        if (known === null && tokenLimit !== null) return null;
+        if (quotas.maxUnfinishedBatches !== null || tokenLimit !== null) {
+          const use = await this.repository.unfinishedUse(tx, batch.accountId, batch.model);
+          if (quotas.maxUnfinishedBatches !== null && use.batches >= quotas.maxUnfinishedBatches) {
+            throw new ApiError(
+              'batch_limit_exceeded',
+              `Unfinished batch limit reached: ${use.batches} of ${quotas.maxUnfinishedBatches} batches are validating, in progress, finalizing or cancelling. Wait for one to finish, or cancel one.`,
+              null,
+            );
+          }
+          if (tokenLimit !== null && known !== null && use.tokens + known > tokenLimit) {
+            throw new ApiError(
+              'token_limit_exceeded',
+              `Enqueued token limit reached for ${batch.model}: ${grouped(use.tokens + known)} of ${grouped(tokenLimit)} input tokens ` +
+                `(${grouped(use.tokens)} enqueued in unfinished batches, ${grouped(known)} in this file). Wait for batches to finish before creating more.`,
+              'input_file_id',
+            );
+          }
         }
-        if (tokenLimit !== null && use.tokens + estimate! > tokenLimit) {
-          throw new ApiError(
-            'token_limit_exceeded',
-            `Enqueued token limit reached for ${batch.model}: ${grouped(use.tokens + estimate!)} of ${grouped(tokenLimit)} input tokens ` +
-              `(${grouped(use.tokens)} enqueued in unfinished batches, ${grouped(estimate!)} in this file). Wait for batches to finish before creating more.`,
-            'input_file_id',
-          );
-        }
-      }
-      batch.inputTokensEstimate = estimate;
-      return this.repository.insertIn(tx, batch);
-    });
+        batch.inputTokensEstimate = known;
+        return this.repository.insertIn(tx, batch);
+      });
+      if (inserted) return inserted;
+      estimate = await this.files.tokenEstimate(file.id);
+    }
   }
 
   async get(accountId: string, id: string): Promise<BatchObject> {

@@ -10,6 +10,7 @@ function setup(sweeps: (ExpirySweep | Error)[]) {
       if (next instanceof Error) throw next;
       return next;
     }),
+    countStalled: jest.fn(async () => 0),
   } as unknown as FilesService;
   const metrics = new Metrics();
   const sut = new FileSweeper({ fileSweepIntervalMs: 60_000 } as AppConfig, files, metrics);

@@ -3,7 +3,8 @@ import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/commo
 import { FilesService } from './files.service';
 
 /**
- * Deletes expired files every FILE_SWEEP_INTERVAL_MS. Started by the worker roles (ExecutionWorkers),
+ * Deletes expired files every FILE_SWEEP_INTERVAL_MS, and counts the tokens of files whose count a stopped
+ * process left pending. Started by the worker roles (ExecutionWorkers),
  * where the batches module has registered its in-use check, so no unfinished batch loses its input.
  */
 @Injectable()
@@ -30,6 +31,8 @@ export class FileSweeper implements OnApplicationShutdown {
       const count = Object.values(deleted).reduce((n, c) => n + c, 0);
       for (const [purpose, n] of Object.entries(deleted)) this.metrics.filesExpired.inc({ purpose }, n);
       if (count > 0) this.logger.log({ deleted: count, byPurpose: deleted, bytes, keptInUse: inUse }, 'Expired files deleted');
+      const recounted = await this.files.countStalled();
+      if (recounted > 0) this.logger.log({ recounted }, 'Token counts left pending by a stopped process were counted');
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, 'File sweep failed; will try again');
     }

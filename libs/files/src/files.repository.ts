@@ -51,6 +51,19 @@ export class FilesRepository {
     return (result.affected ?? 0) > 0;
   }
 
+  /** Ids of batch files whose token count has been pending since before `createdBefore` (its process stopped before it ended). */
+  async stalledCounts(createdBefore: number, limit: number): Promise<string[]> {
+    const rows = await this.files
+      .createQueryBuilder('f')
+      .select(['f.seq', 'f.id'])
+      .where("f.token_count_state = 'pending'")
+      .andWhere('f.created_at < :createdBefore', { createdBefore })
+      .orderBy('f.seq', 'ASC')
+      .limit(limit)
+      .getMany();
+    return rows.map((r) => r.id);
+  }
+
   /** Records a file's counted input tokens. */
   async recordTokenEstimate(fileId: string, tokens: number): Promise<void> {
     await this.files.update({ id: fileId }, { inputTokensEstimate: tokens, tokenCountState: 'counted' });

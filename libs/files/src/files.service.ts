@@ -38,6 +38,9 @@ export interface ExpirySweep {
  */
 const SWEEP_GRACE_SECONDS = 60;
 const SWEEP_PAGE = 200;
+/** A token count pending for longer than this was left by a process that stopped: the file sweeper counts it again. */
+const STALLED_COUNT_SECONDS = 120;
+const STALLED_COUNTS_PER_SWEEP = 4;
 /** How long a create waits for a file's token count before it answers 409 (retry later). */
 export const TOKEN_ESTIMATE_TIMEOUT_MS = 120_000;
 
@@ -250,6 +253,22 @@ export class FilesService {
       if (page.length < SWEEP_PAGE) return sweep;
       after = page[page.length - 1];
     }
+  }
+
+  /**
+   * Counts the files whose count was left pending, by a process that stopped before it ended (a few per
+   * sweep, oldest first); counting one that is in fact still running elsewhere writes the same figure.
+   * Returns how many it counted.
+   */
+  async countStalled(): Promise<number> {
+    const ids = await this.queries.stalledCounts(this.clock.nowSeconds() - STALLED_COUNT_SECONDS, STALLED_COUNTS_PER_SWEEP);
+    let counted = 0;
+    for (const id of ids) {
+      if (this.counting.has(id)) continue;
+      await this.countTokens(id);
+      counted += 1;
+    }
+    return counted;
   }
 
   /** Readiness: the storage accepts writes. */
