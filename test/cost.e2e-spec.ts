@@ -2,7 +2,7 @@ import { costMicros, formatMicros, utcDay } from '@app/core';
 import { adminClient, AdminClient } from './support/admin-client';
 import { FakeBatchProvider, startFakeBatchProvider } from './support/fake-batch-provider';
 import { FakeUpstream, startFakeUpstream } from './support/fake-upstream';
-import { startGateway, Tenant, TestGateway } from './support/gateway';
+import { startGateway, Tenant, TestGateway, waitFor } from './support/gateway';
 import { jsonl, requestLine } from './support/jsonl';
 import { rest, restClient, ResultLine } from './support/rest-client';
 import { fileLines, PREFIXES, unwrap, untilFinished } from './support/sdk';
@@ -184,6 +184,29 @@ describe('Cost', () => {
     await setSpendLimit(tenant.accountId, null);
     const created = await client.createBatch(fileId);
     expect((await untilFinished(tenant, created.id)).status).toBe('completed');
+  });
+
+  it('counts what unfinished batches may still cost at create: two batches that each fit the limit cannot both be enqueued', async () => {
+    const tenant = await gw.newTenant('cost-reserved');
+    const model = await pricedModel({ maxConcurrency: 1 });
+    const client = restClient(gw, tenant.apiKey);
+    const fileId = await client.upload(jsonl(Array.from({ length: 300 }, (_, i) => requestLine(i, model))));
+    const counted = await waitFor(
+      async () => unwrap(await rest(gw, tenant.apiKey, 'GET', `/v1/files/${fileId}`), '/v1'),
+      (f: { input_tokens_estimate: number | null }) => f.input_tokens_estimate !== null,
+    );
+    const estimate = costMicros(Number(counted.input_tokens_estimate), 0, INPUT_PRICE, null);
+    // Room for one batch's estimate and a half: the first fits, the second would pass the limit only with the first's share.
+    await setSpendLimit(tenant.accountId, formatMicros(Math.floor(estimate * 1.5)));
+    const first = await client.createBatch(fileId);
+    const second = await rest(gw, tenant.apiKey, 'POST', '/v1/batches', { input_file_id: fileId, endpoint: '/v1/chat/completions', completion_window: '24h' });
+    expect(second.status).toBe(429);
+    expect(second.body.error.code).toBe('spend_limit_exceeded');
+    expect(second.body.error.message).toContain('its unfinished batches may cost');
+    const list = await rest(gw, tenant.apiKey, 'GET', '/v1/batches');
+    expect(list.body.data.map((b: { id: string }) => b.id)).toEqual([first.id]);
+    await rest(gw, tenant.apiKey, 'POST', `/v1/batches/${first.id}/cancel`);
+    expect((await untilFinished(tenant, first.id)).status).toBe('cancelled');
   });
 
   it('stops a running batch when the account reaches its spend limit: the rest end with spend_limit_reached, every line once', async () => {

@@ -102,6 +102,25 @@ export class BatchesRepository {
     return { batches: Number(row?.batches ?? 0), tokens: Number(row?.tokens ?? 0) };
   }
 
+  /**
+   * What the account's unfinished batches may still cost, by their estimates: for each, its input-token
+   * estimate at its locked input price, less what it has cost so far (already in the month's spend).
+   */
+  async reservedCostMicros(tx: Transaction, accountId: string): Promise<number> {
+    const row: { reserved: string | number | null } | undefined = await managerOf(tx)
+      .getRepository(BatchEntity)
+      .createQueryBuilder('b')
+      .select(
+        'SUM(CASE WHEN b.input_tokens_estimate * b.input_price_per_mtok > b.cost_micros THEN b.input_tokens_estimate * b.input_price_per_mtok - b.cost_micros ELSE 0 END)',
+        'reserved',
+      )
+      .where('b.account_id = :accountId', { accountId })
+      .andWhere('b.status IN (:...live)', { live: [...LIVE_STATUSES] })
+      .andWhere('b.input_tokens_estimate IS NOT NULL AND b.input_price_per_mtok IS NOT NULL')
+      .getRawOne();
+    return Math.ceil(Number(row?.reserved ?? 0));
+  }
+
   /** Per model, the input tokens an account's unfinished batches hold, and how many there are. */
   async enqueuedByModel(accountId: string): Promise<{ model: string; tokens: number; batches: number }[]> {
     const rows: { model: string; tokens: string | number | null; batches: string | number }[] = await this.batches

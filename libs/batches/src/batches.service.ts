@@ -3,7 +3,7 @@ import { AccountQuotasService, tokenLimitFor } from '@app/accounts';
 import { expiresAfterSeconds, FilesService, MAX_KEPT_MODELS } from '@app/files';
 import { UnitOfWork } from '@app/persistence';
 import { BatchJobs } from './batch-jobs';
-import { RoutingService } from '@app/routing';
+import { RouteLock, RoutingService } from '@app/routing';
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, Not, Repository } from 'typeorm';
@@ -91,11 +91,11 @@ export class BatchesService implements OnModuleInit {
       );
     }
     const route = await this.routing.chooseRoute(file.models[0], endpoint);
-    await this.spendLimits.checkCreate(accountId, file.id, route);
     const now = this.clock.nowSeconds();
     const window = dto.completion_window ?? SUPPORTED_WINDOWS[0];
-    const batch = await this.insertWithinQuotas(
+    const batch = await this.insertWithinLimits(
       file,
+      route,
       this.batches.create({
         id: this.ids.next('batch'),
         accountId,
@@ -132,21 +132,25 @@ export class BatchesService implements OnModuleInit {
   /**
    * Inserts a new batch unless it would pass its account's quotas: the most unfinished batches
    * (`batch_limit_exceeded`), the most input tokens enqueued for its model (`token_limit_exceeded`, the
-   * file's estimate added to the estimates of the unfinished batches). The use is counted and the batch
-   * inserted in one unit of work holding the account's row lock, so concurrent creates in any number of
-   * API processes cannot pass a quota together; a refused create writes nothing. A create waits for its
-   * file's token count only when a token limit applies.
+   * file's estimate added to the estimates of the unfinished batches), and the monthly spend limit
+   * (`spend_limit_exceeded`, see SpendLimits.checkCreate). The use is counted and the batch inserted in one
+   * unit of work holding the account's row lock, so concurrent creates in any number of API processes
+   * cannot pass a limit together; a refused create writes nothing. A create waits for its file's token
+   * count (outside the unit of work) only when a token limit or a spend limit applies.
    */
-  private async insertWithinQuotas(file: { id: string; inputTokensEstimate: number | null }, batch: BatchEntity): Promise<BatchEntity> {
+  private async insertWithinLimits(file: { id: string; inputTokensEstimate: number | null }, route: RouteLock, batch: BatchEntity): Promise<BatchEntity> {
+    const needsEstimate = async () =>
+      tokenLimitFor(await this.quotas.get(batch.accountId), batch.model) !== null || (await this.spendLimits.needsEstimate(batch.accountId, route));
     let estimate = file.inputTokensEstimate;
-    if (estimate === null && tokenLimitFor(await this.quotas.get(batch.accountId), batch.model) !== null) estimate = await this.files.tokenEstimate(file.id);
+    if (estimate === null && (await needsEstimate())) estimate = await this.files.tokenEstimate(file.id);
     for (;;) {
       const known = estimate;
       const inserted = await this.unitOfWork.run(async (tx) => {
         const quotas = await this.quotas.lock(tx, batch.accountId);
         const tokenLimit = tokenLimitFor(quotas, batch.model);
-        // The limit was set after the read above: wait for the count outside the transaction, then again.
-        if (known === null && tokenLimit !== null) return null;
+        // A limit was set after the read above: wait for the count outside the transaction, then again.
+        if (known === null && (tokenLimit !== null || (await this.spendLimits.needsEstimate(batch.accountId, route)))) return null;
+        await this.spendLimits.checkCreate(tx, batch.accountId, known, route);
         if (quotas.maxUnfinishedBatches !== null || tokenLimit !== null) {
           const use = await this.repository.unfinishedUse(tx, batch.accountId, batch.model);
           if (quotas.maxUnfinishedBatches !== null && use.batches >= quotas.maxUnfinishedBatches) {

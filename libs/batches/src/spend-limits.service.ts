@@ -1,6 +1,6 @@
 import { AccountUsage } from '@app/accounts';
 import { ApiError, costMicros, formatMicros } from '@app/core';
-import { FilesService } from '@app/files';
+import { Transaction } from '@app/persistence';
 import type { RouteLock } from '@app/routing';
 import { Injectable, Logger } from '@nestjs/common';
 import { BatchJobs } from './batch-jobs';
@@ -21,26 +21,35 @@ export class SpendLimits {
 
   constructor(
     private readonly usage: AccountUsage,
-    private readonly files: FilesService,
     private readonly batches: BatchesRepository,
     private readonly states: BatchStateMachine,
     private readonly jobs: BatchJobs,
   ) {}
 
+  /** Whether a create must know its file's token estimate to check the spend limit. */
+  async needsEstimate(accountId: string, route: RouteLock): Promise<boolean> {
+    if (!route.inputPricePerMtok) return false;
+    const spend = await this.usage.spend(accountId);
+    return spend !== null && spend.limitMicros !== null;
+  }
+
   /**
-   * At create: the month-to-date spend plus the batch's estimate (the file's input-token estimate at the
-   * locked input price; output tokens are not known before the lines run and count zero) must stay within
-   * the limit. Nothing is written when it does not.
+   * At create, inside the unit of work that holds the account's row lock (so concurrent creates are
+   * counted one after another): the month-to-date spend, plus what the account's unfinished batches may
+   * still cost by their estimates, plus this batch's estimate (its input tokens at the locked input price;
+   * output tokens are not known before the lines run and count zero) must stay within the limit. A
+   * batch whose estimate is not known yet (`estimate` null) is checked on the spend alone.
    */
-  async checkCreate(accountId: string, inputFileId: string, route: RouteLock): Promise<void> {
+  async checkCreate(tx: Transaction, accountId: string, estimate: number | null, route: RouteLock): Promise<void> {
     const spend = await this.usage.spend(accountId);
     if (!spend || spend.limitMicros === null) return;
-    const estimate = route.inputPricePerMtok ? costMicros(await this.files.tokenEstimate(inputFileId), 0, route.inputPricePerMtok, null) : 0;
-    if (spend.spentMicros >= spend.limitMicros || spend.spentMicros + estimate > spend.limitMicros) {
+    const cost = route.inputPricePerMtok && estimate !== null ? costMicros(estimate, 0, route.inputPricePerMtok, null) : 0;
+    const reserved = await this.batches.reservedCostMicros(tx, accountId);
+    if (spend.spentMicros >= spend.limitMicros || spend.spentMicros + reserved + cost > spend.limitMicros) {
       throw new ApiError(
         'spend_limit_exceeded',
         `The account's monthly spend limit is ${formatMicros(spend.limitMicros)}, ${formatMicros(spend.spentMicros)} is spent this month, ` +
-          `and this batch's estimated cost is ${formatMicros(estimate)}`,
+          `its unfinished batches may cost ${formatMicros(reserved)} more, and this batch's estimated cost is ${formatMicros(cost)}`,
         'input_file_id',
       );
     }
