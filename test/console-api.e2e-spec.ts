@@ -436,6 +436,46 @@ describe('The admin API for the console', () => {
     });
   });
 
+  describe('Batch.request(line:)', () => {
+    const ONE = `query($id: ID!, $line: Int!) { batch(id: $id) { request(line: $line) {
+      line customId status upstreamStatus errorCode errorMessage responseBody responseBytes truncated
+    } } }`;
+
+    it("answers one line's stored answer or error, the body cut at 64 KiB on a character boundary, and null for a line it does not have", async () => {
+      const tenant = await gw.newTenant();
+      const long = 'é'.repeat(40_000); // 80,000 bytes of UTF-8 in the echoed answer
+      const id = await runBatch(tenant, lines('series-model', 'answer', ['', '#status=400', long]));
+      await untilFinished(tenant, id);
+      const line = async (n: number) => (await admin.query(ONE, { id, line: n })).batch.request;
+
+      const ok = await line(1);
+      expect(ok).toMatchObject({ line: 1, customId: 'answer-0', status: 'completed', upstreamStatus: 200, errorCode: null, truncated: false });
+      expect(JSON.parse(ok.responseBody).choices[0].message.content).toBe('echo: answer line 0 ');
+      expect(ok.responseBytes).toBe(Buffer.byteLength(ok.responseBody));
+
+      const refused = await line(2);
+      expect(refused).toMatchObject({ line: 2, status: 'failed', upstreamStatus: 400, truncated: false });
+      expect(refused.errorCode).toEqual(expect.any(String));
+      expect(refused.responseBody).toEqual(expect.any(String));
+
+      const cut = await line(3);
+      expect(cut.truncated).toBe(true);
+      expect(cut.responseBytes).toBeGreaterThan(80_000);
+      expect(Buffer.byteLength(cut.responseBody)).toBeLessThanOrEqual(65_536);
+      expect(Buffer.byteLength(cut.responseBody)).toBeGreaterThan(65_530);
+      expect(cut.responseBody).not.toContain('\uFFFD');
+      expect(cut.responseBody.endsWith('é')).toBe(true);
+
+      expect(await line(4)).toBeNull();
+    });
+
+    it('is priced per body it reads: a page of batches each asking for a line is refused', async () => {
+      const res = await admin.request(`{ batches(first: 30) { edges { node { request(line: 1) { line responseBody } } } } }`);
+      expect(res.data ?? null).toBeNull();
+      expect(res.errors?.[0]?.extensions).toMatchObject({ code: 'query_too_complex', status: 400 });
+    });
+  });
+
   describe('batches(filter: { metadataKey, metadataValue })', () => {
     it('matches metadata literally, wildcards, quotes and backslashes included', async () => {
       const tenant = await gw.newTenant();

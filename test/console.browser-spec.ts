@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { BrowserSession, openBrowser } from './support/browser';
 import { CONSOLE_DIR, ensureConsoleBuilt } from './support/console-build';
-import { FakeUpstream, fakeRouting, startFakeUpstream } from './support/fake-upstream';
+import { FakeUpstream, pricedRouting, startFakeUpstream } from './support/fake-upstream';
 import { startGateway, Tenant, TestGateway, waitFor } from './support/gateway';
 import { jsonl, requestFile, requestLine } from './support/jsonl';
 import { rest, restClient } from './support/rest-client';
@@ -69,7 +69,7 @@ describe('Operator console (headless Chromium)', () => {
         CONSOLE_DIR,
         WEBHOOK_RETRY_DELAYS_MS: '300,600',
       },
-      fakeRouting(upstream.url, { maxConcurrency: 2 }),
+      pricedRouting(upstream.url, { maxConcurrency: 2 }, { input_price_per_mtok: 2, output_price_per_mtok: 8 }),
     );
     tenant = await gw.newTenant('console');
     const client = restClient(gw, tenant.apiKey);
@@ -166,6 +166,13 @@ describe('Operator console (headless Chromium)', () => {
     expect(await first.locator('td').nth(3).textContent()).toBe('200');
     expect(await first.locator('td').nth(4).textContent()).toMatch(/^\d+ ms$/);
     expect(await first.locator('td').nth(5).textContent()).toBe('1');
+    // Its answer, read when asked for, pretty-printed; and what the batch has cost so far at its SKU's prices.
+    await first.getByRole('button', { name: 'Show answer' }).click();
+    await page.locator('tr.answer-row pre.answer-body').getByText('"content": "echo: ', { exact: false }).waitFor();
+    await page
+      .getByTestId('batch-cost')
+      .getByText(/^\d+\.\d{6} [A-Z]{3}/)
+      .waitFor();
 
     await page.getByRole('button', { name: 'Next lines' }).click();
     await page.getByText('Lines 51–100', { exact: true }).waitFor();
@@ -224,6 +231,22 @@ describe('Operator console (headless Chromium)', () => {
     await page.getByRole('button', { name: 'I have copied it' }).click();
     expect(await page.getByTestId('new-api-key').count()).toBe(0);
     expect(page.url()).not.toContain(secret);
+
+    // A monthly spend limit: a bad amount is refused next to its field, a good one is shown.
+    const limit = page.getByRole('form', { name: 'Spend limit' }).getByLabel('Monthly spend limit');
+    await limit.fill('lots');
+    await page.getByRole('button', { name: 'Save limit' }).click();
+    await page.locator('label.field.invalid', { hasText: 'Monthly spend limit' }).getByText('amount must be').waitFor();
+    await limit.fill('250.00');
+    await page.getByRole('button', { name: 'Save limit' }).click();
+    await page
+      .getByTestId('monthly-spend-limit')
+      .getByText(/^250\.0+ [A-Z]{3}$/)
+      .waitFor();
+    // And a quota, shown against the account's use.
+    await page.getByRole('form', { name: 'Quotas' }).getByLabel('Max unfinished batches').fill('5');
+    await page.getByRole('button', { name: 'Save quotas' }).click();
+    await page.getByTestId('unfinished-batches').filter({ hasText: 'of at most 5' }).waitFor();
   });
 
   it('deactivates the SKU in the page, and then a batch create is refused with batch_routing_unavailable', async () => {

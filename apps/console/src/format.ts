@@ -59,3 +59,15 @@ export const BATCH_STATUSES = ['validating', 'in_progress', 'finalizing', 'compl
 export function statusLabel(status: string): string {
   return status.replace(/_/g, ' ');
 }
+
+/** An amount of the API's money type: "12.345600 USD". */
+export function money(m: { currency: string; amount: string }): string {
+  return `${m.amount} ${m.currency}`;
+}
+
+/** A size in bytes, in the largest unit that keeps it at 1 or more: "64 KiB", "1.2 MiB". */
+export function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(n < 10 * 1024 ? 1 : 0)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}

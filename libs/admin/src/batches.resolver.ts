@@ -2,9 +2,20 @@ import { BatchReports, BatchReruns, BatchesService } from '@app/batches';
 import { Args, Context, ID, Int, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
 import { BatchesArgs } from './graphql/inputs';
 import { decodeCursor, encodeCursor, toBatchModel } from './graphql/mappers';
-import { Batch, BatchConnection, BatchRequestPage, BatchThroughput, ProviderModel, ProviderBatchPart, SkuModel, WebhookDeliveryModel } from './graphql/models';
+import {
+  Batch,
+  BatchConnection,
+  BatchRequestDetail,
+  BatchRequestPage,
+  BatchThroughput,
+  ProviderModel,
+  ProviderBatchPart,
+  SkuModel,
+  WebhookDeliveryModel,
+} from './graphql/models';
 import type { AdminLoaders } from './loaders';
 import { ADMIN_QUERY_LIMITS, pagedCost, requestRowsPageSize } from './query-limits';
+import { RequestRowQueries } from './request-rows.queries';
 import { ApiError } from '@app/core';
 
 @Resolver(() => Batch)
@@ -13,6 +24,7 @@ export class BatchesResolver {
     private readonly batchesService: BatchesService,
     private readonly batchesRepository: BatchReports,
     private readonly reruns: BatchReruns,
+    private readonly requestRows: RequestRowQueries,
   ) {}
 
   @Query(() => BatchConnection, {
@@ -81,8 +93,32 @@ export class BatchesResolver {
     return loaders.deliveries.load(batch.id);
   }
 
+  @ResolveField(() => BatchRequestDetail, {
+    nullable: true,
+    description: 'One request line with its stored answer (at most its first 64 KiB), read when asked for; null when the batch has no such line',
+    complexity: ({ childComplexity }) => ADMIN_QUERY_LIMITS.requestDetailCost + childComplexity,
+  })
+  async request(@Parent() batch: Batch, @Args('line', { type: () => Int }) line: number): Promise<BatchRequestDetail | null> {
+    const r = await this.requestRows.one(batch.id, line, ADMIN_QUERY_LIMITS.responseBodyMaxBytes);
+    if (!r) return null;
+    return {
+      line: r.line,
+      customId: r.customId,
+      status: r.status,
+      attempts: r.attempts,
+      upstreamStatus: r.statusCode,
+      latencyMs: r.latencyMs,
+      errorCode: r.errorCode,
+      errorMessage: r.errorMessage,
+      finishedAt: r.finishedAt,
+      responseBody: r.responseBody,
+      responseBytes: r.responseBytes,
+      truncated: r.truncated,
+    };
+  }
+
   @ResolveField(() => BatchRequestPage, {
-    description: 'Request rows in line order',
+    description: 'Request rows in line order, without their answers (read one with request(line:))',
     complexity: pagedCost(ADMIN_QUERY_LIMITS.queryCost, ADMIN_QUERY_LIMITS.requestRowsMax),
   })
   async requests(

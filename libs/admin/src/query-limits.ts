@@ -42,6 +42,13 @@ export const ADMIN_QUERY_LIMITS = {
   batchesPageMax: 500,
   /** `requests(first:)` is clamped to 1..this. */
   requestRowsMax: 1_000,
+  /**
+   * Cost of `Batch.request(line:)`, which reads one stored answer (up to `responseBodyMaxBytes`): an
+   * operation reads at most 25 of them (1.6 MiB), so `batches(first: n) { request(line: 1) }` stops at n = 24.
+   */
+  requestDetailCost: 1_000,
+  /** Bytes of a stored answer `Batch.request(line:)` returns at most (`truncated` says it was cut). */
+  responseBodyMaxBytes: 65_536,
 } as const;
 
 /** The rows `Batch.requests(first:)` returns at most. */

@@ -16,6 +16,14 @@ export interface RequestRowView {
   finishedAt: number | null;
 }
 
+/** One request row with its stored answer (the first bytes of it), for `Batch.request(line:)`. */
+export interface RequestRowDetail extends RequestRowView {
+  responseBody: string | null;
+  /** Bytes of the whole stored body (UTF-8), null when none. */
+  responseBytes: number | null;
+  truncated: boolean;
+}
+
 /** The admin API's reads of request rows (the execution engine's own are RequestRowsService's). */
 @Injectable()
 export class RequestRowQueries {
@@ -61,6 +69,48 @@ export class RequestRowQueries {
       });
     }
     return pages;
+  }
+
+  /**
+   * One row with its stored answer, read on demand: at most `maxBytes` of the body (cut on a character
+   * boundary; the database returns no more than `maxBytes` characters of it), with the whole body's size.
+   */
+  async one(batchId: string, line: number, maxBytes: number): Promise<RequestRowDetail | null> {
+    const size = this.dialect === 'postgres' ? 'OCTET_LENGTH(response_body)' : 'LENGTH(CAST(response_body AS BLOB))';
+    const [r] = await queryRows<Record<string, unknown>>(
+      this.dataSource.manager,
+      ...named(
+        this.dialect,
+        `SELECT batch_id, line, custom_id, status, attempts, status_code, latency_ms, error_code, error_message, finished_at,
+                SUBSTR(response_body, 1, CAST(:chars AS INTEGER)) AS body_head, ${size} AS body_bytes
+         FROM batch_requests WHERE batch_id = :batchId AND line = :line`,
+        { batchId, line, chars: maxBytes },
+      ),
+    );
+    if (!r) return null;
+    const bytes = r.body_bytes == null ? null : Number(r.body_bytes);
+    let body = (r.body_head as string | null) ?? null;
+    if (body !== null && Buffer.byteLength(body) > maxBytes) {
+      const buf = Buffer.from(body);
+      let end = maxBytes;
+      while (end > 0 && (buf[end] & 0xc0) === 0x80) end -= 1; // not inside a UTF-8 sequence
+      body = buf.subarray(0, end).toString('utf8');
+    }
+    return {
+      batchId: String(r.batch_id),
+      line: Number(r.line),
+      customId: String(r.custom_id),
+      status: String(r.status),
+      attempts: Number(r.attempts),
+      statusCode: r.status_code == null ? null : Number(r.status_code),
+      latencyMs: r.latency_ms == null ? null : Number(r.latency_ms),
+      errorCode: (r.error_code as string | null) ?? null,
+      errorMessage: (r.error_message as string | null) ?? null,
+      finishedAt: r.finished_at == null ? null : Number(r.finished_at),
+      responseBody: body,
+      responseBytes: bytes,
+      truncated: body !== null && bytes !== null && Buffer.byteLength(body) < bytes,
+    };
   }
 
   /** Requests answered or given up on since `since` (unix seconds), per batch, with its provider (lines never sent, such as cancelled ones, do not count). */

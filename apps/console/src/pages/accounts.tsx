@@ -7,11 +7,13 @@ import {
   CreateApiKeyDocument,
   RevokeApiKeyDocument,
   RotateWebhookSecretDocument,
+  SetAccountQuotasDocument,
+  SetAccountSpendLimitDocument,
   SetAccountWebhookDocument,
   SetAccountWeightDocument,
   type AccountsQuery,
 } from '../gql/graphql';
-import { dateTime } from '../format';
+import { count, dateTime, money } from '../format';
 import { Link, navigate, withQuery } from '../router';
 import { Confirm, CopyButton, Empty, Field, Id, Loading, Problem, TableBox } from '../ui/components';
 
@@ -325,6 +327,242 @@ function Weight({ account, onChange }: { account: Account; onChange: () => void 
   );
 }
 
+/** A whole number of 0 or more typed in a field, null for empty; undefined (with a problem) for anything else. */
+function wholeOrNone(raw: string, problems: Record<string, string>, name: string): number | null | undefined {
+  const text = raw.trim();
+  if (text === '') return null;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0) {
+    problems[name] = 'A whole number, 0 or more (empty: no limit).';
+    return undefined;
+  }
+  return value;
+}
+
+function SpendLimit({ account, onChange }: { account: Account; onChange: () => void }) {
+  const [amount, setAmount] = useState(account.monthlySpendLimit?.amount ?? '');
+  const save = useAction();
+  const [saved, setSaved] = useState(false);
+  const submit = (value: string | null) =>
+    void save
+      .run(() => request(SetAccountSpendLimitDocument, { accountId: account.id, amount: value }))
+      .then((ok) => {
+        setSaved(ok);
+        if (ok) onChange();
+      });
+  const limit = account.monthlySpendLimit;
+  return (
+    <section class="panel" aria-labelledby="spend-title">
+      <h2 id="spend-title">Spend</h2>
+      <dl class="facts">
+        <div>
+          <dt>This month</dt>
+          <dd data-testid="month-to-date-spend">{money(account.monthToDateSpend)}</dd>
+        </div>
+        <div>
+          <dt>Monthly limit</dt>
+          <dd data-testid="monthly-spend-limit">{limit ? money(limit) : <span class="muted">none</span>}</dd>
+        </div>
+      </dl>
+      <form
+        class="inline-form"
+        aria-label="Spend limit"
+        onSubmit={(e) => {
+          e.preventDefault();
+          submit(amount.trim() || null);
+        }}
+      >
+        <Field
+          label="Monthly spend limit"
+          error={fieldError(save.error, 'amount')}
+          hint={`In ${account.monthToDateSpend.currency}, e.g. 250.00; empty: no limit. New batches that would pass it are refused, and running ones stop when it is reached.`}
+        >
+          <input
+            inputMode="decimal"
+            value={amount}
+            onInput={(e) => {
+              setSaved(false);
+              setAmount(e.currentTarget.value);
+            }}
+          />
+        </Field>
+        <button type="submit" class="primary" disabled={save.pending}>
+          Save limit
+        </button>
+        {limit ? (
+          <button
+            type="button"
+            disabled={save.pending}
+            onClick={() => {
+              setAmount('');
+              submit(null);
+            }}
+          >
+            Remove limit
+          </button>
+        ) : null}
+        {saved && !save.pending ? (
+          <span class="saved" role="status">
+            Saved
+          </span>
+        ) : null}
+      </form>
+      <Problem error={formError(save.error, 'amount')} />
+    </section>
+  );
+}
+
+function Quotas({ account, onChange }: { account: Account; onChange: () => void }) {
+  const { quotas, quotaUse } = account;
+  const [maxBatches, setMaxBatches] = useState(quotas.maxUnfinishedBatches == null ? '' : String(quotas.maxUnfinishedBatches));
+  const [maxTokens, setMaxTokens] = useState(quotas.maxEnqueuedTokens == null ? '' : String(quotas.maxEnqueuedTokens));
+  const [limits, setLimits] = useState(quotas.enqueuedTokenLimits.map((l) => ({ model: l.model, limit: String(l.limit) })));
+  const [local, setLocal] = useState<Record<string, string>>({});
+  const save = useAction();
+  const [saved, setSaved] = useState(false);
+  const apiProblem = (...names: string[]) =>
+    save.error instanceof ApiProblem && save.error.param && names.some((n) => save.error instanceof ApiProblem && save.error.param!.startsWith(n))
+      ? save.error.message
+      : null;
+  const problem = (name: string) => local[name] ?? apiProblem(name);
+  const edit = (i: number, field: 'model' | 'limit', value: string) => {
+    setSaved(false);
+    setLimits(limits.map((l, j) => (j === i ? { ...l, [field]: value } : l)));
+  };
+  const submit = (e: Event) => {
+    e.preventDefault();
+    const problems: Record<string, string> = {};
+    const maxUnfinishedBatches = wholeOrNone(maxBatches, problems, 'maxUnfinishedBatches');
+    const maxEnqueuedTokens = wholeOrNone(maxTokens, problems, 'maxEnqueuedTokens');
+    const enqueuedTokenLimits = limits
+      .filter((l) => l.model.trim() !== '' || l.limit.trim() !== '')
+      .map((l) => {
+        const limit = Number(l.limit.trim());
+        if (l.model.trim() === '') problems.enqueuedTokenLimits = 'Each limit needs a model.';
+        else if (l.limit.trim() === '' || !Number.isInteger(limit) || limit < 0)
+          problems.enqueuedTokenLimits = `The limit for ${l.model.trim()}: a whole number, 0 or more.`;
+        return { model: l.model.trim(), limit };
+      });
+    setLocal(problems);
+    if (Object.keys(problems).length > 0) return;
+    void save
+      .run(() =>
+        request(SetAccountQuotasDocument, {
+          accountId: account.id,
+          input: { maxUnfinishedBatches: maxUnfinishedBatches ?? null, maxEnqueuedTokens: maxEnqueuedTokens ?? null, enqueuedTokenLimits },
+        }),
+      )
+      .then((ok) => {
+        setSaved(ok);
+        if (ok) onChange();
+      });
+  };
+  return (
+    <section class="panel" aria-labelledby="quotas-title">
+      <h2 id="quotas-title">Quotas</h2>
+      <p data-testid="unfinished-batches">
+        Unfinished batches: <strong>{count(quotaUse.unfinishedBatches)}</strong>
+        {quotas.maxUnfinishedBatches != null ? ` of at most ${count(quotas.maxUnfinishedBatches)}` : <span class="muted"> (no limit)</span>}
+      </p>
+      {quotaUse.enqueuedTokens.length === 0 ? (
+        <p class="muted">No input tokens enqueued: the account has no unfinished batch.</p>
+      ) : (
+        <TableBox>
+          <table class="quota-use">
+            <thead>
+              <tr>
+                <th>Model</th>
+                <th>Enqueued input tokens</th>
+                <th>Batches</th>
+                <th>Limit</th>
+              </tr>
+            </thead>
+            <tbody>
+              {quotaUse.enqueuedTokens.map((u) => (
+                <tr key={u.model}>
+                  <td class="mono">{u.model}</td>
+                  <td>{count(u.tokens)}</td>
+                  <td>{count(u.batches)}</td>
+                  <td>{u.limit == null ? <span class="muted">none</span> : count(u.limit)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </TableBox>
+      )}
+      <form class="quota-forms" aria-label="Quotas" onSubmit={submit} noValidate>
+        <div class="form-grid">
+          <Field
+            label="Max unfinished batches"
+            error={problem('maxUnfinishedBatches')}
+            hint="Batches validating, in progress or finishing at once. Empty: no limit."
+          >
+            <input
+              inputMode="numeric"
+              value={maxBatches}
+              onInput={(e) => {
+                setSaved(false);
+                setMaxBatches(e.currentTarget.value);
+              }}
+            />
+          </Field>
+          <Field
+            label="Max enqueued tokens per model"
+            error={problem('maxEnqueuedTokens')}
+            hint="Input tokens of unfinished batches, for models without their own limit. Empty: no limit."
+          >
+            <input
+              inputMode="numeric"
+              value={maxTokens}
+              onInput={(e) => {
+                setSaved(false);
+                setMaxTokens(e.currentTarget.value);
+              }}
+            />
+          </Field>
+        </div>
+        <fieldset class={problem('enqueuedTokenLimits') ? 'endpoints invalid' : 'endpoints'}>
+          <legend>Enqueued-token limits per model</legend>
+          {limits.map((l, i) => (
+            <div key={i} class="limit-row">
+              <label class="field inline">
+                <span class="field-label">Model</span>
+                <input value={l.model} onInput={(e) => edit(i, 'model', e.currentTarget.value)} />
+              </label>
+              <label class="field inline">
+                <span class="field-label">Token limit</span>
+                <input inputMode="numeric" value={l.limit} onInput={(e) => edit(i, 'limit', e.currentTarget.value)} />
+              </label>
+              <button type="button" onClick={() => setLimits(limits.filter((_, j) => j !== i))}>
+                Remove
+              </button>
+            </div>
+          ))}
+          <button type="button" onClick={() => setLimits([...limits, { model: '', limit: '' }])}>
+            Add a model limit
+          </button>
+          {problem('enqueuedTokenLimits') ? (
+            <span class="field-error" role="alert">
+              {problem('enqueuedTokenLimits')}
+            </span>
+          ) : null}
+        </fieldset>
+        <div class="actions">
+          <button type="submit" class="primary" disabled={save.pending}>
+            Save quotas
+          </button>
+          {saved && !save.pending ? (
+            <span class="saved" role="status">
+              Saved
+            </span>
+          ) : null}
+        </div>
+      </form>
+      <Problem error={apiProblem('maxUnfinishedBatches', 'maxEnqueuedTokens', 'enqueuedTokenLimits') ? null : save.error} />
+    </section>
+  );
+}
+
 function AccountDetail({ account, onChange }: { account: Account; onChange: () => void }) {
   return (
     <article class="account" aria-labelledby="account-title">
@@ -354,6 +592,8 @@ function AccountDetail({ account, onChange }: { account: Account; onChange: () =
       <ApiKeys account={account} onChange={onChange} />
       <Webhook key={`${account.id}:${account.webhookUrl ?? ''}`} account={account} onChange={onChange} />
       <Weight key={`${account.id}:${account.weight}`} account={account} onChange={onChange} />
+      <SpendLimit key={`${account.id}:${account.monthlySpendLimit?.amount ?? ''}`} account={account} onChange={onChange} />
+      <Quotas key={`${account.id}:${JSON.stringify(account.quotas)}`} account={account} onChange={onChange} />
     </article>
   );
 }
@@ -407,6 +647,8 @@ export function AccountsPage({ selected }: { selected: string | null }) {
                 <th>Account id</th>
                 <th>Active keys</th>
                 <th>Weight</th>
+                <th>Spend this month</th>
+                <th>Unfinished batches</th>
                 <th>Webhook</th>
                 <th>Created</th>
               </tr>
@@ -422,6 +664,14 @@ export function AccountsPage({ selected }: { selected: string | null }) {
                   </td>
                   <td>{a.apiKeys.filter((k) => k.revokedAt == null).length}</td>
                   <td>{a.weight}</td>
+                  <td>
+                    {money(a.monthToDateSpend)}
+                    {a.monthlySpendLimit ? <span class="muted"> of {a.monthlySpendLimit.amount}</span> : null}
+                  </td>
+                  <td>
+                    {count(a.quotaUse.unfinishedBatches)}
+                    {a.quotas.maxUnfinishedBatches != null ? <span class="muted"> of {count(a.quotas.maxUnfinishedBatches)}</span> : null}
+                  </td>
                   <td class="mono">{a.webhookUrl ?? <span class="muted">none</span>}</td>
                   <td>{dateTime(a.createdAt)}</td>
                 </tr>

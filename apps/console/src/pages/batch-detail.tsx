@@ -1,11 +1,11 @@
-import type { ComponentChildren } from 'preact';
+import { Fragment, type ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
 import { request } from '../api/client';
 import { useAction, useQuery } from '../api/hooks';
-import { AccountsDocument, BatchDocument, CancelBatchDocument, type BatchQuery } from '../gql/graphql';
-import { count, dateTime, dateTimeMs, LIVE_POLL_MS, LIVE_STATUSES, percent, relative } from '../format';
+import { AccountsDocument, BatchDocument, BatchRequestDocument, CancelBatchDocument, RerunBatchDocument, type BatchQuery } from '../gql/graphql';
+import { bytes, count, dateTime, dateTimeMs, LIVE_POLL_MS, LIVE_STATUSES, money, percent, relative } from '../format';
 import { Link, navigate, useLocation, withQuery } from '../router';
-import { Confirm, Empty, Id, Loading, Problem, Progress, StatusBadge, TableBox } from '../ui/components';
+import { Confirm, Empty, Field, Id, Loading, Problem, Progress, StatusBadge, TableBox } from '../ui/components';
 import { DownloadButton } from '../ui/download';
 
 type Batch = NonNullable<BatchQuery['batch']>;
@@ -14,6 +14,8 @@ export const REQUEST_PAGE_SIZE = 50;
 const REQUEST_STATUSES = ['pending', 'completed', 'failed'];
 /** Statuses from which the API accepts a cancel. */
 const CANCELLABLE = ['validating', 'in_progress'];
+/** Finished statuses from which the API accepts a rerun of the failed and unrun lines. */
+const RERUNNABLE = ['completed', 'expired', 'cancelled'];
 
 function Section({ title, children, id }: { title: string; id: string; children: ComponentChildren }) {
   return (
@@ -149,7 +151,50 @@ function ProviderBatches({ parts }: { parts: Batch['providerBatches'] }) {
   );
 }
 
+/** JSON text indented for reading; text that does not parse (such as a body cut at 64 KiB) as it is. */
+function pretty(body: string): string {
+  try {
+    return JSON.stringify(JSON.parse(body), null, 2);
+  } catch {
+    return body;
+  }
+}
+
+/** One line's stored answer or error, read from the API when the operator opens it. */
+function LineAnswer({ batchId, line }: { batchId: string; line: number }) {
+  const answer = useQuery(BatchRequestDocument, { id: batchId, line });
+  const r = answer.data?.batch?.request;
+  if (!answer.data) return answer.error ? <Problem error={answer.error} /> : <Loading what={`the answer of line ${line}`} />;
+  if (!r) return <p class="muted">This line is no longer stored.</p>;
+  return (
+    <div class="line-answer" data-line={line}>
+      {r.errorCode ? (
+        <p>
+          Error <code>{r.errorCode}</code> {r.errorMessage}
+        </p>
+      ) : null}
+      {r.responseBody != null ? (
+        <>
+          <p class="muted">
+            {r.upstreamStatus != null ? `HTTP ${r.upstreamStatus} answer` : 'Answer'}
+            {r.truncated && r.responseBytes != null ? `: the first 64 KiB of ${bytes(r.responseBytes)}; the whole answer is in the output file` : ''}
+          </p>
+          <pre class="answer-body">{r.truncated ? r.responseBody : pretty(r.responseBody)}</pre>
+        </>
+      ) : r.errorCode ? null : (
+        <p class="muted">{r.status === 'pending' ? 'Not answered yet.' : 'No answer body was recorded.'}</p>
+      )}
+    </div>
+  );
+}
+
 function RequestLines({ batch, afterLine, status, trail }: { batch: Batch; afterLine: number; status: string; trail: number[] }) {
+  const [open, setOpen] = useState<ReadonlySet<number>>(new Set());
+  const toggle = (line: number) => {
+    const next = new Set(open);
+    if (!next.delete(line)) next.add(line);
+    setOpen(next);
+  };
   const page = batch.requests;
   const go = (next: { afterLine: number; status: string; trail: number[] }) =>
     navigate(
@@ -198,29 +243,43 @@ function RequestLines({ batch, afterLine, status, trail }: { batch: Batch; after
             </thead>
             <tbody>
               {page.rows.map((r) => (
-                <tr key={r.line}>
-                  <td>{r.line}</td>
-                  <td class="mono">{r.customId}</td>
-                  <td>
-                    <span class={`badge line-${r.status}`}>{r.status}</span>
-                  </td>
-                  <td>{r.upstreamStatus ?? '—'}</td>
-                  <td>{r.latencyMs == null ? '—' : `${count(r.latencyMs)} ms`}</td>
-                  <td>{r.attempts}</td>
-                  <td class="answer">
-                    {r.errorCode ? (
-                      <>
-                        <code>{r.errorCode}</code> {r.errorMessage}
-                      </>
-                    ) : r.status === 'completed' ? (
-                      <span class="muted">
-                        answered {r.upstreamStatus ?? ''} at {dateTime(r.finishedAt)}: the body is in the output file
-                      </span>
-                    ) : (
-                      <span class="muted">not answered yet</span>
-                    )}
-                  </td>
-                </tr>
+                <Fragment key={r.line}>
+                  <tr>
+                    <td>{r.line}</td>
+                    <td class="mono">{r.customId}</td>
+                    <td>
+                      <span class={`badge line-${r.status}`}>{r.status}</span>
+                    </td>
+                    <td>{r.upstreamStatus ?? '—'}</td>
+                    <td>{r.latencyMs == null ? '—' : `${count(r.latencyMs)} ms`}</td>
+                    <td>{r.attempts}</td>
+                    <td class="answer">
+                      {r.errorCode ? (
+                        <>
+                          <code>{r.errorCode}</code> {r.errorMessage}
+                        </>
+                      ) : r.status === 'completed' ? (
+                        <span class="muted">
+                          answered {r.upstreamStatus ?? ''} at {dateTime(r.finishedAt)}
+                        </span>
+                      ) : (
+                        <span class="muted">not answered yet</span>
+                      )}
+                      {r.status === 'pending' ? null : (
+                        <button type="button" class="toggle" aria-expanded={open.has(r.line)} onClick={() => toggle(r.line)}>
+                          {open.has(r.line) ? 'Hide answer' : 'Show answer'}
+                        </button>
+                      )}
+                    </td>
+                  </tr>
+                  {open.has(r.line) && r.status !== 'pending' ? (
+                    <tr class="answer-row">
+                      <td colSpan={7}>
+                        <LineAnswer key={`${r.line}:${r.status}:${r.attempts}`} batchId={batch.id} line={r.line} />
+                      </td>
+                    </tr>
+                  ) : null}
+                </Fragment>
               ))}
             </tbody>
           </table>
@@ -318,6 +377,9 @@ export function BatchDetailPage({ id }: { id: string }) {
   const trail = query.getAll('back').map(Number);
   const [confirming, setConfirming] = useState(false);
   const cancel = useAction();
+  const [rerunning, setRerunning] = useState(false);
+  const [rerunCodes, setRerunCodes] = useState('');
+  const rerun = useAction();
   const accounts = useQuery(AccountsDocument, {});
   const detail = useQuery(
     BatchDocument,
@@ -346,6 +408,21 @@ export function BatchDetailPage({ id }: { id: string }) {
         detail.refresh();
       });
 
+  const doRerun = () => {
+    const codes = rerunCodes
+      .split(/[\s,]+/)
+      .map((c) => c.trim())
+      .filter(Boolean);
+    void rerun.run(async () => {
+      const { rerunBatch } = await request(RerunBatchDocument, { id: batch.id, errorCodes: codes.length > 0 ? codes : null });
+      setRerunning(false);
+      setRerunCodes('');
+      navigate(`/batches/${encodeURIComponent(rerunBatch.id)}`);
+    });
+  };
+  const { total, completed, failed } = batch.requestCounts;
+  const canRerun = RERUNNABLE.includes(batch.status) && (failed > 0 || completed + failed < total);
+
   return (
     <article class="batch-detail" aria-labelledby="batch-title">
       <div class="page-head">
@@ -371,6 +448,17 @@ export function BatchDetailPage({ id }: { id: string }) {
               Cancel batch
             </button>
           ) : null}
+          {canRerun ? (
+            <button
+              type="button"
+              onClick={() => {
+                rerun.clear();
+                setRerunning(true);
+              }}
+            >
+              Rerun failed lines
+            </button>
+          ) : null}
         </div>
       </div>
       <Problem error={detail.error} />
@@ -387,6 +475,25 @@ export function BatchDetailPage({ id }: { id: string }) {
         >
           <p>Lines not sent yet will not be sent; lines in flight finish. The output and error files keep what finished. This cannot be undone.</p>
           <p class="mono">{batch.id}</p>
+        </Confirm>
+      ) : null}
+      {rerunning ? (
+        <Confirm
+          title="Rerun the failed lines?"
+          confirmLabel="Rerun lines"
+          backLabel="Back"
+          pending={rerun.pending}
+          error={rerun.error}
+          onConfirm={doRerun}
+          onClose={() => setRerunning(false)}
+        >
+          <p>
+            A new batch of the same account is created from this batch's lines that failed or never ran ({count(failed)} failed,{' '}
+            {count(Math.max(total - completed - failed, 0))} not run), routed as a new batch would be. Its metadata links back here; this batch is not changed.
+          </p>
+          <Field label="Only these error codes" hint="Separated by commas or spaces. Empty: every failed line except those refused for the request itself.">
+            <input value={rerunCodes} placeholder="e.g. upstream_server_error, batch_expired" onInput={(e) => setRerunCodes(e.currentTarget.value)} />
+          </Field>
         </Confirm>
       ) : null}
 
@@ -412,6 +519,18 @@ export function BatchDetailPage({ id }: { id: string }) {
               <span class="muted">
                 ({count(batch.usage.inputTokens)} in, {count(batch.usage.outputTokens)} out)
               </span>
+            </dd>
+          </div>
+          <div>
+            <dt>Cost</dt>
+            <dd data-testid="batch-cost">
+              {batch.cost ? money(batch.cost) : <span class="muted">no prices on its SKU</span>}
+              {batch.inputPricePerMtok != null || batch.outputPricePerMtok != null ? (
+                <span class="muted">
+                  {' '}
+                  (per million tokens: {batch.inputPricePerMtok ?? '—'} in, {batch.outputPricePerMtok ?? '—'} out)
+                </span>
+              ) : null}
             </dd>
           </div>
         </dl>

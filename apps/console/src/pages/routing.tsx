@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import { ApiProblem, request } from '../api/client';
 import { useAction, useQuery } from '../api/hooks';
 import { RoutingDocument, SetSkuActiveDocument, UpsertProviderDocument, UpsertSkuDocument, type RoutingQuery } from '../gql/graphql';
-import { count } from '../format';
+import { count, percent } from '../format';
 import { Confirm, Empty, Field, Loading, Problem, TableBox } from '../ui/components';
 
 type Provider = RoutingQuery['providers'][number];
@@ -165,6 +165,7 @@ function SkuForm({ sku, providers, onDone, onCancel }: { sku: Sku | null; provid
     weight: text(sku?.weight ?? 1),
     inputPricePerMtok: text(sku?.inputPricePerMtok),
     outputPricePerMtok: text(sku?.outputPricePerMtok),
+    batchDiscount: text(sku?.batchDiscount),
     batchCapable: sku?.batchCapable === false ? '' : 'yes',
   });
   const [endpoints, setEndpoints] = useState<string[]>(sku?.endpoints ?? ['/v1/chat/completions']);
@@ -188,7 +189,10 @@ function SkuForm({ sku, providers, onDone, onCancel }: { sku: Sku | null; provid
       weight: intField(draft, 'weight', problems, { min: 1 }),
       inputPricePerMtok: numberField(draft, 'inputPricePerMtok', problems),
       outputPricePerMtok: numberField(draft, 'outputPricePerMtok', problems),
+      batchDiscount: numberField(draft, 'batchDiscount', problems),
     };
+    if (input.batchDiscount !== undefined && !problems.batchDiscount && input.batchDiscount > 1)
+      problems.batchDiscount = 'A share from 0 to 1 (0.5 is half price).';
     form.submit(problems, () => request(UpsertSkuDocument, { input }), onDone);
   };
   return (
@@ -224,6 +228,13 @@ function SkuForm({ sku, providers, onDone, onCancel }: { sku: Sku | null; provid
         </Field>
         <Field label="Output price per million tokens" error={form.problem('outputPricePerMtok')}>
           <input inputMode="decimal" value={draft.outputPricePerMtok} onInput={set('outputPricePerMtok')} />
+        </Field>
+        <Field
+          label="Batch discount"
+          error={form.problem('batchDiscount')}
+          hint="0 to 1 off both prices when the batch runs on the provider's Batch API (0.5: half price)."
+        >
+          <input inputMode="decimal" value={draft.batchDiscount} onInput={set('batchDiscount')} />
         </Field>
         <Field label="Batches" error={form.problem('batchCapable')}>
           <select value={draft.batchCapable} onChange={set('batchCapable')}>
@@ -376,6 +387,7 @@ export function RoutingPage() {
                   <th>Endpoints</th>
                   <th>Priority</th>
                   <th>Weight</th>
+                  <th>Prices per M tokens</th>
                   <th>State</th>
                   <th />
                 </tr>
@@ -390,6 +402,14 @@ export function RoutingPage() {
                     <td class="endpoints-cell">{s.endpoints.join(' ')}</td>
                     <td>{s.priority}</td>
                     <td>{s.weight}</td>
+                    <td>
+                      {s.inputPricePerMtok == null && s.outputPricePerMtok == null ? (
+                        <span class="muted">none</span>
+                      ) : (
+                        `${s.inputPricePerMtok ?? '—'} in, ${s.outputPricePerMtok ?? '—'} out`
+                      )}
+                      {s.batchDiscount ? <span class="muted"> ({percent(s.batchDiscount)} off on the Batch API)</span> : null}
+                    </td>
                     <td>
                       <span class={s.active ? 'badge active' : 'badge inactive'}>{s.active ? 'active' : 'inactive'}</span>
                       {s.batchCapable ? null : <span class="muted"> no batches</span>}

@@ -99,6 +99,18 @@ export class BatchRequestRow {
   @Field(() => Int, { nullable: true }) finishedAt: number | null;
 }
 
+@ObjectType({ description: 'One request line with its stored answer, read on demand (the rows of requests never carry it)' })
+export class BatchRequestDetail extends BatchRequestRow {
+  @Field(() => String, {
+    nullable: true,
+    description:
+      "The upstream's answer body as stored (JSON text, written verbatim into the output file), at most its first 64 KiB; null when none was recorded",
+  })
+  responseBody: string | null;
+  @Field(() => Int, { nullable: true, description: 'Size of the whole stored answer body in bytes' }) responseBytes: number | null;
+  @Field({ description: 'True when responseBody is only the first 64 KiB of the answer (the whole is in the output file)' }) truncated: boolean;
+}
+
 @ObjectType()
 export class BatchRequestPage {
   @Field(() => [BatchRequestRow], { complexity: countedByPage }) rows: BatchRequestRow[];
