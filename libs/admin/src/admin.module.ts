@@ -17,6 +17,7 @@ import { AdminLoaderFactory } from './loaders';
 import { queryLimitsPlugin, QueryTokensMiddleware } from './query-limits';
 import { OverviewService } from './overview.service';
 import { ProviderLoadQueries } from './provider-load.queries';
+import { ProviderBatchQueries } from './provider-batch.queries';
 import { RequestRowQueries } from './request-rows.queries';
 import { ADMIN_RESOLVERS } from './resolvers';
 import { UsageReportQueries } from './usage-report.queries';
@@ -24,7 +25,7 @@ import { WebhookDeliveryQueries } from './webhook-deliveries.queries';
 
 @Module({
   imports: [AccountsModule, BatchesModule, ExecutionModule, RoutingModule, WebhooksModule],
-  providers: [AdminLoaderFactory, RequestRowQueries, WebhookDeliveryQueries],
+  providers: [AdminLoaderFactory, RequestRowQueries, WebhookDeliveryQueries, ProviderBatchQueries],
   exports: [AdminLoaderFactory, RequestRowQueries, WebhookDeliveryQueries],
 })
 class AdminLoadersModule {}

@@ -1,10 +1,10 @@
 import { AccountsService, ApiKeySummary } from '@app/accounts';
 import { Clock } from '@app/core';
-import { ProviderBatches } from '@app/execution';
 import { RoutingService, Provider, Sku } from '@app/routing';
 import { Injectable } from '@nestjs/common';
 import DataLoader from 'dataloader';
 import type { ProviderBatchPart } from './graphql/models';
+import { ProviderBatchQueries } from './provider-batch.queries';
 import { RequestRowQueries, RequestRowView } from './request-rows.queries';
 import { WebhookDelivery, WebhookDeliveryQueries } from './webhook-deliveries.queries';
 
@@ -27,7 +27,7 @@ export class AdminLoaderFactory {
     private readonly accounts: AccountsService,
     private readonly webhookDeliveries: WebhookDeliveryQueries,
     private readonly requestRows: RequestRowQueries,
-    private readonly providerBatches: ProviderBatches,
+    private readonly providerBatches: ProviderBatchQueries,
     private readonly clock: Clock,
   ) {}
 
@@ -53,26 +53,8 @@ export class AdminLoaderFactory {
         });
       }),
       providerBatches: new DataLoader(async (batchIds) => {
-        const parts = await this.providerBatches.forBatches(batchIds);
-        return batchIds.map((id) =>
-          parts
-            .filter((p) => p.batchId === id)
-            .map((p) => ({
-              part: p.part,
-              firstLine: p.firstLine,
-              lastLine: p.lastLine,
-              state: p.state,
-              providerBatchId: p.providerBatchId,
-              providerFileId: p.providerFileId,
-              providerStatus: p.providerStatus,
-              total: p.providerTotal,
-              completed: p.providerCompleted,
-              failed: p.providerFailed,
-              lastPolledAt: p.lastPolledAt,
-              failures: p.failures,
-              error: p.error,
-            })),
-        );
+        const parts = await this.providerBatches.partsOf(batchIds);
+        return batchIds.map((id) => parts.get(id) ?? []);
       }),
       requestPages: new DataLoader(async (keys) => {
         const asked = keys.map((k) => JSON.parse(k) as [string, number, number, string | null]);

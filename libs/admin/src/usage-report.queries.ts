@@ -33,7 +33,13 @@ export class UsageReportQueries {
     this.dialect = dialectOf(dataSource);
   }
 
-  async report(from: string, to: string, groupBy: readonly UsageDimensionName[], accountId: string | null): Promise<{ rows: UsageRow[]; truncated: boolean }> {
+  /** The rows of the report (at most USAGE_REPORT_MAX_ROWS) and the cost of all rows, those cut off included. */
+  async report(
+    from: string,
+    to: string,
+    groupBy: readonly UsageDimensionName[],
+    accountId: string | null,
+  ): Promise<{ rows: UsageRow[]; truncated: boolean; totalMicros: number }> {
     const dims = [...new Set(groupBy)].map((d) => COLUMNS[d]);
     const select = dims.map((c) => `${c}, `).join('');
     const grouped = dims.length > 0 ? `GROUP BY ${dims.join(', ')} ORDER BY ${dims.join(', ')}` : '';
@@ -64,6 +70,8 @@ export class UsageReportQueries {
         cachedTokens: Number(r.cached_tokens),
         costMicros: Number(r.cost_micros),
       }));
-    return { rows: mapped, truncated: rows.length > USAGE_REPORT_MAX_ROWS };
+    const truncated = rows.length > USAGE_REPORT_MAX_ROWS;
+    const totalMicros = truncated ? ((await this.report(from, to, [], accountId)).rows[0]?.costMicros ?? 0) : mapped.reduce((sum, r) => sum + r.costMicros, 0);
+    return { rows: mapped, truncated, totalMicros };
   }
 }

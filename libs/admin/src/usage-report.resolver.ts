@@ -16,17 +16,14 @@ export class UsageReportResolver {
   @Query(() => UsageReport, { description: 'Usage and cost of finished lines by account, model, day (and provider) over a range of UTC days' })
   async usageReport(@Args('input') input: UsageReportInput): Promise<UsageReport> {
     const groupBy = input.groupBy?.length ? input.groupBy : DEFAULT_GROUPS;
-    const { rows, truncated } = await this.queries.report(input.from, input.to, groupBy, input.accountId ?? null);
+    const { rows, truncated, totalMicros } = await this.queries.report(input.from, input.to, groupBy, input.accountId ?? null);
     const currency = this.config.costCurrency;
     return {
       from: input.from,
       to: input.to,
       groupBy,
       rows: rows.map(({ costMicros, ...r }) => ({ ...r, cost: money(currency, costMicros) })),
-      totalCost: money(
-        currency,
-        rows.reduce((sum, r) => sum + r.costMicros, 0),
-      ),
+      totalCost: money(currency, totalMicros),
       truncated,
     };
   }

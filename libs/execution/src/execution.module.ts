@@ -46,6 +46,6 @@ import { WorkerPresence } from './worker-presence';
     ExecutionWorkers,
     RerunLineSource,
   ],
-  exports: [RequestRowsService, SweeperService, ProviderBatches],
+  exports: [RequestRowsService, SweeperService],
 })
 export class ExecutionModule {}

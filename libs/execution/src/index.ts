@@ -3,4 +3,3 @@ export { RequestRowsService } from './request-rows.service';
 export { SweeperService } from './sweeper.service';
 export { REQUEST_ERROR_CODES } from './upstream/upstream-client';
 export { parseRetryAfter } from './upstream/openai.upstream';
-export { ProviderBatches } from './provider-batch/provider-batches.repository';

@@ -47,6 +47,6 @@ export class UsageReport {
   @Field() to: string;
   @Field(() => [UsageDimension]) groupBy: UsageDimension[];
   @Field(() => [UsageReportRow]) rows: UsageReportRow[];
-  @Field(() => MoneyModel, { description: 'The cost of every row' }) totalCost: MoneyModel;
+  @Field(() => MoneyModel, { description: 'The cost of every row in the range, those past a truncated list included' }) totalCost: MoneyModel;
   @Field({ description: 'Rows are capped at 10,000; true when more matched' }) truncated: boolean;
 }
