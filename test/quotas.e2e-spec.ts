@@ -166,6 +166,12 @@ describe(`${AccountQuotasService.name}: token estimates and quotas`, () => {
       const file = prefix === '/v1' ? res.body : res.body.data;
       expect([prefix, file.input_tokens_estimate]).toEqual([prefix, estimate]);
     }
+    // Operators see the same count in the admin API.
+    const { file: seen } = await admin.query<{ file: { id: string; purpose: string; inputTokensEstimate: number } }>(
+      'query($id: ID!) { file(id: $id) { id purpose inputTokensEstimate } }',
+      { id: uploaded.id },
+    );
+    expect(seen).toEqual({ id: uploaded.id, purpose: 'batch', inputTokensEstimate: estimate });
 
     const client = restClient(gw, tenant.apiKey);
     const created = await client.createBatch(uploaded.id);

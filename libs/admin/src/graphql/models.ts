@@ -234,6 +234,22 @@ export class AccountModel {
   weight: number;
 }
 
+@ObjectType('File', { description: "A stored file of any account: a batch's input, or its output or error file" })
+export class FileModel {
+  @Field(() => ID) id: string;
+  @Field() filename: string;
+  @Field() purpose: string;
+  @Field() status: string;
+  @Field(() => Float) bytes: number;
+  @Field(() => Int, { description: 'Unix seconds' }) createdAt: number;
+  @Field(() => Int, { nullable: true, description: 'Unix seconds; null when it does not expire' }) expiresAt: number | null;
+  @Field(() => Float, {
+    nullable: true,
+    description: 'The input tokens of a purpose=batch file, counted just after its upload (null until then, and for output and error files)',
+  })
+  inputTokensEstimate: number | null;
+}
+
 @ObjectType({ description: 'A short-lived link to download a stored file' })
 export class FileDownload {
   @Field({ description: 'Path on this gateway, with its expiry and signature: GET it (no Authorization header) to download the file' }) url: string;
