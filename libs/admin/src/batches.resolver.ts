@@ -6,6 +6,7 @@ import {
   Batch,
   BatchConnection,
   BatchRequestDetail,
+  BatchRequestRow,
   BatchRequestPage,
   BatchThroughput,
   ProviderModel,
@@ -15,7 +16,7 @@ import {
 } from './graphql/models';
 import type { AdminLoaders } from './loaders';
 import { ADMIN_QUERY_LIMITS, pagedCost, requestRowsPageSize } from './query-limits';
-import { RequestRowQueries } from './request-rows.queries';
+import { RequestRowQueries, RequestRowView } from './request-rows.queries';
 import { ApiError } from '@app/core';
 
 @Resolver(() => Batch)
@@ -102,15 +103,7 @@ export class BatchesResolver {
     const r = await this.requestRows.one(batch.id, line, ADMIN_QUERY_LIMITS.responseBodyMaxBytes);
     if (!r) return null;
     return {
-      line: r.line,
-      customId: r.customId,
-      status: r.status,
-      attempts: r.attempts,
-      upstreamStatus: r.statusCode,
-      latencyMs: r.latencyMs,
-      errorCode: r.errorCode,
-      errorMessage: r.errorMessage,
-      finishedAt: r.finishedAt,
+      ...toRequestRow(r),
       responseBody: r.responseBody,
       responseBytes: r.responseBytes,
       truncated: r.truncated,
@@ -131,18 +124,22 @@ export class BatchesResolver {
     const limit = requestRowsPageSize(first);
     const rows = await loaders.requestPages.load(JSON.stringify([batch.id, afterLine, limit, status ?? null]));
     return {
-      rows: rows.map((r) => ({
-        line: r.line,
-        customId: r.customId,
-        status: r.status,
-        attempts: r.attempts,
-        upstreamStatus: r.statusCode,
-        latencyMs: r.latencyMs,
-        errorCode: r.errorCode,
-        errorMessage: r.errorMessage,
-        finishedAt: r.finishedAt,
-      })),
+      rows: rows.map(toRequestRow),
       nextAfterLine: rows.length === limit ? rows[rows.length - 1].line : null,
     };
   }
+}
+
+function toRequestRow(r: RequestRowView): BatchRequestRow {
+  return {
+    line: r.line,
+    customId: r.customId,
+    status: r.status,
+    attempts: r.attempts,
+    upstreamStatus: r.statusCode,
+    latencyMs: r.latencyMs,
+    errorCode: r.errorCode,
+    errorMessage: r.errorMessage,
+    finishedAt: r.finishedAt,
+  };
 }

@@ -55,18 +55,7 @@ export class RequestRowQueries {
     );
     const pages = new Map<string, RequestRowView[]>(batchIds.map((id) => [id, []]));
     for (const r of rows) {
-      pages.get(String(r.batch_id))?.push({
-        batchId: String(r.batch_id),
-        line: Number(r.line),
-        customId: String(r.custom_id),
-        status: String(r.status),
-        attempts: Number(r.attempts),
-        statusCode: r.status_code == null ? null : Number(r.status_code),
-        latencyMs: r.latency_ms == null ? null : Number(r.latency_ms),
-        errorCode: (r.error_code as string | null) ?? null,
-        errorMessage: (r.error_message as string | null) ?? null,
-        finishedAt: r.finished_at == null ? null : Number(r.finished_at),
-      });
+      pages.get(String(r.batch_id))?.push(toView(r));
     }
     return pages;
   }
@@ -97,16 +86,7 @@ export class RequestRowQueries {
       body = buf.subarray(0, end).toString('utf8');
     }
     return {
-      batchId: String(r.batch_id),
-      line: Number(r.line),
-      customId: String(r.custom_id),
-      status: String(r.status),
-      attempts: Number(r.attempts),
-      statusCode: r.status_code == null ? null : Number(r.status_code),
-      latencyMs: r.latency_ms == null ? null : Number(r.latency_ms),
-      errorCode: (r.error_code as string | null) ?? null,
-      errorMessage: (r.error_message as string | null) ?? null,
-      finishedAt: r.finished_at == null ? null : Number(r.finished_at),
+      ...toView(r),
       responseBody: body,
       responseBytes: bytes,
       truncated: body !== null && bytes !== null && Buffer.byteLength(body) < bytes,
@@ -168,4 +148,20 @@ export class RequestRowQueries {
     );
     return rows.map((r) => ({ providerId: r.provider_id, start: Number(r.bucket), completed: Number(r.completed), failed: Number(r.failed) }));
   }
+}
+
+/** A request row as the admin API's queries select it (without its answer). */
+function toView(r: Record<string, unknown>): RequestRowView {
+  return {
+    batchId: String(r.batch_id),
+    line: Number(r.line),
+    customId: String(r.custom_id),
+    status: String(r.status),
+    attempts: Number(r.attempts),
+    statusCode: r.status_code == null ? null : Number(r.status_code),
+    latencyMs: r.latency_ms == null ? null : Number(r.latency_ms),
+    errorCode: (r.error_code as string | null) ?? null,
+    errorMessage: (r.error_message as string | null) ?? null,
+    finishedAt: r.finished_at == null ? null : Number(r.finished_at),
+  };
 }
