@@ -17,7 +17,8 @@ import { LineLeases } from '../libs/execution/src/realtime/line-leases.repositor
 
 const SLOW = { model: 'slow-model', provider: 'slow', concurrency: 10, latencyMs: 50 };
 const OTHER = { model: 'other-model', provider: 'other', concurrency: 10, latencyMs: 20 };
-const WIDE = { model: 'wide-model', provider: 'wide', concurrency: 1000, latencyMs: 1000 };
+// Answers take 2 s: long enough for a loaded machine to put all 1,000 requests in flight before the first ones return.
+const WIDE = { model: 'wide-model', provider: 'wide', concurrency: 1000, latencyMs: 2000 };
 
 jest.setTimeout(120_000);
 
