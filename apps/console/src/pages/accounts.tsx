@@ -19,9 +19,14 @@ import { Confirm, CopyButton, Empty, Field, Id, Loading, Problem, TableBox } fro
 
 type Account = AccountsQuery['accounts'][number];
 
-/** The message of a failure about `param`, to show next to that field (others are shown above the form). */
+/**
+ * The message of a failure about one of `params` (or a part of it, such as `enqueuedTokenLimits.0.limit`),
+ * to show next to that field; others are shown above the form.
+ */
 function fieldError(error: unknown, ...params: string[]): string | null {
-  return error instanceof ApiProblem && error.param && params.includes(error.param) ? error.message : null;
+  if (!(error instanceof ApiProblem) || !error.param) return null;
+  const { param } = error;
+  return params.some((p) => param === p || param.startsWith(`${p}.`) || param.startsWith(`${p}[`)) ? error.message : null;
 }
 
 function formError(error: unknown, ...params: string[]): unknown {
@@ -420,11 +425,7 @@ function Quotas({ account, onChange }: { account: Account; onChange: () => void 
   const [local, setLocal] = useState<Record<string, string>>({});
   const save = useAction();
   const [saved, setSaved] = useState(false);
-  const apiProblem = (...names: string[]) =>
-    save.error instanceof ApiProblem && save.error.param && names.some((n) => save.error instanceof ApiProblem && save.error.param!.startsWith(n))
-      ? save.error.message
-      : null;
-  const problem = (name: string) => local[name] ?? apiProblem(name);
+  const problem = (name: string) => local[name] ?? fieldError(save.error, name);
   const edit = (i: number, field: 'model' | 'limit', value: string) => {
     setSaved(false);
     setLimits(limits.map((l, j) => (j === i ? { ...l, [field]: value } : l)));
@@ -558,7 +559,7 @@ function Quotas({ account, onChange }: { account: Account; onChange: () => void 
           ) : null}
         </div>
       </form>
-      <Problem error={apiProblem('maxUnfinishedBatches', 'maxEnqueuedTokens', 'enqueuedTokenLimits') ? null : save.error} />
+      <Problem error={formError(save.error, 'maxUnfinishedBatches', 'maxEnqueuedTokens', 'enqueuedTokenLimits')} />
     </section>
   );
 }
